@@ -1,0 +1,1 @@
+"""textgan: adversarial text generation and adversarial document modeling in PyTorch."""
