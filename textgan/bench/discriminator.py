@@ -1,0 +1,201 @@
+"""Timing of a CNN-discriminator training epoch: the fast model against an nn.Conv2d reference."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from textgan.models.cnn_discriminator import CNNDiscriminator, _as_dtype
+
+logger = logging.getLogger(__name__)
+
+
+class Conv2dCNNDiscriminator(CNNDiscriminator):
+    """The same model and parameters, with the convolutions run by ``F.conv2d``.
+
+    This is the straightforward implementation (TextGAN-PyTorch's and SeqGAN's layout: one
+    (k, E) kernel per width over a (B, 1, T, E) image, bias, ReLU, max over time). It serves as
+    the correctness reference for ``CNNDiscriminator`` and as the speed baseline. A state dict
+    of either class loads into the other.
+    """
+
+    def _pooled(self, emb: Tensor, length: int) -> Tensor:
+        """(B, T', E) padded embeddings -> (B, F) pooled features, float32."""
+        image = emb.to(self.compute_dtype).unsqueeze(1)  # (B, 1, T', E)
+        pooled = []
+        for k, w, b in zip(self.filter_sizes, self.conv_weights, self.conv_biases):
+            # A width wider than the sequence sees it padded to exactly its width.
+            rows = image[:, :, :max(length, k)]
+            conv = F.conv2d(rows, w.unsqueeze(1).to(self.compute_dtype), b.to(self.compute_dtype))
+            pooled.append(torch.relu(conv.float()).amax(dim=(2, 3)))  # (B, F_k, n, 1) -> (B, F_k)
+        return torch.cat(pooled, dim=1)
+
+
+def discriminator_flops(batch_size: int, seq_len: int, embed_dim: int, filter_sizes: Sequence[int],
+                        num_filters: Sequence[int], num_classes: int = 2) -> dict[str, int]:
+    """Matrix-product FLOPs of one forward pass (multiply and add count as 2).
+
+    Args:
+        batch_size: B.
+        seq_len: T.
+        embed_dim: E.
+        filter_sizes: widths k.
+        num_filters: F_k per width.
+        num_classes: output classes.
+
+    Returns:
+        ``{"conv": ..., "highway": ..., "output": ..., "total": ...}`` FLOPs of the forward pass;
+        a training step (forward + backward) costs about 3 times as much.
+    """
+    conv = sum(2 * batch_size * CNNDiscriminator.num_windows(seq_len, k) * k * embed_dim * n
+               for k, n in zip(filter_sizes, num_filters))
+    features = sum(num_filters)
+    highway = 2 * batch_size * features * 2 * features
+    output = 2 * batch_size * features * num_classes
+    return {"conv": conv, "highway": highway, "output": output, "total": conv + highway + output}
+
+
+def measure_matmul_peak(dtype: str | torch.dtype = "float32", size: int = 2048, repeats: int = 5) -> float:
+    """The machine's matrix-product throughput: the best of ``repeats`` (size x size) products.
+
+    Returns:
+        GFLOP/s.
+    """
+    dtype = _as_dtype(dtype)
+    generator = torch.Generator().manual_seed(0)
+    a = torch.randn(size, size, generator=generator).to(dtype)
+    b = torch.randn(size, size, generator=generator).to(dtype)
+    a @ b  # warm-up: thread pool and kernel selection
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - start)
+    return 2 * size**3 / best / 1e9
+
+
+def _time_training(model: CNNDiscriminator, tokens: Tensor, labels: Tensor, batch_size: int,
+                   epochs: int, warmup_batches: int = 3) -> tuple[float, float]:
+    """Seconds per epoch of forward + backward + Adam (lr 1e-4, SeqGAN's) and the last loss."""
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4, fused=True)
+    model.train()
+
+    def step(lo: int) -> Tensor:
+        optimizer.zero_grad(set_to_none=True)
+        loss = model.loss(tokens[lo:lo + batch_size], labels[lo:lo + batch_size])
+        loss.backward()
+        optimizer.step()
+        return loss
+
+    for i in range(warmup_batches):
+        step(i * batch_size % tokens.size(0))
+    start = time.perf_counter()
+    for _ in range(epochs):
+        for lo in range(0, tokens.size(0), batch_size):
+            loss = step(lo)
+    seconds = (time.perf_counter() - start) / epochs
+    return seconds, float(loss.detach())
+
+
+def bench_discriminator(batch_size: int = 64, seq_len: int = 20, vocab_size: int = 5000,
+                        num_sequences: int = 20000, epochs: int = 1, threads: int | None = None,
+                        dtypes: Sequence[str] = ("float32", "bfloat16"), seed: int = 0,
+                        embed_dim: int = 64, include_reference: bool = True) -> dict:
+    """Time discriminator training epochs, fast implementation against the Conv2d reference.
+
+    Each run trains a freshly initialised SeqGAN-sized ``CNNDiscriminator`` (paper filters,
+    1720 features) with Adam on ``num_sequences`` random sequences with random labels, in
+    batches of ``batch_size``, after 3 untimed warm-up batches. FLOPs count the matrix products
+    (convolutions, highway, output layer) of the forward pass times 3 for forward + backward.
+    The peak is the best large-matmul throughput measured in the same call.
+
+    Args:
+        batch_size: sequences per step (SeqGAN: 64).
+        seq_len: T (SeqGAN: 20).
+        vocab_size: V (SeqGAN's oracle: 5000).
+        num_sequences: sequences per epoch (20,000 = SeqGAN's D epoch: 10k real + 10k fake).
+        epochs: timed epochs per run.
+        threads: torch intra-op threads for the run (restored afterwards); None keeps the current.
+        dtypes: compute dtypes to time ("float32", "bfloat16").
+        seed: seed of the data and the model initialisation.
+        embed_dim: E (SeqGAN: 64).
+        include_reference: also time the Conv2d reference (slow).
+
+    Returns:
+        A dict with the settings, ``flops_per_epoch`` and ``conv_flops_per_epoch``,
+        ``peak_gflops`` per dtype, ``runs`` (one dict per implementation and dtype:
+        ``impl``, ``dtype``, ``epoch_s``, ``sequences_per_s``, ``gflops_per_s``,
+        ``fraction_of_peak``, ``final_loss``) and ``speedup`` (reference / fast time per dtype).
+    """
+    previous_threads = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        generator = torch.Generator().manual_seed(seed)
+        tokens = torch.randint(0, vocab_size, (num_sequences, seq_len), generator=generator)
+        labels = torch.randint(0, 2, (num_sequences,), generator=generator)
+        model_args = dict(vocab_size=vocab_size, embed_dim=embed_dim)
+        probe = CNNDiscriminator(**model_args)
+        flops = discriminator_flops(1, seq_len, embed_dim, probe.filter_sizes, probe.num_filters,
+                                    probe.num_classes)
+        train_flops = 3 * flops["total"] * num_sequences
+        result: dict = {
+            "batch_size": batch_size, "seq_len": seq_len, "vocab_size": vocab_size,
+            "embed_dim": embed_dim, "num_sequences": num_sequences, "epochs": epochs,
+            "threads": torch.get_num_threads(), "torch_version": torch.__version__,
+            "feature_dim": probe.feature_dim,
+            "flops_per_epoch": train_flops, "conv_flops_per_epoch": 3 * flops["conv"] * num_sequences,
+            "peak_gflops": {d: measure_matmul_peak(d) for d in dtypes},
+            "runs": [],
+        }
+        impls = [("unfold+matmul", CNNDiscriminator)]
+        if include_reference:
+            impls.append(("conv2d", Conv2dCNNDiscriminator))
+        for dtype in dtypes:
+            for name, cls in impls:
+                with torch.random.fork_rng(devices=[]):
+                    torch.manual_seed(seed)
+                    model = cls(**model_args, compute_dtype=dtype)
+                    seconds, loss = _time_training(model, tokens, labels, batch_size, epochs)
+                gflops = train_flops / seconds / 1e9
+                run = {"impl": name, "dtype": dtype, "epoch_s": seconds,
+                       "sequences_per_s": num_sequences / seconds, "gflops_per_s": gflops,
+                       "fraction_of_peak": gflops / result["peak_gflops"][dtype], "final_loss": loss}
+                logger.info("discriminator epoch %s %s: %.2f s", name, dtype, seconds)
+                result["runs"].append(run)
+        result["speedup"] = {}
+        for dtype in dtypes:
+            times = {r["impl"]: r["epoch_s"] for r in result["runs"] if r["dtype"] == dtype}
+            if "conv2d" in times:
+                result["speedup"][dtype] = times["conv2d"] / times["unfold+matmul"]
+        return result
+    finally:
+        torch.set_num_threads(previous_threads)
+
+
+def format_discriminator_bench(result: dict) -> str:
+    """Render ``bench_discriminator``'s result as a plain-text table."""
+    lines = [
+        f"CNN discriminator training epoch: {result['num_sequences']} sequences, batch "
+        f"{result['batch_size']}, length {result['seq_len']}, vocab {result['vocab_size']}, "
+        f"embed {result['embed_dim']}, {result['feature_dim']} features, "
+        f"{result['threads']} threads, torch {result['torch_version']}",
+        f"matmul FLOPs per epoch (fwd+bwd = 3 x fwd): {result['flops_per_epoch'] / 1e9:.0f} GFLOP "
+        f"(convolutions {result['conv_flops_per_epoch'] / 1e9:.0f})",
+        "matmul peak: " + ", ".join(f"{d} {g:.0f} GFLOP/s" for d, g in result["peak_gflops"].items()),
+        "",
+        f"{'implementation':<15} {'dtype':<9} {'epoch s':>8} {'seq/s':>8} {'GFLOP/s':>8} "
+        f"{'% peak':>7} {'loss':>7}",
+    ]
+    for r in result["runs"]:
+        lines.append(f"{r['impl']:<15} {r['dtype']:<9} {r['epoch_s']:>8.2f} {r['sequences_per_s']:>8.0f} "
+                     f"{r['gflops_per_s']:>8.1f} {100 * r['fraction_of_peak']:>6.0f}% {r['final_loss']:>7.4f}")
+    if result.get("speedup"):
+        lines.append("")
+        lines.append("speedup over conv2d: " + ", ".join(f"{d} {s:.1f}x" for d, s in result["speedup"].items()))
+    return "\n".join(lines)

@@ -1,0 +1,300 @@
+"""Recipes: YAML files validated into frozen, typed dataclasses (the only place defaults live)."""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Union, get_args, get_origin
+
+import yaml
+
+from .errors import TextganError
+
+# --------------------------------------------------------------------------- sections
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """What the generator learns from.
+
+    ``corpus`` is a registered corpus name (``textgan corpus list``) or a path to a user file.
+    For ``synthetic_oracle`` the training and test sets are drawn from the oracle.
+    """
+
+    corpus: str = "synthetic_oracle"
+    oracle: Literal["random", "seqgan"] = "random"  # synthetic_oracle only: which oracle LSTM
+    oracle_seed: int = 0  # seed of the random oracle's parameters
+    num_train: int = 10_000  # oracle samples drawn as training data (SeqGAN: 10,000)
+    num_test: int = 10_000  # fresh oracle samples for NLL-test
+    train_split: str = "train"
+    test_split: str | None = "test"
+    text_column: str | None = None
+    label_column: str | None = None
+    tokenizer: Literal["whitespace", "nltk", "sentencepiece", "hf"] = "whitespace"
+    tokenizer_path: str | None = None  # folder of a local Hugging Face tokenizer (tokenizer: hf)
+    sentencepiece_vocab_size: int = 8000
+    sentencepiece_model_type: Literal["unigram", "bpe"] = "unigram"
+    lowercase: bool = False
+    min_freq: int = 1
+    max_vocab: int | None = None
+    max_len: int = 20  # tokens per sequence, including the end-of-sequence token for text
+
+
+@dataclass(frozen=True)
+class GeneratorConfig:
+    """The generator's architecture (SeqGAN's LSTM by default)."""
+
+    type: Literal["lstm"] = "lstm"
+    embed_dim: int = 32
+    hidden_dim: int = 32
+    init_std: float = 0.1  # SeqGAN initialises every weight from N(0, 0.1)
+
+
+@dataclass(frozen=True)
+class MLEConfig:
+    """Maximum-likelihood (teacher-forcing) training of the generator."""
+
+    epochs: int = 120
+    batch_size: int = 64
+    lr: float = 0.01
+    grad_clip: float = 5.0  # global gradient-norm clip, as SeqGAN
+    drop_last: bool = True  # SeqGAN uses 156 full batches of 64 out of 10,000 sequences
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """When and how a run evaluates itself."""
+
+    every: int = 5  # epochs between evaluations (the first and last epoch always evaluate)
+    num_samples: int = 10_000  # generated samples per evaluation (SeqGAN: 9,984)
+    metrics: tuple[str, ...] = ("nll_oracle", "nll_test")
+    temperature: float = 1.0
+    save_samples: int = 200  # samples written to the run folder at each evaluation
+    batch_size: int = 1000
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A whole experiment. Load with :func:`load_recipe`."""
+
+    name: str = "experiment"
+    description: str = ""
+    seed: int = 0
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    threads: int | None = None  # torch intra-op threads (None: torch's default)
+    data: DataConfig = field(default_factory=DataConfig)
+    generator: GeneratorConfig = field(default_factory=GeneratorConfig)
+    mle: MLEConfig = field(default_factory=MLEConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+    def __post_init__(self) -> None:
+        if self.data.max_len < 2:
+            raise TextganError(f"data.max_len must be at least 2, got {self.data.max_len}: set data.max_len=20 or more")
+        known = {"nll_oracle", "nll_test", "bleu", "self_bleu"}
+        for m in self.eval.metrics:
+            if m not in known:
+                raise TextganError(f"eval.metrics has unknown metric {m!r}: use some of {sorted(known)}")
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _type_name(tp: Any) -> str:
+    origin = get_origin(tp)
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in get_args(tp))
+    if origin in (Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in get_args(tp))
+    if origin in (tuple, list):
+        return f"list of {_type_name(get_args(tp)[0])}"
+    if tp is type(None):
+        return "null"
+    if dataclasses.is_dataclass(tp):
+        return "mapping"
+    return getattr(tp, "__name__", str(tp))
+
+
+def _coerce(value: Any, tp: Any, key: str) -> Any:
+    """Convert a YAML value to ``tp`` or raise a one-line TextganError naming ``key``."""
+    origin = get_origin(tp)
+    bad = TextganError(f"recipe key {key!r} expects {_type_name(tp)}, got {value!r} ({type(value).__name__}): fix the value in the recipe or --set")
+    if tp is Any:
+        return value
+    if origin in (Union, types.UnionType):
+        args = get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(value, arg, key)
+            except TextganError:
+                continue
+        raise bad
+    if origin is Literal:
+        if value in get_args(tp):
+            return value
+        close = difflib.get_close_matches(str(value), [str(a) for a in get_args(tp)], n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise TextganError(f"recipe key {key!r} must be {_type_name(tp)}, got {value!r}{hint}")
+    if origin in (tuple, list):
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if not isinstance(value, (list, tuple)):
+            raise bad
+        (inner, *rest) = get_args(tp)
+        items = [_coerce(v, inner, f"{key}[{i}]") for i, v in enumerate(value)]
+        return tuple(items) if origin is tuple else items
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise bad
+        return _build(tp, value, key)
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise bad
+    if tp is int:
+        if isinstance(value, bool):
+            raise bad
+        if isinstance(value, int):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if isinstance(value, str):
+            try:
+                f = float(value)
+            except ValueError:
+                raise bad from None
+            if f.is_integer():
+                return int(f)
+        raise bad
+    if tp is float:
+        if isinstance(value, bool):
+            raise bad
+        if isinstance(value, (int, float)):
+            return float(value)
+        if isinstance(value, str):  # PyYAML (YAML 1.1) reads 1e-4 as a string
+            try:
+                return float(value)
+            except ValueError:
+                raise bad from None
+        raise bad
+    if tp is str:
+        if isinstance(value, str):
+            return value
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return str(value)
+        raise bad
+    raise bad
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _build(cls: type, raw: dict, prefix: str = "") -> Any:
+    hints = _hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    kwargs = {}
+    for key, value in raw.items():
+        full = f"{prefix}.{key}" if prefix else str(key)
+        if key not in names:
+            close = difflib.get_close_matches(str(key), names, n=1, cutoff=0.5)
+            hint = f"did you mean {(prefix + '.' if prefix else '') + close[0]!r}? " if close else ""
+            where = f"section {prefix!r}" if prefix else "the recipe's top level"
+            raise TextganError(f"unknown recipe key {full!r}: {hint}valid keys in {where}: {', '.join(names)}")
+        kwargs[key] = _coerce(value, hints[key], full)
+    return cls(**kwargs)
+
+
+def recipe_from_dict(raw: dict) -> Recipe:
+    """Validate a nested mapping into a :class:`Recipe` (strict: unknown keys and wrong types fail)."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise TextganError("a recipe must be a YAML mapping of sections (data:, generator:, ...): see recipes/quickstart.yaml")
+    return _build(Recipe, raw)
+
+
+def parse_overrides(overrides: list[str] | None) -> dict:
+    """Turn ``["mle.epochs=3", "data.corpus=coco_captions"]`` into a nested dict."""
+    nested: dict = {}
+    for item in overrides or []:
+        if "=" not in item:
+            raise TextganError(f"--set expects KEY=VALUE (e.g. mle.epochs=3), got {item!r}")
+        key, value = item.split("=", 1)
+        parsed = yaml.safe_load(value) if value.strip() else None
+        node = nested
+        parts = key.strip().split(".")
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})
+            if not isinstance(node, dict):
+                raise TextganError(f"--set {item!r}: {p!r} is not a section")
+        node[parts[-1]] = parsed
+    return nested
+
+
+def merge(base: dict, override: dict) -> dict:
+    """Recursively merge ``override`` into a copy of ``base``."""
+    out = dict(base)
+    for k, v in override.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = merge(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+def read_yaml(path: str | Path) -> dict:
+    """Read a YAML mapping with one-line errors for a missing, empty or malformed file."""
+    path = Path(path)
+    if not path.is_file():
+        raise TextganError(f"recipe file {str(path)!r} not found: check the path, or list the shipped recipes with `textgan recipes`")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise TextganError(f"recipe {str(path)!r} is not UTF-8 (byte {e.start}): save it as UTF-8") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise TextganError(f"recipe {str(path)!r} is not valid YAML{where}: fix the syntax") from None
+    if raw is None:
+        raise TextganError(f"recipe {str(path)!r} is empty: copy one from recipes/ (see `textgan recipes`)")
+    return raw
+
+
+def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Recipe:
+    """Load and validate a recipe file, applying ``--set`` style overrides.
+
+    Args:
+        path: YAML file.
+        overrides: dotted ``key=value`` strings, applied after the file.
+
+    Returns:
+        The validated, frozen :class:`Recipe`.
+
+    Raises:
+        TextganError: missing file, bad YAML, unknown key (with the nearest valid key), wrong type.
+    """
+    raw = read_yaml(path)
+    return recipe_from_dict(merge(raw, parse_overrides(overrides)))
+
+
+def recipe_to_dict(recipe: Recipe) -> dict:
+    """The resolved recipe as plain data (tuples become lists), for saving next to a run."""
+
+    def conv(v: Any) -> Any:
+        if isinstance(v, tuple):
+            return [conv(x) for x in v]
+        if isinstance(v, dict):
+            return {k: conv(x) for k, x in v.items()}
+        return v
+
+    return conv(dataclasses.asdict(recipe))

@@ -1,0 +1,100 @@
+"""Turn a recipe's data section into id tensors, a vocabulary, a tokenizer and (maybe) an oracle."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from ..config import DataConfig
+from ..errors import TextganError
+
+log = logging.getLogger(__name__)
+
+ORACLE_CORPUS = "synthetic_oracle"
+
+
+@dataclass
+class PreparedData:
+    """Everything a run needs from its data.
+
+    Attributes:
+        train: (N, T) int64 training sequences.
+        test: (M, T) int64 held-out sequences, or None.
+        vocab: the Vocab the ids refer to.
+        tokenizer: the text tokenizer (None for the synthetic oracle).
+        oracle: the oracle LSTM for synthetic data, else None.
+        train_texts / test_texts: the texts as token lists (for BLEU and novelty), empty for the oracle.
+        n_truncated: training texts cut to ``max_len``.
+    """
+
+    train: Tensor
+    test: Tensor | None
+    vocab: Any
+    tokenizer: Any | None
+    oracle: Any | None = None
+    train_tokens: list[list[str]] = field(default_factory=list)
+    test_tokens: list[list[str]] = field(default_factory=list)
+    n_truncated: int = 0
+
+    @property
+    def start_token(self) -> int:
+        return 0 if self.vocab.bos_id is None else self.vocab.bos_id
+
+
+def build_oracle(cfg: DataConfig):
+    """SeqGAN's published oracle (``oracle: seqgan``) or a random one from ``oracle_seed``."""
+    from ..models.oracle import OracleLSTM
+
+    if cfg.oracle == "seqgan":
+        from .corpus import corpus_file
+
+        oracle = OracleLSTM.from_npz(corpus_file(ORACLE_CORPUS, "seqgan_oracle_params.npz"), seq_len=cfg.max_len)
+    else:
+        oracle = OracleLSTM.random(cfg.oracle_seed, seq_len=cfg.max_len)
+    return oracle
+
+
+def prepare_data(cfg: DataConfig, seed: int, cache_dir: Path | None = None) -> PreparedData:
+    """Load, tokenize and encode the recipe's data (the tokenized form is cached).
+
+    Args:
+        cfg: the recipe's data section.
+        seed: the run's seed; oracle training and test sets are drawn from it.
+        cache_dir: where tokenized corpora are cached (default: the user cache).
+    """
+    from .vocab import Vocab
+
+    if cfg.corpus == ORACLE_CORPUS:
+        oracle = build_oracle(cfg)
+        train = oracle.sample(cfg.num_train, torch.Generator().manual_seed(seed))
+        test = oracle.sample(cfg.num_test, torch.Generator().manual_seed(seed + 1)) if cfg.num_test else None
+        return PreparedData(train, test, Vocab.integers(oracle.vocab_size), None, oracle)
+
+    from .corpus import load_corpus
+    from .encode import encode_cached
+    from .tokenizers import build_tokenizer
+
+    train_ds = load_corpus(cfg.corpus, cfg.train_split, text_column=cfg.text_column, label_column=cfg.label_column)
+    train_texts = list(train_ds["text"])
+    test_texts: list[str] = []
+    if cfg.test_split:
+        test_texts = list(load_corpus(cfg.corpus, cfg.test_split, text_column=cfg.text_column, label_column=cfg.label_column)["text"])
+    tokenizer = build_tokenizer(cfg.tokenizer, train_texts=train_texts, vocab_size=cfg.sentencepiece_vocab_size,
+                                model_type=cfg.sentencepiece_model_type, path=cfg.tokenizer_path, lowercase=cfg.lowercase)
+    train_tokens = [tokenizer.tokenize(t) for t in train_texts]
+    vocab = Vocab.build(train_tokens, min_freq=cfg.min_freq, max_size=cfg.max_vocab, specials=True)
+    train, n_trunc = encode_cached(train_texts, tokenizer, vocab, cfg.max_len, cache_dir=cache_dir)
+    test = None
+    test_tokens: list[list[str]] = []
+    if test_texts:
+        test, _ = encode_cached(test_texts, tokenizer, vocab, cfg.max_len, cache_dir=cache_dir)
+        test_tokens = [tokenizer.tokenize(t) for t in test_texts]
+    if n_trunc:
+        log.warning("%d of %d training texts are longer than data.max_len=%d - 1 tokens and were truncated",
+                    n_trunc, len(train_texts), cfg.max_len)
+    return PreparedData(train, test, vocab, tokenizer, None, train_tokens, test_tokens, n_trunc)

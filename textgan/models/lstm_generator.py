@@ -1,0 +1,141 @@
+"""The LSTM language-model generator (SeqGAN's generator; the MLE baseline of every text GAN)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .sampling import filter_logits, sample_categorical
+
+State = tuple[Tensor, Tensor]  # (h, c), each (1, B, H)
+
+
+class LSTMGenerator(nn.Module):
+    """An LSTM that reads the previous token and predicts the next (Yu et al., 2017, Sec. 4).
+
+    Sequences are fixed-length ``max_len`` token tensors (B, T) without the start token; the
+    model is fed ``start_token`` first. For text, positions after the end-of-sequence token hold
+    ``pad_id`` and are left out of the loss.
+
+    Args:
+        vocab_size: V.
+        embed_dim: token embedding size (SeqGAN: 32).
+        hidden_dim: LSTM hidden size (SeqGAN: 32).
+        max_len: T, the length of generated sequences.
+        start_token: the token fed at step 0 (Vocab.bos_id for text, 0 for the synthetic oracle).
+        pad_id: token ignored by the loss, or None when every position counts.
+        eos_id: end-of-sequence token; after it, sampling emits ``pad_id``.
+        init_std: weights are drawn from N(0, init_std) as SeqGAN does (0.1).
+    """
+
+    def __init__(self, vocab_size: int, embed_dim: int = 32, hidden_dim: int = 32, max_len: int = 20,
+                 start_token: int = 0, pad_id: int | None = None, eos_id: int | None = None,
+                 init_std: float = 0.1) -> None:
+        super().__init__()
+        self.vocab_size, self.embed_dim, self.hidden_dim = vocab_size, embed_dim, hidden_dim
+        self.max_len, self.start_token, self.pad_id, self.eos_id = max_len, start_token, pad_id, eos_id
+        self.init_std = init_std
+        self.embedding = nn.Embedding(vocab_size, embed_dim)
+        self.lstm = nn.LSTM(embed_dim, hidden_dim, batch_first=True)
+        self.output = nn.Linear(hidden_dim, vocab_size)
+        self.reset_parameters()
+
+    def config(self) -> dict:
+        """Constructor arguments, saved next to the weights."""
+        return {k: getattr(self, k) for k in ("vocab_size", "embed_dim", "hidden_dim", "max_len",
+                                              "start_token", "pad_id", "eos_id", "init_std")}
+
+    def reset_parameters(self) -> None:
+        """SeqGAN's initialisation: every weight and bias from N(0, init_std).
+
+        torch's LSTM has two bias vectors whose sum acts as SeqGAN's single bias; the second is
+        zeroed so the sum has SeqGAN's spread.
+        """
+        for name, p in self.named_parameters():
+            if name == "lstm.bias_hh_l0":
+                nn.init.zeros_(p)
+            else:
+                nn.init.normal_(p, 0.0, self.init_std)
+
+    # ------------------------------------------------------------------ teacher forcing
+    def shift_right(self, tokens: Tensor) -> Tensor:
+        """(B, T) targets -> (B, T) inputs: the start token, then tokens[:, :-1]."""
+        start = tokens.new_full((tokens.size(0), 1), self.start_token)
+        return torch.cat([start, tokens[:, :-1]], dim=1)
+
+    def forward(self, tokens: Tensor) -> Tensor:
+        """Teacher-forced next-token logits.
+
+        Args:
+            tokens: (B, T) int64 targets.
+
+        Returns:
+            (B, T, V) logits; position t predicts tokens[:, t].
+        """
+        hidden, _ = self.lstm(self.embedding(self.shift_right(tokens)))  # (B, T, H)
+        return self.output(hidden)
+
+    def log_prob(self, tokens: Tensor) -> Tensor:
+        """log G(y_t | y_<t) for every position. Returns (B, T) float; 0 at ignored (pad) positions."""
+        logp = torch.log_softmax(self(tokens), dim=-1).gather(-1, tokens.unsqueeze(-1)).squeeze(-1)
+        return logp * self.mask(tokens)
+
+    def mask(self, tokens: Tensor) -> Tensor:
+        """(B, T) float: 1 where the token counts for the loss, 0 at padding."""
+        if self.pad_id is None:
+            return torch.ones_like(tokens, dtype=torch.float32)
+        return (tokens != self.pad_id).float()
+
+    def nll_loss(self, tokens: Tensor) -> Tensor:
+        """Mean per-token negative log-likelihood over counted positions (the MLE loss)."""
+        logits = self(tokens)
+        ignore = -100 if self.pad_id is None else self.pad_id
+        return F.cross_entropy(logits.reshape(-1, self.vocab_size), tokens.reshape(-1), ignore_index=ignore)
+
+    # ------------------------------------------------------------------ stepping and sampling
+    def step(self, tokens: Tensor, state: State | None) -> tuple[Tensor, State]:
+        """One step: read ``tokens`` (B,), return next-token logits (B, V) and the new state."""
+        out, state = self.lstm(self.embedding(tokens).unsqueeze(1), state)
+        return self.output(out.squeeze(1)), state
+
+    def initial_tokens(self, n: int, device: torch.device | None = None) -> Tensor:
+        """(n,) start tokens."""
+        return torch.full((n,), self.start_token, dtype=torch.long, device=device)
+
+    @torch.no_grad()
+    def sample(self, n: int, max_len: int | None = None, *, temperature: float = 1.0, top_k: int = 0,
+               top_p: float = 1.0, generator: torch.Generator | None = None, batch_size: int = 10_000) -> Tensor:
+        """Draw ``n`` sequences autoregressively.
+
+        Args:
+            n: number of sequences.
+            max_len: length T (default: the model's ``max_len``).
+            temperature, top_k, top_p: see :func:`filter_logits`.
+            generator: randomness (the same seed gives the same sequences).
+            batch_size: sequences drawn in parallel.
+
+        Returns:
+            (n, T) int64; after an end-of-sequence token every position holds ``pad_id``.
+        """
+        T = max_len or self.max_len
+        device = self.output.weight.device
+        chunks = []
+        for s in range(0, n, batch_size):
+            B = min(batch_size, n - s)
+            tok, state = self.initial_tokens(B, device), None
+            seq = torch.empty((B, T), dtype=torch.long, device=device)
+            for t in range(T):
+                logits, state = self.step(tok, state)
+                tok = sample_categorical(filter_logits(logits, temperature, top_k, top_p), generator)
+                seq[:, t] = tok
+            chunks.append(seq)
+        return self.finish(torch.cat(chunks, dim=0))
+
+    def finish(self, tokens: Tensor) -> Tensor:
+        """Replace everything after the first end-of-sequence token by padding (text only)."""
+        if self.eos_id is None or self.pad_id is None:
+            return tokens
+        is_eos = tokens == self.eos_id
+        after = (is_eos.cumsum(dim=1) - is_eos.long()) > 0  # strictly after the first eos
+        return tokens.masked_fill(after, self.pad_id)

@@ -1,0 +1,117 @@
+"""Checkpoints: safetensors weights + JSON config + vocabulary (+ tokenizer files); never pickle."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from ..errors import TextganError
+from ..io import write_json
+
+FORMAT_VERSION = 1
+
+
+@dataclass
+class LoadedGenerator:
+    """A generator with everything needed to turn its ids into text."""
+
+    model: torch.nn.Module
+    kind: str
+    vocab: Any  # textgan.data.vocab.Vocab
+    tokenizer: Any | None  # textgan.data.tokenizers.Tokenizer, None for the synthetic oracle
+    config: dict
+    path: Path
+    sha256: str
+
+
+def save_checkpoint(path: str | Path, model: torch.nn.Module, kind: str, vocab: Any,
+                    tokenizer: Any | None = None, extra: dict | None = None) -> Path:
+    """Write a self-contained checkpoint folder atomically.
+
+    Layout: ``model.safetensors``, ``config.json`` (kind, constructor arguments, extra),
+    ``vocab.json`` and, for text, ``tokenizer/`` with the tokenizer's own files.
+
+    Args:
+        path: destination folder (replaced if it exists).
+        model: a module with ``config() -> dict`` of constructor arguments.
+        kind: registry name of the model ("lstm").
+        vocab: the Vocab the model's ids refer to.
+        tokenizer: the tokenizer that produced the tokens, or None.
+        extra: more JSON-able facts (epoch, metrics, recipe name).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    try:
+        state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+        save_file(state, str(tmp / "model.safetensors"))
+        config = {"format_version": FORMAT_VERSION, "kind": kind, "args": model.config(), "extra": extra or {}}
+        if tokenizer is not None:
+            config["tokenizer"] = tokenizer.save(tmp / "tokenizer")
+        write_json(tmp / "config.json", config)
+        vocab.save(tmp / "vocab.json")
+        if path.exists():
+            old = path.with_name(f".{path.name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(path, old)
+            os.replace(tmp, path)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return path
+
+
+def resolve_checkpoint(path: str | Path) -> Path:
+    """A checkpoint folder from a run folder (its best, else last, checkpoint) or the folder itself."""
+    path = Path(path)
+    if (path / "config.json").is_file() and (path / "model.safetensors").is_file():
+        return path
+    for name in ("best", "last"):
+        cand = path / "checkpoints" / name
+        if (cand / "model.safetensors").is_file():
+            return cand
+    raise TextganError(f"no checkpoint at {str(path)!r}: pass a run folder (with checkpoints/) or a checkpoint folder holding model.safetensors and config.json")
+
+
+def file_sha256(path: Path) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def load_generator(path: str | Path, device: str | torch.device = "cpu") -> LoadedGenerator:
+    """Load a generator checkpoint saved by :func:`save_checkpoint` (or a run folder).
+
+    Raises:
+        TextganError: no checkpoint there, or its files are unreadable.
+    """
+    from ..data.tokenizers import load_tokenizer
+    from ..data.vocab import Vocab
+    from ..registry import build_generator
+
+    ckpt = resolve_checkpoint(path)
+    try:
+        config = json.loads((ckpt / "config.json").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise TextganError(f"checkpoint config {str(ckpt / 'config.json')!r} is unreadable ({e}): re-save the checkpoint") from None
+    model = build_generator(config["kind"], **config["args"])
+    model.load_state_dict(load_file(str(ckpt / "model.safetensors")))
+    model.to(device).eval()
+    vocab = Vocab.load(ckpt / "vocab.json")
+    tokenizer = load_tokenizer(config["tokenizer"], ckpt / "tokenizer") if "tokenizer" in config else None
+    return LoadedGenerator(model, config["kind"], vocab, tokenizer, config, ckpt, file_sha256(ckpt / "model.safetensors"))

@@ -1,0 +1,170 @@
+"""Run folders: resolved recipe, environment, metric log, samples, checkpoints and curves."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import platform
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+
+from ..errors import NonFiniteLossError, TextganError
+from ..io import atomic_open, write_json
+
+log = logging.getLogger(__name__)
+
+
+def _git_commit() -> str | None:
+    try:
+        root = Path(__file__).resolve().parents[2]
+        out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
+        return out.stdout.strip() or None if out.returncode == 0 else None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def environment(seed: int, device: torch.device) -> dict:
+    """Versions, seed and device recorded with every run."""
+    import importlib.metadata as md
+
+    versions = {}
+    for pkg in ("textgan", "torch", "transformers", "datasets", "sentencepiece", "nltk", "numpy", "safetensors"):
+        try:
+            versions[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            versions[pkg] = None
+    return {
+        "seed": seed,
+        "device": str(device),
+        "torch_threads": torch.get_num_threads(),
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "versions": versions,
+        "git_commit": _git_commit(),
+        "command": sys.argv,
+        "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def resolve_device(name: str) -> torch.device:
+    """"auto" -> CUDA when available, else CPU; "cuda" without a GPU is a user error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise TextganError("device 'cuda' was asked for but no CUDA GPU is visible: use --set device=cpu (or auto)")
+    return torch.device(name)
+
+
+class RunDir:
+    """One run's folder.
+
+    Layout: ``recipe.yaml`` (resolved), ``run.json`` (environment, seed, timing),
+    ``metrics.jsonl`` (one JSON object per evaluation), ``samples/``, ``checkpoints/``,
+    ``learning_curve.png``.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    @classmethod
+    def create(cls, path: str | Path, recipe_dict: dict, env: dict) -> "RunDir":
+        """Create the folder (it must not hold a previous run) and write recipe and environment."""
+        path = Path(path)
+        if (path / "metrics.jsonl").exists():
+            raise TextganError(f"run folder {str(path)!r} already holds a run: pass another --out or remove it")
+        path.mkdir(parents=True, exist_ok=True)
+        run = cls(path)
+        with atomic_open(path / "recipe.yaml") as f:
+            yaml.safe_dump(recipe_dict, f, sort_keys=False)
+        write_json(path / "run.json", env)
+        (path / "metrics.jsonl").touch()
+        return run
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.path / "checkpoints"
+
+    def log_metrics(self, record: dict) -> None:
+        """Append one record to ``metrics.jsonl`` (a whole line per write, flushed)."""
+        line = json.dumps(record, default=float) + "\n"
+        with open(self.path / "metrics.jsonl", "a", encoding="utf-8") as f:
+            f.write(line)
+            f.flush()
+
+    def metrics(self) -> list[dict]:
+        """Every record logged so far."""
+        with open(self.path / "metrics.jsonl", encoding="utf-8") as f:
+            return [json.loads(line) for line in f if line.strip()]
+
+    def write_samples(self, name: str, texts: list[str]) -> Path:
+        """Write generated texts, one per line, to ``samples/<name>.txt``."""
+        out = self.path / "samples" / f"{name}.txt"
+        with atomic_open(out) as f:
+            for t in texts:
+                f.write(t.replace("\n", " ") + "\n")
+        return out
+
+    def finish(self, summary: dict) -> None:
+        """Record the end of the run and draw the learning curve."""
+        env = json.loads((self.path / "run.json").read_text(encoding="utf-8"))
+        env.update(summary)
+        env["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        write_json(self.path / "run.json", env)
+        plot_learning_curve(self.metrics(), self.path / "learning_curve.png")
+
+
+def plot_learning_curve(records: list[dict], out: Path) -> Path | None:
+    """One panel per metric against the training step; nothing is written without records."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    keys = [k for k in dict.fromkeys(k for r in records for k in r)
+            if k not in ("epoch", "step", "phase", "time") and all(isinstance(r.get(k, 0.0), (int, float)) for r in records)]
+    if not records or not keys:
+        return None
+    fig, axes = plt.subplots(len(keys), 1, figsize=(6, 2.2 * len(keys)), squeeze=False, sharex=True)
+    for ax, key in zip(axes[:, 0], keys):
+        pts = [(r["step"], r[key]) for r in records if key in r and r[key] is not None and math.isfinite(r[key])]
+        if pts:
+            ax.plot(*zip(*pts), marker="o", ms=3)
+        ax.set_ylabel(key)
+        ax.grid(alpha=0.3)
+    phases = [(r["step"], r.get("phase")) for r in records]
+    for (s0, p0), (s1, p1) in zip(phases, phases[1:]):
+        if p0 != p1:
+            for ax in axes[:, 0]:
+                ax.axvline((s0 + s1) / 2, color="grey", ls="--", lw=0.8)
+    axes[-1, 0].set_xlabel("training step (epochs of MLE, then adversarial batches)")
+    fig.tight_layout()
+    tmp = out.with_name(f".{out.name}.tmp.png")
+    fig.savefig(tmp, dpi=100)
+    plt.close(fig)
+    tmp.replace(out)
+    return out
+
+
+def check_finite(loss: torch.Tensor, where: str, fix: str) -> None:
+    """Stop with a one-line error when a loss is NaN or infinite."""
+    if not torch.isfinite(loss).all():
+        raise NonFiniteLossError(f"{where}: the loss became {loss.item()}: {fix}")
+
+
+class Timer:
+    """Wall-clock seconds since construction."""
+
+    def __init__(self) -> None:
+        self.start = time.perf_counter()
+
+    def __call__(self) -> float:
+        return time.perf_counter() - self.start
