@@ -37,18 +37,6 @@ def default_run_dir(recipe: Recipe) -> Path:
     return Path("runs") / recipe.name / stamp
 
 
-def _decoder(data):
-    """ids (N, T) -> texts, using the run's vocabulary and tokenizer."""
-
-    def decode(ids: torch.Tensor) -> list[str]:
-        rows = ids.tolist()
-        if data.tokenizer is None:
-            return [" ".join(data.vocab.decode(r)) for r in rows]
-        return [data.tokenizer.detokenize(data.vocab.decode(r)) for r in rows]
-
-    return decode
-
-
 def train(recipe: Recipe | str | Path, out_dir: str | Path | None = None, overrides: list[str] | None = None,
           progress: bool = True) -> RunResult:
     """Run a recipe end to end: prepare data, train, evaluate, save checkpoints and curves.
@@ -62,14 +50,8 @@ def train(recipe: Recipe | str | Path, out_dir: str | Path | None = None, overri
     Returns:
         The run folder, the final metrics and the wall time.
     """
-    from tqdm.auto import tqdm
-
-    from .data.prepare import prepare_data
-    from .registry import build_generator
-    from .train.checkpoint import save_checkpoint
-    from .train.evaluation import make_evaluator
+    from .train.lm import run_language_model
     from .train.loop import RunDir, Timer, environment, resolve_device
-    from .train.pretrain import mle_epoch
 
     if not isinstance(recipe, Recipe):
         recipe = load_recipe(recipe, overrides)
@@ -80,47 +62,10 @@ def train(recipe: Recipe | str | Path, out_dir: str | Path | None = None, overri
     torch.manual_seed(recipe.seed)
     run = RunDir.create(out_dir or default_run_dir(recipe), recipe_to_dict(recipe), environment(recipe.seed, device))
     log.info("run folder: %s", run.path)
-
-    data = prepare_data(recipe.data, recipe.seed)
-    g = recipe.generator
-    generator = build_generator(g.type, vocab_size=len(data.vocab), embed_dim=g.embed_dim, hidden_dim=g.hidden_dim,
-                                max_len=recipe.data.max_len, start_token=data.start_token, pad_id=data.vocab.pad_id,
-                                eos_id=data.vocab.eos_id, init_std=g.init_std).to(device)
-    if data.oracle is not None:
-        data.oracle.to(device)
-    decode = _decoder(data)
-    evaluate = make_evaluator(recipe.eval, data, recipe.seed, decode)
-    optimizer = torch.optim.Adam(generator.parameters(), lr=recipe.mle.lr)
-    shuffle = torch.Generator().manual_seed(recipe.seed + 3)
-
-    def checkpoint(name: str, extra: dict) -> None:
-        save_checkpoint(run.checkpoints / name, generator, g.type, data.vocab, data.tokenizer,
-                        {"recipe": recipe.name, **extra})
-
-    def do_eval(epoch: int, loss: float | None) -> dict:
-        metrics, texts = evaluate(generator)
-        record = {"phase": "mle", "epoch": epoch, "step": epoch, "train_loss": loss, **metrics, "time": round(timer(), 2)}
-        run.log_metrics(record)
-        run.write_samples(f"mle_epoch{epoch:03d}", texts[: recipe.eval.save_samples])
-        shown = " ".join(f"{k}={v:.4f}" for k, v in metrics.items())
-        log.info("epoch %d  train_loss=%s  %s", epoch, "-" if loss is None else f"{loss:.4f}", shown)
-        if progress:
-            tqdm.write(f"[mle] epoch {epoch:4d}  train_loss {'-' if loss is None else f'{loss:.4f}'}  {shown}")
-        return record
-
-    last = do_eval(0, None)
-    epochs = recipe.mle.epochs
-    bar = tqdm(range(1, epochs + 1), desc="MLE", unit="epoch", disable=not progress, dynamic_ncols=True)
-    for epoch in bar:
-        loss = mle_epoch(generator, data.train, optimizer, recipe.mle.batch_size, recipe.mle.grad_clip, shuffle,
-                         recipe.mle.drop_last, epoch)
-        bar.set_postfix(loss=f"{loss:.4f}")
-        if epoch % recipe.eval.every == 0 or epoch == epochs:
-            last = do_eval(epoch, loss)
-    checkpoint("last", {"epoch": epochs, "metrics": last})
+    summary = run_language_model(recipe, run, device, timer, progress)
     wall = timer()
-    run.finish({"wall_time_s": round(wall, 1), "final_metrics": last, "n_truncated": data.n_truncated})
-    return RunResult(run.path, last, wall)
+    run.finish({"wall_time_s": round(wall, 1), **summary})
+    return RunResult(run.path, summary.get("final_metrics", {}), wall)
 
 
 def generate(checkpoint: str | Path, num: int, out: str | Path, *, temperature: float = 1.0, top_k: int = 0,

@@ -1,0 +1,75 @@
+"""A language-model run: data, generator, MLE pretraining, evaluation and checkpoints."""
+
+from __future__ import annotations
+
+import logging
+
+import torch
+
+from ..config import Recipe
+from ..data.prepare import PreparedData, prepare_data
+from ..registry import build_generator
+from .checkpoint import save_checkpoint
+from .evaluation import make_evaluator
+from .loop import RunDir, Timer
+from .pretrain import mle_epoch
+
+log = logging.getLogger(__name__)
+
+
+def make_decoder(data: PreparedData):
+    """ids (N, T) -> texts, using the run's vocabulary and tokenizer."""
+
+    def decode(ids: torch.Tensor) -> list[str]:
+        rows = ids.tolist()
+        if data.tokenizer is None:
+            return [" ".join(data.vocab.decode(r)) for r in rows]
+        return [data.tokenizer.detokenize(data.vocab.decode(r)) for r in rows]
+
+    return decode
+
+
+def run_language_model(recipe: Recipe, run: RunDir, device: torch.device, timer: Timer, progress: bool = True) -> dict:
+    """Train the recipe's generator by MLE, evaluating at ``eval.every`` epochs.
+
+    Returns:
+        A summary for ``run.json``: final metrics, truncation count.
+    """
+    from tqdm.auto import tqdm
+
+    data = prepare_data(recipe.data, recipe.seed)
+    g = recipe.generator
+    generator = build_generator(g.type, vocab_size=len(data.vocab), embed_dim=g.embed_dim, hidden_dim=g.hidden_dim,
+                                max_len=recipe.data.max_len, start_token=data.start_token, pad_id=data.vocab.pad_id,
+                                eos_id=data.vocab.eos_id, init_std=g.init_std).to(device)
+    if data.oracle is not None:
+        data.oracle.to(device)
+    evaluate = make_evaluator(recipe.eval, data, recipe.seed, make_decoder(data))
+    optimizer = torch.optim.Adam(generator.parameters(), lr=recipe.mle.lr)
+    shuffle = torch.Generator().manual_seed(recipe.seed + 3)
+
+    def do_eval(epoch: int, loss: float | None) -> dict:
+        metrics, texts = evaluate(generator)
+        record = {"phase": "mle", "epoch": epoch, "step": epoch, "train_loss": loss, **metrics, "time": round(timer(), 2)}
+        run.log_metrics(record)
+        run.write_samples(f"mle_epoch{epoch:03d}", texts[: recipe.eval.save_samples])
+        shown = " ".join(f"{k}={v:.4f}" for k, v in metrics.items())
+        if progress:
+            tqdm.write(f"[mle] epoch {epoch:4d}  train_loss {'-' if loss is None else f'{loss:.4f}'}  {shown}")
+        else:
+            log.info("epoch %d  %s", epoch, shown)
+        return record
+
+    last = do_eval(0, None)
+    epochs = recipe.mle.epochs
+    bar = tqdm(range(1, epochs + 1), desc="MLE", unit="epoch", disable=not progress, dynamic_ncols=True)
+    for epoch in bar:
+        loss = mle_epoch(generator, data.train, optimizer, recipe.mle.batch_size, recipe.mle.grad_clip, shuffle,
+                         recipe.mle.drop_last, epoch)
+        bar.set_postfix(loss=f"{loss:.4f}")
+        if epoch % recipe.eval.every == 0 or epoch == epochs:
+            last = do_eval(epoch, loss)
+    save_checkpoint(run.checkpoints / "last", generator, g.type, data.vocab, data.tokenizer,
+                    {"recipe": recipe.name, "epoch": epochs, "metrics": last})
+    final = {k: v for k, v in last.items() if k not in ("phase", "epoch", "step", "time")}
+    return {"final_metrics": final, "n_truncated": data.n_truncated}
