@@ -62,7 +62,12 @@ def train(recipe: Recipe | str | Path, out_dir: str | Path | None = None, overri
     torch.manual_seed(recipe.seed)
     run = RunDir.create(out_dir or default_run_dir(recipe), recipe_to_dict(recipe), environment(recipe.seed, device))
     log.info("run folder: %s", run.path)
-    summary = run_language_model(recipe, run, device, timer, progress)
+    if recipe.adm is not None:
+        from .train.energy import run_adm
+
+        summary = run_adm(recipe, run, device, timer, progress)
+    else:
+        summary = run_language_model(recipe, run, device, timer, progress)
     wall = timer()
     run.finish({"wall_time_s": round(wall, 1), **summary})
     return RunResult(run.path, summary.get("final_metrics", {}), wall)
@@ -96,6 +101,73 @@ def generate(checkpoint: str | Path, num: int, out: str | Path, *, temperature: 
     return Path(out)
 
 
+@dataclass
+class EmbedReport:
+    """What :func:`embed_to_file` wrote: files, document and empty-document counts."""
+
+    files: list[Path]
+    num_documents: int
+    num_empty: int
+    dim: int
+
+
+def embed(model: str | Path, docs, *, batch_size: int = 4096, device: str = "auto", progress: bool = False,
+          column: str = "embedding"):
+    """Embed documents with a trained ADM (the discriminator's 50-unit hidden layer).
+
+    Args:
+        model: ADM run folder or checkpoint folder.
+        docs: a list of texts, or a ``datasets.Dataset`` with a ``text`` column.
+        batch_size: documents per batch.
+        device: "auto", "cpu" or "cuda".
+        progress: show a progress bar.
+        column: name of the column added to a Dataset.
+
+    Returns:
+        For texts, an (N, H) float32 tensor (deterministic: the model runs in eval mode, with no
+        masking noise); for a Dataset, a copy with ``column`` (list of H floats) added. A text
+        without any vocabulary word gets the model's vector of the empty bag of words,
+        ``leaky_relu(b_enc)``.
+    """
+    from .train.energy import embed_texts, load_document_model
+    from .train.loop import resolve_device
+
+    loaded = load_document_model(model, resolve_device(device))
+    if hasattr(docs, "column_names"):
+        if "text" not in docs.column_names:
+            raise TextganError(f"the dataset has no 'text' column (columns: {docs.column_names}): rename the text column to 'text'")
+        vectors = embed_texts(loaded, docs["text"], batch_size=batch_size, progress=progress).vectors
+        return docs.add_column(column, vectors.tolist())
+    if isinstance(docs, str):
+        raise TextganError("embed() takes a list of texts, not one string: wrap it in a list")
+    return embed_texts(loaded, list(docs), batch_size=batch_size, progress=progress).vectors
+
+
+def embed_to_file(model: str | Path, input: str | Path, out: str | Path, *, split: str = "test",
+                  text_column: str | None = None, batch_size: int = 4096, device: str = "auto",
+                  progress: bool = False) -> EmbedReport:
+    """Embed a corpus split or a user file and write one vector per document (see ``textgan embed``).
+
+    The format follows ``out``'s extension: ``.npy`` (+ ``.ids.txt``), ``.parquet`` or ``.jsonl``;
+    every format also writes ``<stem>.meta.json`` with the document and empty-document counts.
+    Ids are the source's ``id`` column, else the row number (blank texts are dropped on load).
+    """
+    from .data.corpus import load_corpus
+    from .train.energy import embed_texts, load_document_model, write_embeddings
+    from .train.loop import resolve_device
+
+    loaded = load_document_model(model, resolve_device(device))
+    ds = load_corpus(input, split, text_column=text_column)
+    ids = list(ds["id"]) if "id" in ds.column_names else list(range(len(ds)))
+    result = embed_texts(loaded, ds["text"], batch_size=batch_size, progress=progress)
+    meta = {"model": str(loaded.path), "kind": loaded.kind, "checkpoint_sha256": loaded.sha256, "dim": loaded.dim,
+            "input": str(input), "split": split, "num_documents": len(ids), "num_empty": result.num_empty,
+            "empty_vector": "documents without any vocabulary word get the model's vector of the empty bag of "
+                            "words, leaky_relu(b_enc), and empty=true"}
+    files = write_embeddings(out, result, ids, meta)
+    return EmbedReport(files, len(ids), result.num_empty, loaded.dim)
+
+
 def list_recipes(root: Path = RECIPES_DIR) -> list[tuple[str, str]]:
     """Every shipped recipe as (path relative to recipes/, first line of its header comment)."""
     out = []
@@ -126,3 +198,79 @@ def find_recipe(name: str | Path) -> Path:
     close = difflib.get_close_matches(str(name), names, n=1)
     hint = f" (did you mean recipes/{close[0]}?)" if close else ""
     raise TextganError(f"recipe {str(name)!r} not found{hint}: pass a YAML path or a name from `textgan recipes`")
+
+
+def load_texts(spec: str | Path, default_split: str = "train", text_column: str | None = None) -> list[str]:
+    """Texts of a user file or named corpus; ``NAME:SPLIT`` picks a corpus split."""
+    from .data.corpus import list_corpora, load_corpus
+
+    spec = str(spec)
+    split = default_split
+    names = {c.name for c in list_corpora()}
+    if ":" in spec and spec.rsplit(":", 1)[0] in names:
+        spec, split = spec.rsplit(":", 1)
+    return list(load_corpus(spec, split, text_column=text_column)["text"])
+
+
+def evaluate(samples: str | Path, references: str | Path | None = None, train: str | Path | None = None,
+             metrics: tuple[str, ...] = ("bleu", "self_bleu", "distinct", "novelty", "length"),
+             orders: tuple[int, ...] = (2, 3, 4, 5), tokenize: str = "whitespace",
+             out: str | Path | None = None) -> dict:
+    """Score a file of generated texts (``.txt`` lines or ``textgan generate`` JSONL).
+
+    Args:
+        samples: the generated texts.
+        references: BLEU references: a file or corpus (``coco_captions`` means its test split).
+        train: training texts for novelty: a file or corpus (its train split).
+        metrics: any of bleu, self_bleu, distinct, novelty, length (metrics whose input is
+            missing are skipped).
+        orders: n-gram orders.
+        tokenize: "whitespace" or "nltk".
+        out: write the result as JSON here (atomically).
+
+    Returns:
+        The metrics as a flat dict.
+    """
+    from .io import write_json
+    from .train.evaluation import evaluate_texts
+
+    metrics = tuple(m.replace("-", "_") for m in metrics)
+    if references is None:
+        metrics = tuple(m for m in metrics if m != "bleu")
+    if train is None:
+        metrics = tuple(m for m in metrics if m != "novelty")
+    result = evaluate_texts(
+        load_texts(samples),
+        load_texts(references, "test") if references is not None else None,
+        load_texts(train, "train") if train is not None else None,
+        metrics=metrics, orders=orders, tokenize=tokenize,
+    )
+    result = {"samples": str(samples), "references": None if references is None else str(references),
+              "train": None if train is None else str(train), "tokenize": tokenize, **result}
+    if out is not None:
+        write_json(out, result)
+    return result
+
+
+def evaluate_runs(runs: list[str | Path], temperatures: tuple[float, ...], out_dir: str | Path,
+                  num_samples: int = 2000, order: int = 4, seed: int = 0) -> tuple[list[dict], Path]:
+    """Quality-diversity sweep over temperatures for one or more runs (Caccia et al. 2018).
+
+    Writes ``quality_diversity.json``, ``quality_diversity.tsv`` and ``quality_diversity.png`` in
+    ``out_dir``. Returns the rows and the PNG path.
+    """
+    from .io import atomic_open, write_json
+    from .train.evaluation import plot_quality_diversity, quality_diversity
+
+    if not temperatures or any(t <= 0 for t in temperatures):
+        raise TextganError(f"--temperatures must be positive numbers, got {temperatures}")
+    out_dir = Path(out_dir)
+    rows = quality_diversity(runs, tuple(temperatures), num_samples=num_samples, seed=seed)
+    write_json(out_dir / "quality_diversity.json", rows)
+    keys = list(dict.fromkeys(k for r in rows for k in r))
+    with atomic_open(out_dir / "quality_diversity.tsv") as f:
+        f.write("\t".join(keys) + "\n")
+        for r in rows:
+            f.write("\t".join(str(r.get(k, "")) for k in keys) + "\n")
+    png = plot_quality_diversity(rows, out_dir / "quality_diversity.png", order=order)
+    return rows, png

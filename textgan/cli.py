@@ -57,6 +57,66 @@ def _cmd_corpus(args: argparse.Namespace) -> int:
     return 0
 
 
+def _format_table(rows: list[dict]) -> str:
+    keys = list(dict.fromkeys(k for r in rows for k in r))
+    cells = [[k for k in keys]] + [[(f"{r[k]:.4f}" if isinstance(r.get(k), float) else str(r.get(k, ""))) for k in keys] for r in rows]
+    widths = [max(len(c[i]) for c in cells) for i in range(len(keys))]
+    return "\n".join("  ".join(c[i].ljust(widths[i]) for i in range(len(keys))) for c in cells)
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from . import api
+    from .errors import TextganError
+
+    orders = tuple(int(x) for x in args.orders.split(","))
+    if args.run:
+        temps = tuple(float(x) for x in args.temperatures.split(","))
+        rows, png = api.evaluate_runs(args.run, temps, args.out or args.run[0], num_samples=args.num_samples,
+                                      order=args.plot_order, seed=args.seed)
+        print(_format_table([{k: v for k, v in r.items() if k != "run"} for r in rows]))
+        print(f"wrote {png} and quality_diversity.json/.tsv beside it")
+        return 0
+    if not args.samples:
+        raise TextganError("evaluate needs --samples FILE (generated texts) or --run RUN (temperature sweep)")
+    metrics = tuple(m.strip() for m in args.metrics.split(",") if m.strip())
+    result = api.evaluate(args.samples, args.references, args.train, metrics=metrics, orders=orders,
+                          tokenize=args.tokenize, out=args.out)
+    width = max(len(k) for k in result)
+    for k, v in result.items():
+        print(f"{k:<{width}}  {v:.6f}" if isinstance(v, float) else f"{k:<{width}}  {v}")
+    if args.out:
+        print(f"wrote {args.out}")
+    return 0
+
+
+def _cmd_embed(args: argparse.Namespace) -> int:
+    from . import api
+
+    report = api.embed_to_file(args.model, args.input, args.out, split=args.split, text_column=args.text_column,
+                               batch_size=args.batch_size, device=args.device, progress=not args.quiet)
+    print(f"wrote {report.num_documents} vectors of size {report.dim} to {', '.join(str(f) for f in report.files)}")
+    if report.num_empty:
+        print(f"{report.num_empty} document(s) have no vocabulary word: they got the empty bag-of-words vector (empty=true)")
+    return 0
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    import torch
+
+    torch.set_num_threads(args.threads)
+    if args.what == "bleu":
+        from .bench.bleu import bench_bleu, format_bleu_bench
+
+        print(format_bleu_bench(bench_bleu(n_samples=args.num, nltk_subsample=args.nltk_subsample)))
+        return 0
+    if args.what == "discriminator":
+        from .bench.discriminator import bench_discriminator, format_discriminator_bench
+
+        print(format_discriminator_bench(bench_discriminator(threads=args.threads)))
+        return 0
+    raise AssertionError(args.what)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for documentation and tests)."""
     p = argparse.ArgumentParser(prog="textgan", description="Adversarial text generation and document modeling.")
@@ -92,6 +152,40 @@ def build_parser() -> argparse.ArgumentParser:
     ci = csub.add_parser("info", help="show a corpus card")
     ci.add_argument("name")
     c.set_defaults(func=_cmd_corpus)
+
+    e = sub.add_parser("evaluate", help="score generated texts (BLEU, Self-BLEU, novelty...) or sweep a run's temperature")
+    e.add_argument("--samples", help="generated texts: .txt (one per line) or JSONL from `textgan generate`")
+    e.add_argument("--references", help="reference texts for BLEU: a file or corpus (NAME or NAME:SPLIT; default split test)")
+    e.add_argument("--train", help="training texts for novelty: a file or corpus (default split train)")
+    e.add_argument("--metrics", default="bleu,self_bleu,distinct,novelty,length",
+                   help="comma list of bleu, self_bleu, distinct, novelty, length")
+    e.add_argument("--orders", default="2,3,4,5", help="n-gram orders (default 2,3,4,5)")
+    e.add_argument("--tokenize", choices=["whitespace", "nltk"], default="whitespace")
+    e.add_argument("--run", action="append", help="run folder for a temperature sweep (repeat to draw several runs)")
+    e.add_argument("--temperatures", default="0.7,0.85,1.0,1.2,1.5")
+    e.add_argument("--num-samples", type=int, default=2000, help="samples per temperature")
+    e.add_argument("--plot-order", type=int, default=4, help="BLEU order drawn in the plot")
+    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--out", help="JSON file (with --samples) or folder (with --run; default the first run)")
+    e.set_defaults(func=_cmd_evaluate)
+
+    em = sub.add_parser("embed", help="document vectors from a trained ADM (.npy, .parquet or .jsonl by --out)")
+    em.add_argument("--model", required=True, help="ADM run folder or checkpoint folder")
+    em.add_argument("--input", required=True, help="corpus name (with --split) or a .txt/.jsonl/.csv/.tsv file")
+    em.add_argument("--out", required=True, help="output file: .npy (+ .ids.txt), .parquet or .jsonl (+ .meta.json)")
+    em.add_argument("--split", default="test", help="split of a named corpus (default test)")
+    em.add_argument("--text-column", default=None, help="column holding the text (default: text)")
+    em.add_argument("--batch-size", type=int, default=4096)
+    em.add_argument("--device", default="auto")
+    em.add_argument("--quiet", action="store_true", help="no progress bar")
+    em.set_defaults(func=_cmd_embed)
+
+    b = sub.add_parser("bench", help="speed benchmarks on this machine")
+    b.add_argument("what", choices=["bleu", "discriminator"])
+    b.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
+    b.add_argument("--num", type=int, default=10_000, help="samples and references (bleu)")
+    b.add_argument("--nltk-subsample", type=int, default=20, help="samples timed with nltk (bleu)")
+    b.set_defaults(func=_cmd_bench)
     return p
 
 

@@ -70,11 +70,112 @@ class EvalConfig:
     """When and how a run evaluates itself."""
 
     every: int = 5  # epochs between evaluations (the first and last epoch always evaluate)
+    every_adversarial: int = 5  # adversarial batches between evaluations (SeqGAN: 5; the first and last always)
     num_samples: int = 10_000  # generated samples per evaluation (SeqGAN: 9,984)
     metrics: tuple[str, ...] = ("nll_oracle", "nll_test")
     temperature: float = 1.0
     save_samples: int = 200  # samples written to the run folder at each evaluation
     batch_size: int = 1000
+
+
+@dataclass(frozen=True)
+class DiscriminatorConfig:
+    """The discriminator and its supervised training (SeqGAN's CNN; LantaoYu/SeqGAN sequence_gan.py)."""
+
+    type: Literal["cnn"] = "cnn"
+    embed_dim: int = 64
+    filter_sizes: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 15, 20)
+    num_filters: tuple[int, ...] = (100, 200, 200, 200, 200, 100, 100, 100, 100, 100, 160, 160)
+    dropout: float = 0.25  # SeqGAN keeps 0.75
+    l2_reg: float = 0.2
+    highway_gate_bias: float = 0.0  # SeqGAN calls its highway() with bias=0
+    compute_dtype: Literal["float32", "bfloat16"] = "float32"  # bfloat16: faster CPU matmuls, D(real) within ~1e-2
+    lr: float = 1e-4  # Adam
+    batch_size: int = 64
+    pretrain_rounds: int = 50  # rounds of fresh negatives before adversarial training
+    pretrain_epochs: int = 3  # epochs over each round's positives + negatives
+    num_negatives: int | None = None  # generated sequences per round; None: the training-set size rounded down to whole batches (SeqGAN: 9,984)
+
+    def __post_init__(self) -> None:
+        if len(self.filter_sizes) != len(self.num_filters) or not self.filter_sizes:
+            raise TextganError(f"discriminator.filter_sizes {list(self.filter_sizes)} and num_filters {list(self.num_filters)} "
+                               "must be non-empty lists of equal length: fix the discriminator section")
+
+
+@dataclass(frozen=True)
+class AdversarialConfig:
+    """Policy-gradient adversarial training (SeqGAN, Yu et al. 2017; LantaoYu/SeqGAN sequence_gan.py)."""
+
+    batches: int = 200  # adversarial batches (SeqGAN's TOTAL_BATCH)
+    batch_size: int = 64  # generated sequences per generator step
+    g_steps: int = 1  # generator steps per adversarial batch
+    d_rounds: int = 5  # rounds of fresh negatives per adversarial batch
+    d_epochs: int = 3  # epochs over each round's data
+    reward: Literal["rollout"] = "rollout"  # Monte Carlo rollouts scored by the discriminator
+    num_rollouts: int = 16
+    rollout_update_rate: float = 0.8  # rollout <- rate * rollout + (1 - rate) * generator after each step
+    rollout_chunk_size: int = 4096  # completion rows stepped / scored at a time
+    loss: Literal["reinforce"] = "reinforce"
+    loss_reduction: Literal["sum", "mean"] = "sum"  # SeqGAN sums over batch and time
+    lr: float = 0.01  # a fresh Adam for the adversarial phase, as SeqGAN's separate g_opt
+    grad_clip: float = 5.0
+    best_metric: str | None = None  # also keep checkpoints/best by this eval metric (nll_*: lower is better)
+
+    def __post_init__(self) -> None:
+        if self.num_rollouts < 1 or self.batch_size < 1 or self.batches < 0:
+            raise TextganError("adversarial.num_rollouts and adversarial.batch_size must be positive and "
+                               "adversarial.batches non-negative: fix the adversarial section")
+        if not 0.0 <= self.rollout_update_rate <= 1.0:
+            raise TextganError(f"adversarial.rollout_update_rate must be in [0, 1], got {self.rollout_update_rate}")
+
+
+@dataclass(frozen=True)
+class ADMConfig:
+    """Adversarial Document Model (Glover, 2016) on binary bags of words; see docs/adm.md.
+
+    When a recipe has this section, ``generator``, ``mle`` and ``eval`` do not apply; ``data``
+    gives the corpus, splits and columns (its tokenizer and length keys do not apply either).
+    """
+
+    vocab_file: str | None = None  # one word per line: a path, or a file of the named corpus; None builds one
+    vocab_size: int = 2000  # words kept when the vocabulary is built from the training split
+    tokenizer: Literal["nltk", "words"] = "nltk"  # nltk: the reference's Treebank tokens; words: fast regex
+    validation_fraction: float = 0.1  # share of the training split held out (seeded by the recipe's seed)
+    hidden_dim: int = 50  # discriminator hidden units = embedding size
+    noise: float = 0.4  # masking noise: share of vocabulary entries zeroed, one mask per batch
+    negative_slope: float = 0.2  # leaky ReLU of the discriminator
+    noise_dim: int = 50  # generator input z
+    generator_dim: int = 300  # generator hidden units (two layers)
+    margin: float | None = None  # EBGAN margin; None: vocabulary size // 20, as the reference
+    lr: float = 1e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    batch_size: int = 64
+    steps: int = 150_000  # the reference's num_steps
+    eval_every: int = 500  # steps between validations (the reference's save_every)
+    select_recall: float = 0.0002  # validation precision at this recall picks the checkpoint
+    recalls: tuple[float, ...] = (0.0001, 0.0002, 0.0005, 0.002, 0.01, 0.05, 0.2, 1.0)  # test table columns
+    baselines: tuple[str, ...] = ("adm_ae", "dae", "bow", "tfidf")  # also trained / scored in the same run
+    embed_batch_size: int = 4096
+
+    def __post_init__(self) -> None:
+        checks = [
+            (0.0 <= self.noise < 1.0, f"adm.noise must be in [0, 1), got {self.noise}"),
+            (0.0 < self.validation_fraction < 1.0, f"adm.validation_fraction must be in (0, 1), got {self.validation_fraction}"),
+            (self.steps >= 1 and self.eval_every >= 1 and self.batch_size >= 1,
+             "adm.steps, adm.eval_every and adm.batch_size must be positive"),
+            (0.0 < self.select_recall <= 1.0 and all(0.0 < r <= 1.0 for r in self.recalls) and self.recalls,
+             "adm.select_recall and adm.recalls must be fractions in (0, 1]"),
+            (self.vocab_size >= 1 and self.hidden_dim >= 1 and self.noise_dim >= 1 and self.generator_dim >= 1,
+             "adm sizes (vocab_size, hidden_dim, noise_dim, generator_dim) must be positive"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise TextganError(f"{message}: fix the adm section")
+        known = {"adm_ae", "dae", "bow", "tfidf"}
+        for b in self.baselines:
+            if b not in known:
+                raise TextganError(f"adm.baselines has unknown method {b!r}: use some of {sorted(known)}")
 
 
 @dataclass(frozen=True)
@@ -90,8 +191,15 @@ class Recipe:
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
     mle: MLEConfig = field(default_factory=MLEConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    adm: ADMConfig | None = None  # an Adversarial Document Model run instead of a language model
+    discriminator: DiscriminatorConfig | None = None  # needed by an adversarial section
+    adversarial: AdversarialConfig | None = None  # policy-gradient training after MLE (SeqGAN)
 
     def __post_init__(self) -> None:
+        if self.adm is not None and self.data.corpus == "synthetic_oracle":
+            raise TextganError("an adm recipe needs a text corpus: set data.corpus (e.g. newsgroups20 or a file path)")
+        if self.adversarial is not None and self.discriminator is None:
+            raise TextganError("an adversarial section needs a discriminator section: add `discriminator: {type: cnn}`")
         if self.data.max_len < 2:
             raise TextganError(f"data.max_len must be at least 2, got {self.data.max_len}: set data.max_len=20 or more")
         known = {"nll_oracle", "nll_test", "bleu", "self_bleu"}
@@ -218,6 +326,10 @@ def recipe_from_dict(raw: dict) -> Recipe:
         raw = {}
     if not isinstance(raw, dict):
         raise TextganError("a recipe must be a YAML mapping of sections (data:, generator:, ...): see recipes/quickstart.yaml")
+    if raw.get("adm") is not None:
+        extra = [k for k in ("generator", "mle", "eval") if k in raw]
+        if extra:
+            raise TextganError(f"an adm recipe does not use section(s) {', '.join(extra)}: remove them (see recipes/adm/newsgroups20.yaml)")
     return _build(Recipe, raw)
 
 

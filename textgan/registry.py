@@ -64,3 +64,56 @@ def generators() -> Registry:
 def build_generator(kind: str, **kwargs):
     """Construct a registered generator from flat keyword arguments."""
     return generators().get(kind)(**kwargs)
+
+
+def _discriminators() -> Registry:
+    from .models.cnn_discriminator import CNNDiscriminator
+
+    reg: Registry = Registry("discriminator")
+    reg.register("cnn", CNNDiscriminator)
+    return reg
+
+
+def _rewards() -> Registry:
+    from .rl.rewards import rollout_rewards
+
+    reg: Registry = Registry("reward")
+    reg.register("rollout", rollout_rewards)
+    return reg
+
+
+def _losses() -> Registry:
+    from .rl.losses import reinforce_loss
+
+    reg: Registry = Registry("loss")
+    reg.register("reinforce", reinforce_loss)
+    return reg
+
+
+_TABLES: dict[str, Registry] = {}
+
+
+def _table(kind: str, build: Callable[[], Registry]) -> Registry:
+    if kind not in _TABLES:
+        _TABLES[kind] = build()
+    return _TABLES[kind]
+
+
+def discriminators() -> Registry:
+    """The discriminator table: name -> constructor taking flat keyword arguments."""
+    return _table("discriminator", _discriminators)
+
+
+def rewards() -> Registry:
+    """The reward table: name -> ``reward(tokens, rollout_policy, discriminator, **options) -> (B, T)``."""
+    return _table("reward", _rewards)
+
+
+def losses() -> Registry:
+    """The generator-loss table: name -> ``loss(generator, tokens, rewards, **options) -> scalar``."""
+    return _table("loss", _losses)
+
+
+def build_discriminator(kind: str, **kwargs):
+    """Construct a registered discriminator from flat keyword arguments."""
+    return discriminators().get(kind)(**kwargs)

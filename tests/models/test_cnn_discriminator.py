@@ -14,6 +14,15 @@ VOCAB, EMBED = 12, 8
 WIDTHS, FILTERS = (1, 2, 3, 6), (3, 4, 5, 2)  # widest (6) exceeds the shorter test lengths
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny tensors gain nothing from threads, and thread pools stall on a busy machine."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 def make(pad_id: int | None = 0, seed: int = 0, **kwargs) -> CNNDiscriminator:
     torch.manual_seed(seed)
     args = dict(vocab_size=VOCAB, embed_dim=EMBED, filter_sizes=WIDTHS, num_filters=FILTERS, pad_id=pad_id)
@@ -193,6 +202,17 @@ def test_bfloat16_compute_is_close_to_float32():
     torch.testing.assert_close(model.prefix_features(x)[:, -1], fp32, atol=0.1, rtol=0.05)
     model.loss(x, torch.tensor([0, 1, 1])).backward()
     assert all(p.grad.dtype == torch.float32 for p in model.parameters())
+
+
+def test_bfloat16_gradients_point_like_float32():
+    x, y = tokens(3, 7), torch.tensor([0, 1, 1])
+    grads = {}
+    for dtype in ("float32", "bfloat16"):
+        model = make(pad_id=0, compute_dtype=dtype).eval()
+        model.loss(x, y).backward()
+        grads[dtype] = {n: p.grad.flatten() for n, p in model.named_parameters()}
+    for name, g32 in grads["float32"].items():
+        assert F.cosine_similarity(g32, grads["bfloat16"][name], dim=0) > 0.98, name
 
 
 def test_config_round_trip_and_state_dict():

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.autograd.function import once_differentiable
 
 # SeqGAN's discriminator configuration (Yu et al., 2017, Appendix; LantaoYu/SeqGAN
 # sequence_gan.py): 12 filter widths with 1720 feature maps in total.
@@ -18,11 +19,79 @@ _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torc
 
 
 def _as_dtype(dtype: str | torch.dtype) -> torch.dtype:
-    if isinstance(dtype, torch.dtype):
-        return dtype
-    if dtype not in _DTYPES:
+    """"bfloat16" or torch.bfloat16 -> torch.bfloat16; other names and dtypes are refused."""
+    resolved = dtype if isinstance(dtype, torch.dtype) else _DTYPES.get(dtype)
+    if resolved not in _DTYPES.values():
         raise ValueError(f"compute_dtype must be one of {sorted(_DTYPES)}, got {dtype!r}")
-    return _DTYPES[dtype]
+    return resolved
+
+
+class _ConvMaxPool(torch.autograd.Function):
+    """All widths' convolution + max over time + bias + ReLU, as matrix products.
+
+    Forward builds one slot-major window matrix for the widest filter, row (s, b) holding
+    ``emb[b, s], emb[b, s + 1], ..., emb[b, s + kmax - 1]`` (T * B rows, kmax * E columns). The
+    windows of width k are its first k * E columns and first n_k * B rows, a strided view, so
+    each width costs one matrix product and no copy. Bias and ReLU are applied after the max,
+    which is exact because both are monotone: max_s relu(z_s + b) = relu(max_s z_s + b).
+
+    Backward routes each pooled gradient to the window(s) holding the maximum (split evenly
+    between ties, as autograd's ``amax`` does), then runs the two matrix products per width and
+    folds the window gradients back onto the positions. Written by hand because autograd's
+    ``unfold`` backward and bool masks dominated the step time on CPU.
+    """
+
+    @staticmethod
+    def forward(ctx, emb: Tensor, length: int, widths: tuple[int, ...], dtype: torch.dtype,
+                *params: Tensor) -> Tensor:
+        weights, biases = params[:len(widths)], params[len(widths):]
+        batch, padded_len, dim = emb.shape
+        kmax = max(widths)
+        rows = emb.to(dtype).transpose(0, 1)  # (T', B, E)
+        missing = length + kmax - 1 - padded_len  # rows never read by a valid window
+        if missing > 0:
+            rows = torch.cat([rows, rows.new_zeros(missing, batch, dim)])
+        windows = rows.unfold(0, kmax, 1).transpose(2, 3).reshape(length * batch, kmax * dim)
+        outputs, convs, mats, maxima = [], [], [], []
+        for k, w, b in zip(widths, weights, biases):
+            n = max(length, k) - k + 1
+            mat = w.reshape(w.size(0), k * dim).to(dtype)  # (F_k, k * E)
+            conv = (windows[:n * batch, :k * dim] @ mat.t()).view(n, batch, -1)  # (n, B, F_k)
+            top = conv.amax(dim=0)  # (B, F_k)
+            outputs.append(torch.relu(top.float() + b))
+            convs.append(conv), mats.append(mat), maxima.append(top)
+        out = torch.cat(outputs, dim=1)  # (B, F)
+        ctx.save_for_backward(windows, out, *convs, *mats, *maxima)
+        ctx.meta = (length, widths, emb.shape, emb.dtype)
+        return out
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad: Tensor):
+        length, widths, (batch, padded_len, dim), emb_dtype = ctx.meta
+        windows, out, *saved = ctx.saved_tensors
+        count = len(widths)
+        convs, mats, maxima = saved[:count], saved[count:2 * count], saved[2 * count:]
+        grad = grad * (out > 0)  # ReLU
+        need_emb = ctx.needs_input_grad[0]
+        grad_rows = grad.new_zeros(padded_len, batch, dim)  # (T', B, E)
+        grad_weights, grad_biases, col = [], [], 0
+        for k, conv, mat, top in zip(widths, convs, mats, maxima):
+            n, fk = conv.size(0), mat.size(0)
+            g = grad[:, col:col + fk]
+            col += fk
+            grad_biases.append(g.sum(0))
+            # 1 where a window holds the maximum, else 0 (sign instead of ==: much faster on CPU).
+            is_max = torch.sign(conv - top).add_(1)  # (n, B, F_k)
+            route = is_max.mul_((g / is_max.sum(0)).to(conv.dtype)).view(n * batch, fk)
+            window_k = windows[:n * batch, :k * dim]
+            grad_weights.append((route.t() @ window_k).float().view(fk, k, dim))
+            if need_emb:
+                grad_windows = (route @ mat).view(n, batch, k, dim)
+                for j in range(k):  # fold: slot j of window s is position s + j
+                    grad_rows[j:j + n] += grad_windows[:, :, j]
+        grad_emb = grad_rows.transpose(0, 1).to(emb_dtype) if need_emb else None  # (B, T', E)
+        return (grad_emb, None, None, None, *grad_weights, *grad_biases)
 
 
 class CNNDiscriminator(nn.Module):
@@ -152,24 +221,9 @@ class CNNDiscriminator(nn.Module):
 
     # ------------------------------------------------------------------ features
     def _pooled(self, emb: Tensor, length: int) -> Tensor:
-        """Convolution, max over time and ReLU for every width: (B, T', E) -> (B, F) float32.
-
-        For each width the windows are gathered with ``unfold`` into a (B * n, k * E) matrix and
-        multiplied by the (k * E, F_k) filter matrix. Bias and ReLU are applied after the max,
-        which is exact because both are monotone: max_s relu(z_s + b) = relu(max_s z_s + b).
-        """
-        batch = emb.size(0)
-        emb = emb.to(self.compute_dtype)
-        pooled = []
-        for k, w, b in zip(self.filter_sizes, self.conv_weights, self.conv_biases):
-            n = self.num_windows(length, k)
-            windows = emb[:, :n + k - 1].unfold(1, k, 1)  # (B, n, E, k), a view
-            windows = windows.reshape(batch * n, self.embed_dim * k)
-            # (F_k, k, E) -> (F_k, E * k), matching the window layout.
-            w_mat = w.transpose(1, 2).reshape(w.size(0), -1).to(self.compute_dtype)
-            conv = (windows @ w_mat.t()).view(batch, n, w.size(0))  # (B, n, F_k)
-            pooled.append(torch.relu(conv.amax(dim=1).float() + b))  # (B, F_k)
-        return torch.cat(pooled, dim=1)  # (B, F)
+        """Convolution, max over time and ReLU for every width: (B, T', E) -> (B, F) float32."""
+        return _ConvMaxPool.apply(emb, length, self.filter_sizes, self.compute_dtype,
+                                  *self.conv_weights, *self.conv_biases)
 
     def _highway(self, x: Tensor) -> Tensor:
         """y = t * relu(W_h x + b_h) + (1 - t) * x with t = sigmoid(W_t x + b_t). (..., F) -> (..., F)."""

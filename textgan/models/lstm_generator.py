@@ -6,9 +6,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .sampling import filter_logits, sample_categorical
+from .sampling import filter_logits, sample_categorical, sample_linear_softmax
 
 State = tuple[Tensor, Tensor]  # (h, c), each (1, B, H)
+
+# Rows whose logits are projected and sampled together (a cache-sized slice; see ``sample``).
+SAMPLE_ROWS = 1024
 
 
 class LSTMGenerator(nn.Module):
@@ -125,12 +128,56 @@ class LSTMGenerator(nn.Module):
             B = min(batch_size, n - s)
             tok, state = self.initial_tokens(B, device), None
             seq = torch.empty((B, T), dtype=torch.long, device=device)
+            plain = temperature == 1.0 and top_k == 0 and top_p >= 1.0
             for t in range(T):
-                logits, state = self.step(tok, state)
-                tok = sample_categorical(filter_logits(logits, temperature, top_k, top_p), generator)
+                if plain:
+                    tok, state = self.step_sample(tok, state, generator)
+                else:
+                    logits, state = self.step(tok, state)
+                    tok = sample_categorical(filter_logits(self.ban_specials(logits), temperature, top_k, top_p), generator)
                 seq[:, t] = tok
             chunks.append(seq)
         return self.finish(torch.cat(chunks, dim=0))
+
+    def step_sample(self, tokens: Tensor, state: State | None,
+                    generator: torch.Generator | None = None) -> tuple[Tensor, State]:
+        """One step of plain sampling: read ``tokens`` (B,), draw the next tokens (B,) from
+        softmax(logits) with padding and the start token banned, return them and the new state.
+
+        Exactly the distribution of ``sample_categorical(ban_specials(step(...)[0]))``, fused: the
+        LSTM output lies in (-1, 1), so :func:`sample_linear_softmax` needs no row maximum.
+        """
+        hidden, state = self.lstm(self.embedding(tokens).unsqueeze(1), state)
+        bias = self.output.bias
+        if self.pad_id is not None:
+            bias = bias.clone()
+            bias[self.pad_id] = float("-inf")
+            bias[self.start_token] = float("-inf")
+        tok = sample_linear_softmax(hidden.squeeze(1), self.output.weight, bias, generator, rows=SAMPLE_ROWS)
+        return tok, state
+
+    def reorder_state(self, state: State, index: Tensor) -> State:
+        """The recurrent state of the rows ``index`` (R,) int64, in that order: (h, c) each (1, R, H)."""
+        return tuple(s.index_select(1, index) for s in state)  # type: ignore[return-value]
+
+    @staticmethod
+    def concat_states(states: list[State]) -> State:
+        """Stack the rows of several states: (h, c) each (1, sum R_i, H)."""
+        return tuple(torch.cat(parts, dim=1) for parts in zip(*states))  # type: ignore[return-value]
+
+    def ban_specials(self, logits: Tensor) -> Tensor:
+        """Give padding and the start token zero probability when sampling text.
+
+        Neither is ever a training target (padding is masked out of the loss, the start token
+        only starts), so a trained model assigns them almost nothing; banning them makes sure a
+        sampled text never holds one. The synthetic oracle (no padding) bans nothing.
+        """
+        if self.pad_id is None:
+            return logits
+        logits = logits.clone()
+        logits[:, self.pad_id] = float("-inf")
+        logits[:, self.start_token] = float("-inf")
+        return logits
 
     def finish(self, tokens: Tensor) -> Tensor:
         """Replace everything after the first end-of-sequence token by padding (text only)."""

@@ -1,0 +1,56 @@
+"""Reward functions for policy-gradient training: tokens (B, T) -> per-token rewards (B, T)."""
+
+from __future__ import annotations
+
+from typing import Callable, Protocol
+
+import torch
+from torch import Tensor, nn
+
+from .rollout import RolloutPolicy, monte_carlo_rewards
+
+
+class RewardFn(Protocol):
+    """``reward_fn(tokens, rollout_policy, discriminator, generator=rng) -> (B, T)`` rewards."""
+
+    def __call__(self, tokens: Tensor, rollout_policy: RolloutPolicy, discriminator: nn.Module, *,
+                 generator: torch.Generator | None = None) -> Tensor: ...
+
+
+def discriminator_prob_real(discriminator: nn.Module) -> Callable[[Tensor], Tensor]:
+    """``tokens (R, T) -> (R,)`` probability of "real" from ``discriminator.prob_real``.
+
+    The caller puts the discriminator in eval mode: SeqGAN scores rollouts with dropout off
+    (``dropout_keep_prob: 1.0``).
+    """
+
+    def prob(tokens: Tensor) -> Tensor:
+        return discriminator.prob_real(tokens)
+
+    return prob
+
+
+@torch.no_grad()
+def rollout_rewards(tokens: Tensor, rollout_policy: RolloutPolicy, discriminator: nn.Module, *,
+                    num_rollouts: int = 16, generator: torch.Generator | None = None,
+                    chunk_size: int = 4096) -> Tensor:
+    """SeqGAN's reward: Monte Carlo estimates of D(real) for every prefix (Yu et al., 2017, eq. 4).
+
+    Args:
+        tokens: (B, T) int64 generated sequences.
+        rollout_policy: the (delayed) policy completing prefixes.
+        discriminator: a model with ``prob_real(tokens (R, T)) -> (R,)``; run in eval mode here.
+        num_rollouts: completions per prefix (SeqGAN: 16).
+        generator: randomness of the completions.
+        chunk_size: rows per step / discriminator call.
+
+    Returns:
+        (B, T) float32 rewards in [0, 1]; column T-1 is D's score of the sequence itself.
+    """
+    was_training = discriminator.training
+    discriminator.eval()
+    try:
+        return monte_carlo_rewards(tokens, rollout_policy, discriminator_prob_real(discriminator), num_rollouts,
+                                   generator=generator, chunk_size=chunk_size)
+    finally:
+        discriminator.train(was_training)
