@@ -132,3 +132,25 @@ def test_import_has_no_side_effects(tmp_path):
     res = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True, check=True)
     assert res.stdout.strip() == "False"  # importing textgan does not even load torch
     assert list(tmp_path.iterdir()) == []
+
+
+def test_text_corpus_run_with_tokenizer_saved_and_truncation_reported(tmp_path, capsys):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    lines = ["the cat sat on the mat .", "a dog ran in the park , fast .", "birds sing in the morning ."] * 20
+    (corpus / "train.txt").write_text("\n".join(lines) + "\n")
+    (corpus / "test.txt").write_text("the cat ran in the park .\nbirds sat on the mat .\n")
+    out = tmp_path / "run"
+    assert main(["run", QUICK, "--out", str(out), "--quiet", "--set", f"data.corpus={corpus}", "--set", "data.tokenizer=nltk",
+                 "--set", "data.max_len=8", "--set", "mle.epochs=2", "--set", "mle.batch_size=8",
+                 "--set", "eval.metrics=[nll_test,bleu,self_bleu]", "--set", "eval.num_samples=20", "--set", "eval.every=1"]) == 0
+    env = json.loads((out / "run.json").read_text())
+    assert env["n_truncated"] == 20  # only the 8-token dog sentence exceeds 8 - 1 tokens
+    last = records(out)[-1]
+    assert 0.0 <= last["bleu2"] <= 1.0 and 0.0 <= last["self_bleu2"] <= 1.0 and last["nll_test"] > 0
+    assert (out / "checkpoints" / "last" / "tokenizer").is_dir()
+    gen = tmp_path / "g.jsonl"
+    assert main(["generate", str(out), "--num", "5", "--out", str(gen)]) == 0
+    texts = [json.loads(line)["text"] for line in gen.read_text().splitlines()]
+    vocab_words = set(" ".join(lines).split())
+    assert all(set(t.split()) <= vocab_words | {"<unk>"} for t in texts)

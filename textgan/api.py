@@ -68,37 +68,37 @@ def train(recipe: Recipe | str | Path, out_dir: str | Path | None = None, overri
         summary = run_adm(recipe, run, device, timer, progress)
     else:
         summary = run_language_model(recipe, run, device, timer, progress)
+        if recipe.pipeline is not None:  # generate, detection dataset, detectability report (docs/fake_news.md)
+            from .detection import run_pipeline
+
+            summary["pipeline"] = run_pipeline(recipe, run.path, device.type, progress)
     wall = timer()
     run.finish({"wall_time_s": round(wall, 1), **summary})
     return RunResult(run.path, summary.get("final_metrics", {}), wall)
 
 
 def generate(checkpoint: str | Path, num: int, out: str | Path, *, temperature: float = 1.0, top_k: int = 0,
-             top_p: float = 1.0, seed: int = 0, batch_size: int = 1000, device: str = "auto") -> Path:
-    """Sample ``num`` texts from a run or checkpoint and write JSONL records atomically.
+             top_p: float = 1.0, min_len: int = 0, max_len: int | None = None, seed: int = 0,
+             format: str | None = None, shard_size: int = 10_000, batch_size: int = 1000,
+             drop_duplicates: bool = False, drop_train_copies: bool = False, train: str | Path | None = None,
+             device: str = "auto", progress: bool = False):
+    """Sample ``num`` texts from a run or checkpoint into JSONL, Parquet or a ``datasets`` folder.
 
-    Each record: ``{"id", "text", "label": "generated", "model", "checkpoint_sha256", "sampling"}``.
+    Written in resumable shards: the same call after an interrupt (Ctrl-C, kill -9) finishes the
+    run with exactly the texts of an uninterrupted one. Each record: ``{"id", "text", "label":
+    "generated", "model", "recipe", "checkpoint_sha256", "sampling"}``. See
+    :func:`textgan.generation.generate_texts` for every argument.
+
+    Returns:
+        A :class:`textgan.generation.GenerationResult` (output path, counts, dropped texts, speed).
     """
-    from .train.checkpoint import load_generator
-    from .train.loop import resolve_device
+    from .generation import SamplingSettings, generate_texts
 
-    if num <= 0:
-        raise TextganError(f"--num must be positive, got {num}")
-    loaded = load_generator(checkpoint, resolve_device(device))
-    rng = torch.Generator(device=next(loaded.model.parameters()).device).manual_seed(seed)
-    ids = loaded.model.sample(num, temperature=temperature, top_k=top_k, top_p=top_p, generator=rng, batch_size=batch_size)
-    rows = ids.tolist()
-    sampling = {"temperature": temperature, "top_k": top_k, "top_p": top_p, "seed": seed,
-                "max_len": loaded.model.max_len}
-    recipe_name = loaded.config.get("extra", {}).get("recipe")
-    with atomic_open(out) as f:
-        for i, row in enumerate(rows):
-            tokens = loaded.vocab.decode(row)
-            text = " ".join(tokens) if loaded.tokenizer is None else loaded.tokenizer.detokenize(tokens)
-            rec = {"id": i, "text": text, "label": "generated", "model": loaded.kind, "recipe": recipe_name,
-                   "checkpoint_sha256": loaded.sha256, "sampling": sampling}
-            f.write(json.dumps(rec, ensure_ascii=False) + "\n")
-    return Path(out)
+    sampling = SamplingSettings(temperature=temperature, top_k=top_k, top_p=top_p, min_len=min_len,
+                                max_len=max_len, seed=seed)
+    return generate_texts(checkpoint, num, out, sampling=sampling, format=format, shard_size=shard_size,
+                          batch_size=batch_size, drop_duplicates=drop_duplicates,
+                          drop_train_copies=drop_train_copies, train=train, device=device, progress=progress)
 
 
 @dataclass

@@ -29,10 +29,19 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def _cmd_generate(args: argparse.Namespace) -> int:
     from . import api
+    from .generation import format_result, parts_dir
 
-    out = api.generate(args.checkpoint, args.num, args.out, temperature=args.temperature, top_k=args.top_k,
-                       top_p=args.top_p, seed=args.seed, batch_size=args.batch_size, device=args.device)
-    print(f"wrote {args.num} texts to {out}")
+    try:
+        result = api.generate(args.checkpoint, args.num, args.out, temperature=args.temperature, top_k=args.top_k,
+                              top_p=args.top_p, min_len=args.min_len, max_len=args.max_len, seed=args.seed,
+                              format=args.format, shard_size=args.shard_size, batch_size=args.batch_size,
+                              drop_duplicates=args.dedupe, drop_train_copies=args.drop_train_copies,
+                              train=args.train, device=args.device, progress=not args.quiet)
+    except KeyboardInterrupt:
+        print(f"interrupted: finished shards are kept in {parts_dir(args.out)}; run the same command to resume",
+              file=sys.stderr)
+        return 130
+    print(format_result(result))
     return 0
 
 
@@ -53,7 +62,27 @@ def _cmd_corpus(args: argparse.Namespace) -> int:
         for card in corpus.list_corpora():
             print(corpus.format_card_line(card))
         return 0
+    if args.corpus_cmd == "detection":
+        return _corpus_detection(args)
     print(corpus.format_card(corpus.corpus_info(args.name)))
+    return 0
+
+
+def _corpus_detection(args: argparse.Namespace) -> int:
+    from .detection import build_detection_dataset, detectability_report, format_report
+
+    ds = build_detection_dataset(args.real, args.generated, args.out, real_labels=args.real_label,
+                                 real_max_tokens=args.real_max_tokens, text_column=args.text_column,
+                                 mix_runs=args.mix_runs, validation_fraction=args.validation_fraction,
+                                 test_fraction=args.test_fraction, max_per_class=args.max_per_class, seed=args.seed)
+    shown = ", ".join(f"{s} {c['real']}+{c['generated']}" for s, c in ds.counts.items())
+    print(f"wrote {ds.path} (real+generated per split: {shown}); removed: "
+          + ", ".join(f"{k} {v}" for k, v in ds.removed.items()))
+    if args.report:
+        report = detectability_report(ds.path, epochs=args.epochs, tokenize=args.tokenize, device=args.device,
+                                      seed=args.seed, progress=not args.quiet)
+        print(format_report(report), end="")
+        print(f"wrote {ds.path / 'report.md'} and report.json")
     return 0
 
 
@@ -114,6 +143,11 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
         print(format_discriminator_bench(bench_discriminator(threads=args.threads)))
         return 0
+    if args.what == "generation":
+        from .bench.generation import bench_generation, format_generation_bench
+
+        print(format_generation_bench(bench_generation(threads=args.threads)))
+        return 0
     raise AssertionError(args.what)
 
 
@@ -131,16 +165,25 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--quiet", action="store_true", help="no progress bars")
     r.set_defaults(func=_cmd_run)
 
-    g = sub.add_parser("generate", help="sample texts from a run or checkpoint into JSONL")
+    g = sub.add_parser("generate", help="sample texts from a run or checkpoint (sharded, resumable)")
     g.add_argument("checkpoint", help="run folder or checkpoint folder")
-    g.add_argument("--num", type=int, required=True)
-    g.add_argument("--out", required=True)
+    g.add_argument("--num", type=int, required=True, help="texts to write (kept after filters)")
+    g.add_argument("--out", required=True, help="output file (a folder for --format hf); rerun to resume")
+    g.add_argument("--format", choices=["jsonl", "parquet", "hf"], default=None,
+                   help="default: parquet for a .parquet --out, else jsonl")
     g.add_argument("--temperature", type=float, default=1.0)
     g.add_argument("--top-k", type=int, default=0)
     g.add_argument("--top-p", type=float, default=1.0)
+    g.add_argument("--min-len", type=int, default=0, help="drop (and count) texts with fewer tokens")
+    g.add_argument("--max-len", type=int, default=None, help="tokens drawn per text (default: the model's)")
     g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--dedupe", action="store_true", help="drop exact duplicate texts (counted)")
+    g.add_argument("--drop-train-copies", action="store_true", help="drop texts equal to a training text (counted)")
+    g.add_argument("--train", default=None, help="training texts for --drop-train-copies (default: the run's recipe)")
+    g.add_argument("--shard-size", type=int, default=10_000, help="texts per shard (the most a kill can lose)")
     g.add_argument("--batch-size", type=int, default=1000)
     g.add_argument("--device", default="auto")
+    g.add_argument("--quiet", action="store_true", help="no progress bar")
     g.set_defaults(func=_cmd_generate)
 
     rc = sub.add_parser("recipes", help="list the shipped recipes")
@@ -151,6 +194,25 @@ def build_parser() -> argparse.ArgumentParser:
     csub.add_parser("list", help="list named corpora")
     ci = csub.add_parser("info", help="show a corpus card")
     ci.add_argument("name")
+    cd = csub.add_parser("detection", help="build a balanced real-vs-generated detection dataset (+ --report)")
+    cd.add_argument("--real", required=True, help="real texts: corpus NAME (every local split), NAME:SPLIT or a file")
+    cd.add_argument("--generated", action="append", required=True, metavar="PATH",
+                    help="output of `textgan generate` (repeat: one per generation run)")
+    cd.add_argument("--out", required=True, help="dataset folder (DatasetDict + JSONL per split + README.md card)")
+    cd.add_argument("--real-label", action="append", default=None, metavar="LABEL",
+                    help="keep only real rows with this label (repeatable; e.g. 1 for FA-KES credible articles)")
+    cd.add_argument("--real-max-tokens", type=int, default=None, help="cut real texts to this many whitespace tokens")
+    cd.add_argument("--text-column", default=None, help="text column of a real user file")
+    cd.add_argument("--mix-runs", action="store_true", help="pool the runs instead of splitting by run")
+    cd.add_argument("--validation-fraction", type=float, default=0.1)
+    cd.add_argument("--test-fraction", type=float, default=0.1)
+    cd.add_argument("--max-per-class", type=int, default=None)
+    cd.add_argument("--seed", type=int, default=0)
+    cd.add_argument("--report", action="store_true", help="also train the baseline CNN detector: report.md/.json")
+    cd.add_argument("--epochs", type=int, default=3, help="detector epochs (--report)")
+    cd.add_argument("--tokenize", choices=["whitespace", "nltk"], default="whitespace", help="detector tokens (--report)")
+    cd.add_argument("--device", default="auto")
+    cd.add_argument("--quiet", action="store_true", help="no progress bars")
     c.set_defaults(func=_cmd_corpus)
 
     e = sub.add_parser("evaluate", help="score generated texts (BLEU, Self-BLEU, novelty...) or sweep a run's temperature")
@@ -181,7 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
     em.set_defaults(func=_cmd_embed)
 
     b = sub.add_parser("bench", help="speed benchmarks on this machine")
-    b.add_argument("what", choices=["bleu", "discriminator"])
+    b.add_argument("what", choices=["bleu", "discriminator", "generation"])
     b.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
     b.add_argument("--num", type=int, default=10_000, help="samples and references (bleu)")
     b.add_argument("--nltk-subsample", type=int, default=20, help="samples timed with nltk (bleu)")

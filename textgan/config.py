@@ -42,16 +42,20 @@ class DataConfig:
     min_freq: int = 1
     max_vocab: int | None = None
     max_len: int = 20  # tokens per sequence, including the end-of-sequence token for text
+    keep_labels: tuple[str, ...] | None = None  # keep only rows whose label is one of these (e.g. [1]: FA-KES credible articles)
 
 
 @dataclass(frozen=True)
 class GeneratorConfig:
     """The generator's architecture (SeqGAN's LSTM by default)."""
 
-    type: Literal["lstm"] = "lstm"
+    type: Literal["lstm", "leakgan"] = "lstm"
     embed_dim: int = 32
     hidden_dim: int = 32
     init_std: float = 0.1  # SeqGAN initialises every weight from N(0, 0.1)
+    goal_size: int = 16  # leakgan: K, the Worker's goal embedding size
+    goal_out_size: int | None = None  # leakgan: the Manager's goal size; None: the discriminator's feature size
+    step_size: int = 4  # leakgan: c, goals are summed and rewards taken every c steps
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,7 @@ class EvalConfig:
     metrics: tuple[str, ...] = ("nll_oracle", "nll_test")
     temperature: float = 1.0
     save_samples: int = 200  # samples written to the run folder at each evaluation
+    bleu_tokenize: Literal["whitespace", "nltk"] = "whitespace"  # words for BLEU / Self-BLEU (Texygen: nltk)
     batch_size: int = 1000
 
 
@@ -95,6 +100,7 @@ class DiscriminatorConfig:
     pretrain_rounds: int = 50  # rounds of fresh negatives before adversarial training
     pretrain_epochs: int = 3  # epochs over each round's positives + negatives
     num_negatives: int | None = None  # generated sequences per round; None: the training-set size rounded down to whole batches (SeqGAN: 9,984)
+    pretrain_cycles: int = 1  # >1: pretraining alternates this many cycles of (pretrain_rounds / n D rounds, then mle.epochs / n MLE epochs), as LeakGAN's code (10)
 
     def __post_init__(self) -> None:
         if len(self.filter_sizes) != len(self.num_filters) or not self.filter_sizes:
@@ -111,12 +117,15 @@ class AdversarialConfig:
     g_steps: int = 1  # generator steps per adversarial batch
     d_rounds: int = 5  # rounds of fresh negatives per adversarial batch
     d_epochs: int = 3  # epochs over each round's data
-    reward: Literal["rollout"] = "rollout"  # Monte Carlo rollouts scored by the discriminator
+    reward: Literal["rollout", "leakgan"] = "rollout"  # Monte Carlo rollouts scored by the discriminator (leakgan: every c steps, rank-rescaled)
     num_rollouts: int = 16
     rollout_update_rate: float = 0.8  # rollout <- rate * rollout + (1 - rate) * generator after each step
     rollout_chunk_size: int = 4096  # completion rows stepped / scored at a time
-    loss: Literal["reinforce"] = "reinforce"
-    loss_reduction: Literal["sum", "mean"] = "sum"  # SeqGAN sums over batch and time
+    loss: Literal["reinforce", "leakgan"] = "reinforce"
+    loss_reduction: Literal["sum", "mean"] = "sum"  # SeqGAN sums over batch and time (LeakGAN's code: mean)
+    temperature: float = 1.0  # softmax temperature of the batches the generator is trained on (LeakGAN: 1.5)
+    mle_every: int = 0  # >0: an MLE phase on real data after every this many adversarial batches (LeakGAN on text: 15)
+    mle_batches: int | None = None  # batches per interleaved MLE phase; None: one epoch
     lr: float = 0.01  # a fresh Adam for the adversarial phase, as SeqGAN's separate g_opt
     grad_clip: float = 5.0
     best_metric: str | None = None  # also keep checkpoints/best by this eval metric (nll_*: lower is better)
@@ -127,6 +136,8 @@ class AdversarialConfig:
                                "adversarial.batches non-negative: fix the adversarial section")
         if not 0.0 <= self.rollout_update_rate <= 1.0:
             raise TextganError(f"adversarial.rollout_update_rate must be in [0, 1], got {self.rollout_update_rate}")
+        if self.temperature <= 0 or self.mle_every < 0:
+            raise TextganError("adversarial.temperature must be > 0 and adversarial.mle_every >= 0: fix the adversarial section")
 
 
 @dataclass(frozen=True)
@@ -157,6 +168,9 @@ class ADMConfig:
     recalls: tuple[float, ...] = (0.0001, 0.0002, 0.0005, 0.002, 0.01, 0.05, 0.2, 1.0)  # test table columns
     baselines: tuple[str, ...] = ("adm_ae", "dae", "bow", "tfidf")  # also trained / scored in the same run
     embed_batch_size: int = 4096
+    compute_dtype: Literal["float32", "bfloat16"] = "float32"  # bfloat16: autocast forward passes (faster CPUs)
+    embedding_map: Literal["tsne", "pca", "none"] = "tsne"  # 2-D map of the test embeddings
+    map_points: int = 1500  # t-SNE subsample (exact t-SNE is O(N^2))
 
     def __post_init__(self) -> None:
         checks = [
@@ -179,6 +193,61 @@ class ADMConfig:
 
 
 @dataclass(frozen=True)
+class DetectorConfig:
+    """The baseline detector of a pipeline: SeqGAN's CNN trained from scratch on real vs generated texts."""
+
+    embed_dim: int = 64
+    filter_sizes: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 15, 20)
+    num_filters: tuple[int, ...] = (100, 200, 200, 200, 200, 100, 100, 100, 100, 100, 160, 160)
+    dropout: float = 0.25
+    l2_reg: float = 0.2
+    lr: float = 1e-4  # Adam
+    batch_size: int = 64
+    epochs: int = 3  # the epoch with the best validation accuracy is kept
+    max_len: int | None = None  # tokens per text (None: the longest train text, at most 512)
+    tokenize: Literal["whitespace", "nltk"] = "whitespace"
+    compute_dtype: Literal["float32", "bfloat16"] = "float32"
+    max_eval_samples: int = 2000  # generated / real test texts scored by BLEU and Self-BLEU
+
+    def __post_init__(self) -> None:
+        if len(self.filter_sizes) != len(self.num_filters) or not self.filter_sizes:
+            raise TextganError("pipeline.detector.filter_sizes and num_filters must be non-empty lists of equal length")
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """After training: generate texts, build a real-vs-generated detection dataset, report detectability.
+
+    See docs/fake_news.md; the stages live in textgan/detection.py (``run_pipeline``).
+    """
+
+    num_generate: int = 10_000
+    temperature: float = 1.0
+    top_k: int = 0
+    top_p: float = 1.0
+    min_len: int = 0
+    seed: int | None = None  # None: the recipe's seed
+    shard_size: int = 10_000
+    batch_size: int = 1000
+    drop_duplicates: bool = True
+    drop_train_copies: bool = True
+    real: str | None = None  # NAME, NAME:SPLIT or a file; None: data.corpus's test split (its train split without one)
+    real_labels: tuple[str, ...] | None = None  # None: data.keep_labels
+    real_max_tokens: int | None = None  # real texts cut to this many tokens; None: data.max_len - 1
+    validation_fraction: float = 0.1
+    test_fraction: float = 0.1
+    max_per_class: int | None = None
+    detector: DetectorConfig = field(default_factory=DetectorConfig)
+
+    def __post_init__(self) -> None:
+        if self.num_generate < 1:
+            raise TextganError(f"pipeline.num_generate must be positive, got {self.num_generate}")
+        if not (0 <= self.validation_fraction < 1 and 0 < self.test_fraction < 1
+                and self.validation_fraction + self.test_fraction < 1):
+            raise TextganError("pipeline.validation_fraction and test_fraction must be in [0, 1) and sum below 1")
+
+
+@dataclass(frozen=True)
 class Recipe:
     """A whole experiment. Load with :func:`load_recipe`."""
 
@@ -194,12 +263,19 @@ class Recipe:
     adm: ADMConfig | None = None  # an Adversarial Document Model run instead of a language model
     discriminator: DiscriminatorConfig | None = None  # needed by an adversarial section
     adversarial: AdversarialConfig | None = None  # policy-gradient training after MLE (SeqGAN)
+    pipeline: PipelineConfig | None = None  # after training: generate, detection dataset, report (fake news)
 
     def __post_init__(self) -> None:
         if self.adm is not None and self.data.corpus == "synthetic_oracle":
             raise TextganError("an adm recipe needs a text corpus: set data.corpus (e.g. newsgroups20 or a file path)")
         if self.adversarial is not None and self.discriminator is None:
             raise TextganError("an adversarial section needs a discriminator section: add `discriminator: {type: cnn}`")
+        if self.generator.type == "leakgan" and self.discriminator is None:
+            raise TextganError("generator.type leakgan reads the discriminator's features: add a discriminator section")
+        if self.generator.step_size < 1 or (self.discriminator is not None and self.discriminator.pretrain_cycles < 1):
+            raise TextganError("generator.step_size and discriminator.pretrain_cycles must be positive")
+        if self.pipeline is not None and self.data.corpus == "synthetic_oracle":
+            raise TextganError("a pipeline section needs a text corpus: set data.corpus (e.g. emnlp_news)")
         if self.data.max_len < 2:
             raise TextganError(f"data.max_len must be at least 2, got {self.data.max_len}: set data.max_len=20 or more")
         known = {"nll_oracle", "nll_test", "bleu", "self_bleu"}

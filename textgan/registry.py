@@ -20,12 +20,27 @@ class Registry(Generic[T]):
     def __init__(self, kind: str) -> None:
         self.kind = kind
         self._items: dict[str, Callable[..., T]] = {}
+        self._meta: dict[str, dict] = {}
 
-    def register(self, name: str, builder: Callable[..., T]) -> None:
-        """Add ``builder`` under ``name``; a second registration of a name is an error."""
+    def register(self, name: str, builder: Callable[..., T], **meta) -> None:
+        """Add ``builder`` under ``name``; a second registration of a name is an error.
+
+        ``meta`` holds facts about the entry that builders need (e.g. ``needs``: the other
+        components its constructor takes, ``options``: the recipe keys it reads).
+        """
         if name in self._items:
             raise ValueError(f"{self.kind} {name!r} is already registered")
         self._items[name] = builder
+        self._meta[name] = meta
+
+    def meta(self, name: str) -> dict:
+        """The facts registered with ``name`` (empty when none)."""
+        self.get(name)
+        return self._meta[name]
+
+    def name_of(self, obj: object) -> str | None:
+        """The name whose builder is ``obj``'s class, or None."""
+        return next((n for n, b in self._items.items() if isinstance(b, type) and type(obj) is b), None)
 
     def get(self, name: str) -> Callable[..., T]:
         """The builder for ``name``; an unknown name fails with the nearest known one."""
@@ -45,8 +60,12 @@ class Registry(Generic[T]):
 def _generators() -> Registry:
     from .models.lstm_generator import LSTMGenerator
 
+    from .models.leakgan import LeakGANGenerator
+
     reg: Registry = Registry("generator")
-    reg.register("lstm", LSTMGenerator)
+    reg.register("lstm", LSTMGenerator, options=("embed_dim", "hidden_dim", "init_std"))
+    reg.register("leakgan", LeakGANGenerator, needs=("discriminator",),
+                 options=("embed_dim", "hidden_dim", "init_std", "goal_size", "goal_out_size", "step_size"))
     return reg
 
 
@@ -66,6 +85,31 @@ def build_generator(kind: str, **kwargs):
     return generators().get(kind)(**kwargs)
 
 
+def generator_needs(kind: str) -> tuple[str, ...]:
+    """Other components the generator's constructor takes, e.g. ``("discriminator",)`` for leakgan."""
+    return tuple(generators().meta(kind).get("needs", ()))
+
+
+def build_generator_from_config(cfg, *, vocab_size: int, max_len: int, start_token: int, pad_id: int | None,
+                                eos_id: int | None, discriminator=None):
+    """Construct the generator of a recipe's ``generator`` section.
+
+    The data fixes the vocabulary, length and special ids; the section gives the keys the
+    registered type reads (its ``options``). A type that ``needs`` a discriminator gets it
+    (LeakGAN reads its features); ``goal_out_size: null`` becomes its feature size.
+    """
+    meta = generators().meta(cfg.type)
+    kwargs = {key: getattr(cfg, key) for key in meta.get("options", ())}
+    if "discriminator" in meta.get("needs", ()):
+        if discriminator is None:
+            raise TextganError(f"generator {cfg.type!r} needs a discriminator: add a discriminator section")
+        kwargs["discriminator"] = discriminator
+        if kwargs.get("goal_out_size") is None:
+            kwargs["goal_out_size"] = discriminator.feature_dim
+    return build_generator(cfg.type, vocab_size=vocab_size, max_len=max_len, start_token=start_token,
+                           pad_id=pad_id, eos_id=eos_id, **kwargs)
+
+
 def _discriminators() -> Registry:
     from .models.cnn_discriminator import CNNDiscriminator
 
@@ -75,18 +119,22 @@ def _discriminators() -> Registry:
 
 
 def _rewards() -> Registry:
+    from .rl.leakgan import leakgan_rewards
     from .rl.rewards import rollout_rewards
 
     reg: Registry = Registry("reward")
     reg.register("rollout", rollout_rewards)
+    reg.register("leakgan", leakgan_rewards)
     return reg
 
 
 def _losses() -> Registry:
+    from .rl.leakgan import leakgan_loss
     from .rl.losses import reinforce_loss
 
     reg: Registry = Registry("loss")
     reg.register("reinforce", reinforce_loss)
+    reg.register("leakgan", leakgan_loss)
     return reg
 
 

@@ -104,8 +104,9 @@ def keep_freed_memory(mmap_threshold: int = 32 << 20, trim_threshold: int = 1 <<
 
 
 def _time_training(model: CNNDiscriminator, tokens: Tensor, labels: Tensor, batch_size: int,
-                   epochs: int, warmup_batches: int = 3) -> tuple[float, float]:
-    """Seconds per epoch of forward + backward + Adam (lr 1e-4, SeqGAN's) and the last loss."""
+                   epochs: int, warmup_batches: int = 3) -> tuple[float, float, float]:
+    """Wall and process-CPU seconds per epoch of forward + backward + Adam (lr 1e-4, SeqGAN's),
+    and the last loss."""
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-4, fused=True)
     model.train()
 
@@ -118,12 +119,13 @@ def _time_training(model: CNNDiscriminator, tokens: Tensor, labels: Tensor, batc
 
     for i in range(warmup_batches):
         step(i * batch_size % tokens.size(0))
-    start = time.perf_counter()
+    start, start_cpu = time.perf_counter(), time.process_time()
     for _ in range(epochs):
         for lo in range(0, tokens.size(0), batch_size):
             loss = step(lo)
     seconds = (time.perf_counter() - start) / epochs
-    return seconds, float(loss.detach())
+    cpu_seconds = (time.process_time() - start_cpu) / epochs
+    return seconds, cpu_seconds, float(loss.detach())
 
 
 def bench_discriminator(batch_size: int = 64, seq_len: int = 20, vocab_size: int = 5000,
@@ -155,7 +157,8 @@ def bench_discriminator(batch_size: int = 64, seq_len: int = 20, vocab_size: int
     Returns:
         A dict with the settings, ``flops_per_epoch`` and ``conv_flops_per_epoch``,
         ``peak_gflops`` per dtype, ``runs`` (one dict per implementation and dtype:
-        ``impl``, ``dtype``, ``epoch_s``, ``sequences_per_s``, ``gflops_per_s``,
+        ``impl``, ``dtype``, ``epoch_s`` (wall), ``cpu_s`` (process CPU time, all threads),
+        ``sequences_per_s``, ``gflops_per_s``,
         ``fraction_of_peak``, ``final_loss``) and ``speedup`` (reference / fast time per dtype).
     """
     malloc_tuned = keep_freed_memory() if tune_malloc else False
@@ -189,9 +192,9 @@ def bench_discriminator(batch_size: int = 64, seq_len: int = 20, vocab_size: int
                 with torch.random.fork_rng(devices=[]):
                     torch.manual_seed(seed)
                     model = cls(**model_args, compute_dtype=dtype)
-                    seconds, loss = _time_training(model, tokens, labels, batch_size, epochs)
+                    seconds, cpu_seconds, loss = _time_training(model, tokens, labels, batch_size, epochs)
                 gflops = train_flops / seconds / 1e9
-                run = {"impl": name, "dtype": dtype, "epoch_s": seconds,
+                run = {"impl": name, "dtype": dtype, "epoch_s": seconds, "cpu_s": cpu_seconds,
                        "sequences_per_s": num_sequences / seconds, "gflops_per_s": gflops,
                        "fraction_of_peak": gflops / result["peak_gflops"][dtype], "final_loss": loss}
                 logger.info("discriminator epoch %s %s: %.2f s", name, dtype, seconds)
@@ -218,11 +221,12 @@ def format_discriminator_bench(result: dict) -> str:
         f"(convolutions {result['conv_flops_per_epoch'] / 1e9:.0f})",
         "matmul peak: " + ", ".join(f"{d} {g:.0f} GFLOP/s" for d, g in result["peak_gflops"].items()),
         "",
-        f"{'implementation':<15} {'dtype':<9} {'epoch s':>8} {'seq/s':>8} {'GFLOP/s':>8} "
+        f"{'implementation':<15} {'dtype':<9} {'epoch s':>8} {'CPU s':>7} {'seq/s':>8} {'GFLOP/s':>8} "
         f"{'% peak':>7} {'loss':>7}",
     ]
     for r in result["runs"]:
-        lines.append(f"{r['impl']:<15} {r['dtype']:<9} {r['epoch_s']:>8.2f} {r['sequences_per_s']:>8.0f} "
+        lines.append(f"{r['impl']:<15} {r['dtype']:<9} {r['epoch_s']:>8.2f} {r['cpu_s']:>7.2f} "
+                     f"{r['sequences_per_s']:>8.0f} "
                      f"{r['gflops_per_s']:>8.1f} {100 * r['fraction_of_peak']:>6.0f}% {r['final_loss']:>7.4f}")
     if result.get("speedup"):
         lines.append("")

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from textgan.errors import TextganError
-from textgan.io import atomic_open, atomic_tmp_path
+from textgan.io import atomic_open, atomic_tmp_path, file_sha256
 
 if TYPE_CHECKING:
     from datasets import Dataset
@@ -587,7 +587,7 @@ def verify_corpus(name: str) -> dict[str, bool | None]:
     out: dict[str, bool | None] = {}
     for relpath, expected in card.files.items():
         path = locate_file(name, relpath)
-        out[relpath] = None if (path is None or expected is None) else _sha256_file(path) == expected
+        out[relpath] = None if (path is None or expected is None) else file_sha256(path) == expected
     return out
 
 
@@ -641,14 +641,6 @@ def format_card(card: CorpusCard) -> str:
 # ----------------------------------------------------------------------------------------------
 
 
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _git_blob_id(path: Path) -> str:
     """The git blob id of a file: sha1 of ``b"blob <size>\\0" + content``."""
     digest = hashlib.sha1()
@@ -690,7 +682,7 @@ def _fetch(card: CorpusCard, relpath: str, remote: RemoteFile) -> Path:
                 f"hand and put it at {_where_to_put(card.name, relpath)}"
             ) from None
         problem = None
-        if remote.sha256 is not None and _sha256_file(raw) != remote.sha256:
+        if remote.sha256 is not None and file_sha256(raw) != remote.sha256:
             problem = f"sha256 differs from {remote.sha256[:12]}"
         elif remote.git_blob is not None and not _git_blob_id(raw).startswith(remote.git_blob):
             problem = f"git blob id differs from {remote.git_blob[:12]}"
@@ -707,7 +699,7 @@ def _fetch(card: CorpusCard, relpath: str, remote: RemoteFile) -> Path:
     if sum(r.url == remote.url for r in card.remote.values()) == 1:
         raw.unlink(missing_ok=True)
     expected = card.files.get(relpath)
-    if expected is not None and _sha256_file(dest) != expected:
+    if expected is not None and file_sha256(dest) != expected:
         logger.warning(
             "%s %s: sha256 differs from the card's %s (the conversion may not match the shared copy)",
             card.name,

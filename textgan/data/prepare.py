@@ -28,7 +28,7 @@ class PreparedData:
         vocab: the Vocab the ids refer to.
         tokenizer: the text tokenizer (None for the synthetic oracle).
         oracle: the oracle LSTM for synthetic data, else None.
-        train_texts / test_texts: the texts as token lists (for BLEU and novelty), empty for the oracle.
+        train_texts / test_texts: the raw texts (BLEU references, novelty), empty for the oracle.
         n_truncated: training texts cut to ``max_len``.
     """
 
@@ -37,8 +37,8 @@ class PreparedData:
     vocab: Any
     tokenizer: Any | None
     oracle: Any | None = None
-    train_tokens: list[list[str]] = field(default_factory=list)
-    test_tokens: list[list[str]] = field(default_factory=list)
+    train_texts: list[str] = field(default_factory=list)
+    test_texts: list[str] = field(default_factory=list)
     n_truncated: int = 0
 
     @property
@@ -57,6 +57,19 @@ def build_oracle(cfg: DataConfig):
     else:
         oracle = OracleLSTM.random(cfg.oracle_seed, seq_len=cfg.max_len)
     return oracle
+
+
+def _texts(ds, cfg: DataConfig) -> list[str]:
+    """The texts of a split, keeping only rows labelled with one of ``cfg.keep_labels`` when set."""
+    if cfg.keep_labels is None:
+        return list(ds["text"])
+    if "label" not in ds.column_names:
+        raise TextganError(f"data.keep_labels is set but {cfg.corpus!r} has no label column: unset data.keep_labels or set data.label_column")
+    wanted = {str(x) for x in cfg.keep_labels}
+    texts = [t for t, label in zip(ds["text"], ds["label"]) if str(label) in wanted]
+    if not texts:
+        raise TextganError(f"no row of {cfg.corpus!r} has a label in {list(cfg.keep_labels)}: fix data.keep_labels")
+    return texts
 
 
 def prepare_data(cfg: DataConfig, seed: int, cache_dir: Path | None = None) -> PreparedData:
@@ -79,22 +92,18 @@ def prepare_data(cfg: DataConfig, seed: int, cache_dir: Path | None = None) -> P
     from .encode import encode_cached
     from .tokenizers import build_tokenizer
 
-    train_ds = load_corpus(cfg.corpus, cfg.train_split, text_column=cfg.text_column, label_column=cfg.label_column)
-    train_texts = list(train_ds["text"])
+    train_texts = _texts(load_corpus(cfg.corpus, cfg.train_split, text_column=cfg.text_column, label_column=cfg.label_column), cfg)
     test_texts: list[str] = []
     if cfg.test_split:
-        test_texts = list(load_corpus(cfg.corpus, cfg.test_split, text_column=cfg.text_column, label_column=cfg.label_column)["text"])
+        test_texts = _texts(load_corpus(cfg.corpus, cfg.test_split, text_column=cfg.text_column, label_column=cfg.label_column), cfg)
     tokenizer = build_tokenizer(cfg.tokenizer, train_texts=train_texts, vocab_size=cfg.sentencepiece_vocab_size,
                                 model_type=cfg.sentencepiece_model_type, path=cfg.tokenizer_path, lowercase=cfg.lowercase)
-    train_tokens = [tokenizer.tokenize(t) for t in train_texts]
-    vocab = Vocab.build(train_tokens, min_freq=cfg.min_freq, max_size=cfg.max_vocab, specials=True)
+    vocab = Vocab.build((tokenizer.tokenize(t) for t in train_texts), min_freq=cfg.min_freq, max_size=cfg.max_vocab, specials=True)
     train, n_trunc = encode_cached(train_texts, tokenizer, vocab, cfg.max_len, cache_dir=cache_dir)
     test = None
-    test_tokens: list[list[str]] = []
     if test_texts:
         test, _ = encode_cached(test_texts, tokenizer, vocab, cfg.max_len, cache_dir=cache_dir)
-        test_tokens = [tokenizer.tokenize(t) for t in test_texts]
     if n_trunc:
         log.warning("%d of %d training texts are longer than data.max_len=%d - 1 tokens and were truncated",
                     n_trunc, len(train_texts), cfg.max_len)
-    return PreparedData(train, test, vocab, tokenizer, None, train_tokens, test_tokens, n_trunc)
+    return PreparedData(train, test, vocab, tokenizer, None, train_texts, test_texts, n_trunc)

@@ -14,7 +14,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from ..errors import TextganError
-from ..io import write_json
+from ..io import file_sha256, write_json
 
 FORMAT_VERSION = 1
 
@@ -54,6 +54,10 @@ def save_checkpoint(path: str | Path, model: torch.nn.Module, kind: str, vocab: 
         state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
         save_file(state, str(tmp / "model.safetensors"))
         config = {"format_version": FORMAT_VERSION, "kind": kind, "args": model.config(), "extra": extra or {}}
+        companions = model.companions() if hasattr(model, "companions") else {}
+        if companions:  # modules the model's constructor takes (LeakGAN: its discriminator), saved beside it
+            config["companions"] = {name: _save_companion(tmp / "companions" / name, module)
+                                    for name, module in companions.items()}
         if tokenizer is not None:
             config["tokenizer"] = tokenizer.save(tmp / "tokenizer")
         write_json(tmp / "config.json", config)
@@ -72,6 +76,34 @@ def save_checkpoint(path: str | Path, model: torch.nn.Module, kind: str, vocab: 
     return path
 
 
+def _save_companion(folder: Path, module: torch.nn.Module) -> dict:
+    """Save a companion module's weights and constructor arguments; return how to rebuild it."""
+    from ..registry import discriminators, generators
+
+    for table, registry in (("discriminator", discriminators()), ("generator", generators())):
+        name = registry.name_of(module)
+        if name is not None:
+            break
+    else:
+        raise TextganError(f"cannot save companion {type(module).__name__}: it is not a registered model")
+    folder.mkdir(parents=True)
+    save_file({k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}, str(folder / "model.safetensors"))
+    return {"table": table, "kind": name, "args": module.config()}
+
+
+def _load_companions(ckpt: Path, config: dict) -> dict:
+    """Rebuild the companions listed in ``config`` (name -> module), for the model's constructor."""
+    from ..registry import build_discriminator, build_generator
+
+    out = {}
+    for name, spec in config.get("companions", {}).items():
+        build = build_discriminator if spec["table"] == "discriminator" else build_generator
+        module = build(spec["kind"], **spec["args"])
+        module.load_state_dict(load_file(str(ckpt / "companions" / name / "model.safetensors")))
+        out[name] = module.eval()
+    return out
+
+
 def resolve_checkpoint(path: str | Path) -> Path:
     """A checkpoint folder from a run folder (its best, else last, checkpoint) or the folder itself."""
     path = Path(path)
@@ -82,16 +114,6 @@ def resolve_checkpoint(path: str | Path) -> Path:
         if (cand / "model.safetensors").is_file():
             return cand
     raise TextganError(f"no checkpoint at {str(path)!r}: pass a run folder (with checkpoints/) or a checkpoint folder holding model.safetensors and config.json")
-
-
-def file_sha256(path: Path) -> str:
-    import hashlib
-
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def load_generator(path: str | Path, device: str | torch.device = "cpu") -> LoadedGenerator:
@@ -109,7 +131,8 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu") -> Load
         config = json.loads((ckpt / "config.json").read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise TextganError(f"checkpoint config {str(ckpt / 'config.json')!r} is unreadable ({e}): re-save the checkpoint") from None
-    model = build_generator(config["kind"], **config["args"])
+    companions = {name: m.to(device) for name, m in _load_companions(ckpt, config).items()}
+    model = build_generator(config["kind"], **config["args"], **companions)
     model.load_state_dict(load_file(str(ckpt / "model.safetensors")))
     model.to(device).eval()
     vocab = Vocab.load(ckpt / "vocab.json")

@@ -25,7 +25,7 @@ from torch import Tensor, nn
 
 from ..errors import TextganError
 from ..io import atomic_open, atomic_tmp_path, write_json
-from ..metrics.retrieval import retrieval_precision, tfidf
+from ..metrics.retrieval import retrieval_precision, retrieved_count, tfidf
 from ..models.adm import (AdversarialDocumentModel, DenoisingAutoencoder, MLPGenerator, discriminator_loss,
                           generator_loss, reconstruction_energy)
 from .checkpoint import file_sha256, resolve_checkpoint, save_checkpoint
@@ -427,6 +427,67 @@ def pca_2d(vectors: Tensor, seed: int = 0) -> Tensor:
     return (x - x.mean(dim=0)) @ v[:, :2]
 
 
+def _perplexity_affinities(distances: Tensor, perplexity: float, iterations: int = 60) -> Tensor:
+    """Row-wise Gaussian affinities whose entropy matches ``log(perplexity)`` (bisection on beta)."""
+    n = distances.shape[0]
+    target = torch.log(torch.tensor(perplexity, dtype=distances.dtype))
+    lo = torch.zeros(n, 1, dtype=distances.dtype)
+    hi = torch.full((n, 1), float("inf"), dtype=distances.dtype)
+    beta = torch.ones(n, 1, dtype=distances.dtype)
+    eye = torch.eye(n, dtype=torch.bool)
+    for _ in range(iterations):
+        logits = (-distances * beta).masked_fill(eye, -float("inf"))
+        p = torch.softmax(logits, dim=1)
+        entropy = -(p * torch.log(p.clamp_min(1e-12))).sum(dim=1, keepdim=True)
+        too_flat = entropy > target  # entropy too high: sharpen (raise beta)
+        lo = torch.where(too_flat, beta, lo)
+        hi = torch.where(too_flat, hi, beta)
+        beta = torch.where(torch.isinf(hi), beta * 2, (lo + hi) / 2)
+    return p
+
+
+def tsne_2d(vectors: Tensor, *, perplexity: float = 30.0, iterations: int = 750, seed: int = 0) -> Tensor:
+    """A small exact t-SNE (van der Maaten and Hinton, 2008), enough for a map of a few thousand points.
+
+    Gaussian affinities at the given perplexity, symmetrised; Student-t similarities in 2-D;
+    gradient descent with momentum 0.5 then 0.8, learning rate 200, early exaggeration 12 for
+    the first 250 iterations. Cost and memory are O(N^2): subsample beyond ~5,000 points.
+
+    Args:
+        vectors: (N, H) points.
+        perplexity: effective number of neighbours.
+        iterations: gradient steps.
+        seed: initialisation seed.
+
+    Returns:
+        (N, 2) float32 coordinates.
+    """
+    x = vectors.double()
+    n = x.shape[0]
+    if n < 3:
+        return torch.zeros(n, 2)
+    x = x - x.mean(dim=0)
+    d = torch.cdist(x, x).pow(2)
+    d = d / d[d > 0].mean().clamp_min(1e-12)
+    p = _perplexity_affinities(d, min(perplexity, (n - 1) / 3))
+    p = ((p + p.T) / (2 * n)).clamp_min(1e-12).float()
+    y = torch.randn(n, 2, generator=torch.Generator().manual_seed(seed)) * 1e-4
+    velocity = torch.zeros_like(y)
+    gains = torch.ones_like(y)
+    for it in range(iterations):
+        exaggeration = 12.0 if it < 250 else 1.0
+        sq = (y * y).sum(dim=1)
+        num = (sq[:, None] + sq[None, :] - 2.0 * (y @ y.T)).clamp_min_(0.0).add_(1.0).reciprocal_()  # (N, N) Student-t
+        num.fill_diagonal_(0.0)
+        w = (exaggeration * p).sub_(num / num.sum()).mul_(num)  # (P - Q) * kernel (Q's floor does not matter here)
+        grad = 4.0 * (w.sum(dim=1, keepdim=True) * y - w @ y)
+        gains = torch.where(torch.sign(grad) != torch.sign(velocity), gains + 0.2, gains * 0.8).clamp_min(0.01)
+        velocity = (0.5 if it < 250 else 0.8) * velocity - 200.0 * gains * grad
+        y = y + velocity
+        y = y - y.mean(dim=0)
+    return y.float()
+
+
 def plot_precision_recall(table: dict[str, dict[str, float]], out: Path, title: str = "") -> Path:
     """Precision against recall fraction (log x axis), one curve per method.
 
@@ -569,11 +630,17 @@ def run_adm(recipe, run: RunDir, device: torch.device, timer: Timer, progress: b
             model_run.path.mkdir(parents=True, exist_ok=True)
             (model_run.path / "metrics.jsonl").write_text("", encoding="utf-8")
 
-        def validate(discriminator=discriminator) -> float:
+        select_recall = cfg.select_recall
+        if labelled and retrieved_count(len(data.train), select_recall) == 0:
+            select_recall = 1.0 / len(data.train)  # a tiny corpus: retrieve one document instead of none
+            log.warning("adm.select_recall=%g retrieves no document of %d: selecting on precision@1 document",
+                        cfg.select_recall, len(data.train))
+
+        def validate(discriminator=discriminator, select_recall=select_recall) -> float:
             if labelled:
                 db = embed_bow(discriminator, train_docs, batch_size=cfg.embed_batch_size)
                 queries = embed_bow(discriminator, valid_docs, batch_size=cfg.embed_batch_size)
-                return retrieval_precision(queries, data.valid.labels, db, data.train.labels, [cfg.select_recall])[0]
+                return retrieval_precision(queries, data.valid.labels, db, data.train.labels, [select_recall])[0]
             with torch.no_grad():  # unlabelled corpus: the lowest clean validation energy wins
                 discriminator.eval()
                 energies = [discriminator.energy((valid_docs[i:i + cfg.embed_batch_size] > 0).float())
@@ -583,13 +650,14 @@ def run_adm(recipe, run: RunDir, device: torch.device, timer: Timer, progress: b
         def on_best(step: int, score: float, module=module, model_run=model_run, kind=kind, name=name) -> None:
             save_checkpoint(model_run.checkpoints / "best", module, kind, encoder,
                             extra={"recipe": recipe.name, "method": name, "step": step, "val_score": score,
-                                   "val_metric": f"precision@{cfg.select_recall:g}" if labelled else "-energy"})
+                                   "val_metric": f"precision@{select_recall:g}" if labelled else "-energy"})
 
         log.info("training %s", METHOD_TITLES[name])
         result = train_energy_model(discriminator, generator, train_docs, steps=cfg.steps, batch_size=cfg.batch_size,
                                     lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), margin=margin, eval_every=cfg.eval_every,
                                     validate=validate, seed=recipe.seed, state_module=module, on_best=on_best,
-                                    on_log=model_run.log_metrics, name=name, progress=progress, timer=timer)
+                                    on_log=model_run.log_metrics, name=name, progress=progress, timer=timer,
+                                    autocast_dtype=torch.bfloat16 if cfg.compute_dtype == "bfloat16" else None)
         save_checkpoint(model_run.checkpoints / "last", module, kind, encoder,
                         extra={"recipe": recipe.name, "method": name, "step": result.steps})
         module.load_state_dict(result.best_state)
@@ -636,9 +704,14 @@ def run_adm(recipe, run: RunDir, device: torch.device, timer: Timer, progress: b
         f.write(f"Precision of {where} queries against {database_counts.shape[0]} documents, by recall fraction.\n\n")
         f.write(format_retrieval_table(table))
     plot_precision_recall(table, run.path / "precision_recall.png", f"{recipe.name}: {where} retrieval")
-    adm_queries = vectors["adm"][0]
-    plot_embedding_map(pca_2d(adm_queries, recipe.seed), queries_split.labels, data.label_names,
-                       run.path / "embedding_map.png", f"ADM {where} embeddings (PCA)")
+    if cfg.embedding_map != "none":
+        adm_queries, map_labels = vectors["adm"][0], queries_split.labels
+        if cfg.embedding_map == "tsne" and adm_queries.shape[0] > cfg.map_points:
+            keep = torch.randperm(adm_queries.shape[0], generator=torch.Generator().manual_seed(recipe.seed))[:cfg.map_points]
+            adm_queries, map_labels = adm_queries[keep], map_labels[keep]
+        points = tsne_2d(adm_queries, seed=recipe.seed) if cfg.embedding_map == "tsne" else pca_2d(adm_queries, recipe.seed)
+        plot_embedding_map(points, map_labels, data.label_names, run.path / "embedding_map.png",
+                           f"ADM {where} embeddings ({'t-SNE of ' + str(len(map_labels)) if cfg.embedding_map == 'tsne' else 'PCA'})")
     summary["retrieval"] = table
     summary["final_metrics"] = {f"precision@{k}": v for k, v in table["ADM"].items()}
     return summary

@@ -52,6 +52,9 @@ def make_evaluator(cfg: EvalConfig, data: PreparedData, seed: int,
     if "nll_test" in metrics and data.test is None:
         log.warning("nll_test needs a test split; it is skipped")
         metrics.discard("nll_test")
+    if "bleu" in metrics and not data.test_texts:
+        log.warning("bleu needs a test split of texts; it is skipped")
+        metrics.discard("bleu")
     bleu_refs = None
 
     def evaluate(generator: torch.nn.Module) -> tuple[dict, list[str]]:
@@ -68,12 +71,14 @@ def make_evaluator(cfg: EvalConfig, data: PreparedData, seed: int,
             out["nll_test"] = generator_nll(generator, data.test, cfg.batch_size)
         texts = decode(samples)
         if metrics & {"bleu", "self_bleu"}:
-            from ..metrics.bleu import BleuReference, self_bleu_scores, sequential_mean
+            from ..metrics.bleu import BleuReference, self_bleu_scores, sequential_mean, tokenize_texts
 
-            sample_tokens = [t.split() if data.tokenizer is None else data.tokenizer.tokenize(t) for t in texts]
+            # BLEU is computed on words of the detokenized texts, whatever the model's tokenizer
+            # (subword pieces would make scores incomparable across tokenizers).
+            sample_tokens = tokenize_texts(texts, cfg.bleu_tokenize)
             if "bleu" in metrics:
                 if bleu_refs is None:
-                    bleu_refs = BleuReference(data.test_tokens, max_n=5)
+                    bleu_refs = BleuReference(tokenize_texts(data.test_texts, cfg.bleu_tokenize), max_n=5)
                 for n, scores in bleu_refs.scores_by_order(sample_tokens, (2, 3, 4, 5)).items():
                     out[f"bleu{n}"] = sequential_mean(scores)
             if "self_bleu" in metrics:
@@ -179,8 +184,8 @@ def quality_diversity(run_dirs: list, temperatures: tuple[float, ...], num_sampl
                 row["nll_oracle"] = data.oracle.nll(samples)
                 row["nll_test"] = generator_nll(model, data.test, batch_size, temperature=temp)
             else:
-                row.update(evaluate_texts(decode(samples), [" ".join(t) for t in data.test_tokens],
-                                          metrics=("bleu", "self_bleu"), orders=orders))
+                row.update(evaluate_texts(decode(samples), data.test_texts, metrics=("bleu", "self_bleu"),
+                                          orders=orders, tokenize=recipe.eval.bleu_tokenize))
             rows.append(row)
             log.info("%s T=%.2f %s", recipe.name, temp, row)
     return rows

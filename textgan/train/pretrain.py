@@ -10,7 +10,7 @@ from .loop import check_finite
 
 def mle_epoch(generator: nn.Module, data: Tensor, optimizer: torch.optim.Optimizer, batch_size: int,
               grad_clip: float | None, generator_rng: torch.Generator, drop_last: bool = True,
-              epoch: int = 0) -> float:
+              epoch: int = 0, max_batches: int | None = None) -> float:
     """One epoch of teacher forcing over shuffled ``data``.
 
     Args:
@@ -22,6 +22,7 @@ def mle_epoch(generator: nn.Module, data: Tensor, optimizer: torch.optim.Optimiz
         generator_rng: shuffling randomness (CPU generator).
         drop_last: skip the last incomplete batch (SeqGAN uses 156 full batches of 10,000).
         epoch: for error messages.
+        max_batches: stop after this many batches (a partial epoch), or None.
 
     Returns:
         The mean training loss (nats per counted token) over the epoch's batches.
@@ -30,6 +31,8 @@ def mle_epoch(generator: nn.Module, data: Tensor, optimizer: torch.optim.Optimiz
     generator.train()
     order = torch.randperm(data.size(0), generator=generator_rng)
     n_batches = data.size(0) // batch_size if drop_last else -(-data.size(0) // batch_size)
+    if max_batches is not None:
+        n_batches = min(n_batches, max_batches)
     total = 0.0
     for b in range(n_batches):
         batch = data[order[b * batch_size:(b + 1) * batch_size]].to(device, non_blocking=True)

@@ -1,0 +1,153 @@
+"""Timing of SeqGAN's generator step (Monte Carlo rewards + update): batched against the sequential reference."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+
+import torch
+
+from textgan.bench.discriminator import discriminator_flops, measure_matmul_peak
+from textgan.models.cnn_discriminator import SEQGAN_FILTER_SIZES, SEQGAN_NUM_FILTERS, CNNDiscriminator
+from textgan.models.lstm_generator import LSTMGenerator
+from textgan.rl.losses import reinforce_loss
+from textgan.rl.rewards import rollout_rewards
+from textgan.rl.rollout import make_rollout_policy, sequential_monte_carlo_rewards, update_rollout_policy
+from textgan.train.pretrain import mle_epoch
+
+logger = logging.getLogger(__name__)
+
+
+def _generator_step(generator, rollout, discriminator, optimizer, batch_size, reward_fn, rng) -> float:
+    """One SeqGAN g-step (sample, rewards, REINFORCE update, rollout update); returns seconds."""
+    start = time.perf_counter()
+    tokens = generator.sample(batch_size, generator=rng)
+    rewards = reward_fn(tokens, rollout, discriminator, generator=rng)
+    loss = reinforce_loss(generator, tokens, rewards)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(generator.parameters(), 5.0)
+    optimizer.step()
+    update_rollout_policy(rollout, generator, 0.8)
+    return time.perf_counter() - start
+
+
+def _sequential_rewards(tokens, rollout, discriminator, *, generator=None, num_rollouts=16):
+    discriminator.eval()
+    return sequential_monte_carlo_rewards(tokens, rollout, discriminator.prob_real, num_rollouts, generator=generator)
+
+
+def bench_rollout(batch_size: int = 64, seq_len: int = 20, vocab_size: int = 5000, num_rollouts: int = 16,
+                  embed_dim: int = 32, hidden_dim: int = 32, threads: int | None = None, seed: int = 0, *,
+                  discriminator_dtype: str = "bfloat16", run_sequential: bool = True,
+                  num_samples: int = 10_000) -> dict:
+    """Time the generator step at SeqGAN's shapes, sampling, and one MLE epoch.
+
+    Args:
+        batch_size: generated sequences per generator step (SeqGAN: 64).
+        seq_len: T (20).
+        vocab_size: V (5000).
+        num_rollouts: N (16).
+        embed_dim, hidden_dim: the generator's sizes (32, 32).
+        threads: torch intra-op threads for the measurement (None: leave as is).
+        seed: model and sampling seed.
+        discriminator_dtype: the SeqGAN CNN's ``compute_dtype`` ("bfloat16" or "float32").
+        run_sequential: also time the sequential reference (about 10-30x slower).
+        num_samples: sequences drawn in the sampling measurement (10,000).
+
+    Returns:
+        A dict of seconds, counts and rates: ``step_batched_s``, ``step_sequential_s``,
+        ``speedup``, ``rewards_sampling_s`` (rewards with a free discriminator: the policy's part),
+        ``rewards_discriminator_s``, ``tokens_sampled_per_s``, ``logits_per_s``, ``flops_per_s``,
+        ``matmul_peak_gflops`` (fp32 and bf16), ``sample_s``, ``mle_epoch_s`` and the settings.
+    """
+    before = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        torch.manual_seed(seed)
+        generator = LSTMGenerator(vocab_size, embed_dim, hidden_dim, seq_len)
+        discriminator = CNNDiscriminator(vocab_size, compute_dtype=discriminator_dtype)
+        discriminator.eval()
+        rollout = make_rollout_policy(generator)
+        optimizer = torch.optim.Adam(generator.parameters(), lr=0.01)
+        rng = torch.Generator().manual_seed(seed)
+        batched = functools.partial(rollout_rewards, num_rollouts=num_rollouts)
+        _generator_step(generator, rollout, discriminator, optimizer, batch_size, batched, rng)  # warm-up
+        step_batched = _generator_step(generator, rollout, discriminator, optimizer, batch_size, batched, rng)
+
+        tokens = generator.sample(batch_size, generator=rng)
+        free = lambda x: torch.zeros(x.size(0))  # noqa: E731 - the policy's share alone
+        from textgan.rl.rollout import monte_carlo_rewards
+
+        start = time.perf_counter()
+        monte_carlo_rewards(tokens, rollout, free, num_rollouts, generator=rng)
+        rewards_sampling = time.perf_counter() - start
+        scored = batch_size * num_rollouts * (seq_len - 1) + batch_size
+        with torch.no_grad():
+            fake = torch.randint(0, vocab_size, (scored, seq_len), generator=rng)
+            start = time.perf_counter()
+            for i in range(0, scored, 4096):
+                discriminator.prob_real(fake[i:i + 4096])
+            rewards_discriminator = time.perf_counter() - start
+
+        step_sequential = None
+        if run_sequential:
+            sequential = functools.partial(_sequential_rewards, num_rollouts=num_rollouts)
+            step_sequential = _generator_step(generator, rollout, discriminator, optimizer, batch_size, sequential, rng)
+
+        start = time.perf_counter()
+        generator.sample(num_samples, generator=rng)
+        sample_s = time.perf_counter() - start
+
+        data = torch.randint(0, vocab_size, (10_000, seq_len), generator=rng)
+        start = time.perf_counter()
+        mle_epoch(generator, data, optimizer, 64, 5.0, torch.Generator().manual_seed(seed))
+        mle_s = time.perf_counter() - start
+
+        # Work of one generator step's rewards: policy steps (LSTM + output projection) and D.
+        policy_rows = batch_size * num_rollouts * (seq_len - 1) * (seq_len - 2) // 2 + batch_size * seq_len
+        policy_flops = policy_rows * 2 * (hidden_dim * vocab_size + 4 * hidden_dim * (embed_dim + hidden_dim))
+        d_flops = discriminator_flops(scored, seq_len, discriminator.embed_dim, SEQGAN_FILTER_SIZES,
+                                      SEQGAN_NUM_FILTERS)["total"]
+        sampled = batch_size * num_rollouts * (seq_len - 1) * seq_len // 2
+        return {
+            "batch_size": batch_size, "seq_len": seq_len, "vocab_size": vocab_size, "num_rollouts": num_rollouts,
+            "embed_dim": embed_dim, "hidden_dim": hidden_dim, "threads": torch.get_num_threads(),
+            "discriminator_dtype": discriminator_dtype,
+            "step_batched_s": step_batched, "step_sequential_s": step_sequential,
+            "speedup": None if step_sequential is None else step_sequential / step_batched,
+            "rewards_sampling_s": rewards_sampling, "rewards_discriminator_s": rewards_discriminator,
+            "tokens_sampled_per_s": sampled / rewards_sampling,
+            "logits_per_s": sampled * vocab_size / rewards_sampling,
+            "policy_gflops_per_s": policy_flops / rewards_sampling / 1e9,
+            "discriminator_gflops_per_s": d_flops / rewards_discriminator / 1e9,
+            "step_gflops_per_s": (policy_flops + d_flops) / step_batched / 1e9,
+            "matmul_peak_gflops": {"float32": measure_matmul_peak("float32"), "bfloat16": measure_matmul_peak("bfloat16")},
+            "sample_s": sample_s, "num_samples": num_samples, "mle_epoch_s": mle_s,
+        }
+    finally:
+        torch.set_num_threads(before)
+
+
+def format_rollout_bench(result: dict) -> str:
+    """A short human-readable report of :func:`bench_rollout`'s result."""
+    r = result
+    seq = "skipped" if r["step_sequential_s"] is None else f"{r['step_sequential_s']:.2f} s"
+    speed = "" if r["speedup"] is None else f"  ({r['speedup']:.1f}x faster)"
+    peak = r["matmul_peak_gflops"]
+    lines = [
+        f"SeqGAN generator step: B={r['batch_size']} T={r['seq_len']} V={r['vocab_size']} N={r['num_rollouts']} "
+        f"E={r['embed_dim']} H={r['hidden_dim']}, {r['threads']} threads, discriminator {r['discriminator_dtype']}",
+        f"  batched:     {r['step_batched_s']:.2f} s{speed}",
+        f"  sequential:  {seq}",
+        f"  rewards, policy part:        {r['rewards_sampling_s']:.2f} s  ({r['tokens_sampled_per_s'] / 1e3:.0f}k tokens/s, "
+        f"{r['logits_per_s'] / 1e9:.2f} G logits/s, {r['policy_gflops_per_s']:.0f} GFLOP/s)",
+        f"  rewards, discriminator part: {r['rewards_discriminator_s']:.2f} s  ({r['discriminator_gflops_per_s']:.0f} GFLOP/s)",
+        f"  whole step: {r['step_gflops_per_s']:.0f} GFLOP/s; matmul peak {peak['float32']:.0f} (fp32) / "
+        f"{peak['bfloat16']:.0f} (bf16) GFLOP/s",
+        f"sampling {r['num_samples']} sequences: {r['sample_s']:.2f} s",
+        f"one MLE epoch (10,000 sequences, batch 64): {r['mle_epoch_s']:.2f} s",
+    ]
+    return "\n".join(lines)

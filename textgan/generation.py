@@ -1,0 +1,500 @@
+"""Sharded, resumable sampling of many texts from a generator checkpoint (``textgan generate``).
+
+Layout while a run is in progress, for ``--out OUT``::
+
+    OUT.parts/manifest.json      settings + one entry per finished shard (written atomically)
+    OUT.parts/shard-00000.jsonl  one record per line; each shard file is written atomically
+
+Shard ``i`` draws its texts with a ``torch.Generator`` seeded by :func:`shard_seed` ``(seed, i)``
+and the texts kept by earlier shards (for duplicate filtering) are re-read from their files, so a
+run that is interrupted (Ctrl-C, ``kill -9``) and resumed with the same command writes exactly
+the texts of an uninterrupted run. When the last shard is done the shards are merged into OUT
+(JSONL, Parquet or a ``datasets`` folder, written to a temporary name and renamed),
+``OUT.manifest.json`` records the settings and counts, and ``OUT.parts/`` is removed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+import torch
+
+from .errors import TextganError
+from .io import atomic_open, write_json
+
+log = logging.getLogger(__name__)
+
+FORMATS: tuple[str, ...] = ("jsonl", "parquet", "hf")
+MANIFEST_FORMAT = "textgan.generation/1"
+DROP_REASONS: tuple[str, ...] = ("duplicate", "train_copy", "too_short")
+
+
+@dataclass(frozen=True)
+class SamplingSettings:
+    """How each text is drawn.
+
+    Attributes:
+        temperature: softmax temperature (> 0).
+        top_k: keep the k most likely tokens at each step (0: all).
+        top_p: nucleus sampling mass (1.0: all).
+        min_len: texts with fewer tokens (the end-of-sequence token excluded) are dropped and
+            counted as ``too_short`` (rejection sampling: the kept texts follow the model's
+            distribution conditioned on length >= min_len).
+        max_len: tokens drawn per text (None: the model's ``max_len``).
+        seed: the run's seed; shard ``i`` uses ``shard_seed(seed, i)``.
+    """
+
+    temperature: float = 1.0
+    top_k: int = 0
+    top_p: float = 1.0
+    min_len: int = 0
+    max_len: int | None = None
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.temperature > 0, f"temperature must be > 0, got {self.temperature}"),
+            (self.top_k >= 0, f"top-k must be >= 0, got {self.top_k}"),
+            (0.0 < self.top_p <= 1.0, f"top-p must be in (0, 1], got {self.top_p}"),
+            (self.min_len >= 0, f"min-len must be >= 0, got {self.min_len}"),
+            (self.max_len is None or self.max_len >= 1, f"max-len must be >= 1, got {self.max_len}"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise TextganError(f"{message}: fix the sampling setting")
+        if self.max_len is not None and self.min_len > self.max_len:
+            raise TextganError(f"min-len {self.min_len} is above max-len {self.max_len}: lower --min-len or raise --max-len")
+
+
+@dataclass
+class GenerationResult:
+    """What :func:`generate_texts` did.
+
+    Attributes:
+        path: the output (file, or folder for ``hf``).
+        format: "jsonl", "parquet" or "hf".
+        num: records in the output.
+        drawn: texts sampled in total (kept + dropped).
+        dropped: texts dropped per reason (``duplicate``, ``train_copy``, ``too_short``).
+        shards: shard count.
+        resumed: records already finished when this call started (0 for a fresh run).
+        seconds: wall time of this call.
+        texts_per_second: records written by this call per second.
+        manifest: ``OUT.manifest.json``.
+        already_complete: the output was complete before the call (nothing was generated).
+    """
+
+    path: Path
+    format: str
+    num: int
+    drawn: int
+    dropped: dict[str, int]
+    shards: int
+    resumed: int
+    seconds: float
+    texts_per_second: float
+    manifest: Path
+    already_complete: bool = False
+
+
+def shard_seed(seed: int, index: int) -> int:
+    """The seed of shard ``index``: 63 bits of sha256("seed:index"), independent across shards."""
+    digest = hashlib.sha256(f"textgan.generation:{seed}:{index}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)
+
+
+def resolve_format(out: str | Path, format: str | None) -> str:
+    """``format`` if given, else from the extension: ``.parquet`` -> parquet, anything else -> jsonl."""
+    if format is None:
+        return "parquet" if Path(out).suffix.lower() == ".parquet" else "jsonl"
+    if format not in FORMATS:
+        raise TextganError(f"unknown output format {format!r}: use one of {', '.join(FORMATS)}")
+    return format
+
+
+def parts_dir(out: str | Path) -> Path:
+    """``OUT.parts``: the shards and manifest of a run in progress."""
+    out = Path(out)
+    return out.with_name(out.name + ".parts")
+
+
+def manifest_path(out: str | Path) -> Path:
+    """``OUT.manifest.json``: settings and counts of a finished output."""
+    out = Path(out)
+    return out.with_name(out.name + ".manifest.json")
+
+
+# --------------------------------------------------------------------------- filters
+
+
+def _content(row: list[int], eos_id: int | None, pad_id: int | None) -> tuple[int, ...]:
+    """The ids of a sequence up to (not including) its first end-of-sequence or padding id."""
+    for j, i in enumerate(row):
+        if i == eos_id or i == pad_id:
+            return tuple(row[:j])
+    return tuple(row)
+
+
+def _text_key(text: str) -> bytes:
+    return hashlib.blake2b(text.encode("utf-8"), digest_size=16).digest()
+
+
+def training_sequences(loaded: Any, train: str | Path | None = None) -> set[tuple[int, ...]]:
+    """The training sequences of a checkpoint as id tuples, cut as the model saw them.
+
+    Args:
+        loaded: a :class:`textgan.train.checkpoint.LoadedGenerator`.
+        train: the training texts (a file, ``NAME`` or ``NAME:SPLIT``); None: the data section of
+            the run's ``recipe.yaml`` (the checkpoint must lie in ``RUN/checkpoints/<name>/``).
+
+    Returns:
+        A set of id tuples without end-of-sequence or padding ids; text is tokenized with the
+        checkpoint's tokenizer, mapped with its vocabulary and cut to ``max_len - 1`` tokens
+        (the length an encoded training text keeps before its end-of-sequence token).
+    """
+    vocab, tokenizer = loaded.vocab, loaded.tokenizer
+    keep = loaded.model.max_len - 1 if vocab.specials else loaded.model.max_len
+    if train is None:
+        recipe_file = Path(loaded.path).parent.parent / "recipe.yaml"
+        if not recipe_file.is_file():
+            raise TextganError(f"dropping training copies needs the training texts, and {str(loaded.path)!r} is not inside "
+                               "a run folder with recipe.yaml: pass --train CORPUS_OR_FILE")
+        from .config import load_recipe
+        from .data.prepare import prepare_data
+
+        recipe = load_recipe(recipe_file)
+        data = prepare_data(recipe.data, recipe.seed)
+        if data.tokenizer is None:  # integer tokens (synthetic oracle): the ids are the data
+            return {_content(r, vocab.eos_id, vocab.pad_id) for r in data.train.tolist()}
+        token_lists: Iterable[list[str]] = (data.tokenizer.tokenize(t) for t in data.train_texts)
+    else:
+        from .api import load_texts
+
+        texts = load_texts(train, "train")
+        token_lists = (t.split() if tokenizer is None else tokenizer.tokenize(t) for t in texts)
+    return {tuple(vocab.encode(list(tokens)[:keep])) for tokens in token_lists}
+
+
+# --------------------------------------------------------------------------- shards and manifest
+
+
+def _read_lines(path: Path) -> list[str]:
+    with open(path, encoding="utf-8") as f:
+        return [line for line in f.read().split("\n") if line]
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _differences(old: dict, new: dict) -> list[str]:
+    keys = sorted(set(old) | set(new))
+    return [f"{k} {old.get(k)!r} vs {new.get(k)!r}" for k in keys if old.get(k) != new.get(k)]
+
+
+def _check_settings(found: dict, settings: dict, where: Path) -> None:
+    diff = _differences(found, settings)
+    if diff:
+        raise TextganError(f"{str(where)!r} was started with other settings (then vs now: {'; '.join(diff[:3])}): "
+                           "rerun with the original settings to resume, or pass another --out")
+
+
+def _valid_shards(parts: Path, manifest: dict) -> list[dict]:
+    """The manifest's shards whose files exist and are intact, up to the first bad one."""
+    good = []
+    for entry in manifest.get("shards", []):
+        path = parts / entry["file"]
+        if not path.is_file() or _sha256(path) != entry["sha256"]:
+            log.warning("shard %s is missing or damaged; it and later shards are generated again", entry["file"])
+            break
+        good.append(entry)
+    return good
+
+
+def _clean_parts(parts: Path, keep: set[str]) -> None:
+    """Remove temporary files and shards that the manifest does not list (a run killed mid-shard)."""
+    for path in parts.iterdir():
+        if path.name != "manifest.json" and path.name not in keep:
+            path.unlink() if path.is_file() else shutil.rmtree(path, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------- main entry
+
+
+def generate_texts(checkpoint: str | Path, num: int, out: str | Path, *,
+                   sampling: SamplingSettings = SamplingSettings(), format: str | None = None,
+                   shard_size: int = 10_000, batch_size: int = 1000, drop_duplicates: bool = False,
+                   drop_train_copies: bool = False, train: str | Path | None = None, device: str = "auto",
+                   progress: bool = False, max_draw_factor: int = 20) -> GenerationResult:
+    """Sample ``num`` texts into ``out`` in resumable shards (see the module docstring).
+
+    Each record: ``{"id": int, "text", "label": "generated", "model", "recipe",
+    "checkpoint_sha256", "sampling": {temperature, top_k, top_p, min_len, max_len, seed}}``;
+    ids run from 0 to num - 1.
+
+    Args:
+        checkpoint: run folder or checkpoint folder.
+        num: records wanted (with filters, sampling continues until ``num`` are kept).
+        out: output file (folder for ``hf``).
+        sampling: temperature, top-k, top-p, length bounds and seed.
+        format: "jsonl", "parquet" or "hf" (None: from the extension of ``out``).
+        shard_size: texts drawn per shard (the work lost to a kill is at most one shard).
+        batch_size: texts sampled in parallel (part of the settings: it orders the random draws).
+        drop_duplicates: drop a text identical to one already kept.
+        drop_train_copies: drop a text equal to a training text (see :func:`training_sequences`).
+        train: training texts for ``drop_train_copies`` (None: from the run's recipe).
+        device: "auto", "cpu" or "cuda".
+        progress: show a progress bar with texts per second.
+        max_draw_factor: give up when more than ``max(max_draw_factor * num, 10_000)`` texts
+            were drawn (filters that reject almost everything).
+
+    Returns:
+        A :class:`GenerationResult`.
+
+    Raises:
+        TextganError: bad settings, settings that differ from an interrupted or finished run in
+            the same place, or filters that reject almost every text.
+    """
+    from tqdm.auto import tqdm
+
+    from .train.checkpoint import load_generator
+    from .train.loop import resolve_device
+
+    if num <= 0:
+        raise TextganError(f"--num must be positive, got {num}")
+    if shard_size <= 0 or batch_size <= 0:
+        raise TextganError(f"--shard-size and --batch-size must be positive, got {shard_size} and {batch_size}")
+    out = Path(out)
+    fmt = resolve_format(out, format)
+    start = time.perf_counter()
+    dev = resolve_device(device)
+    loaded = load_generator(checkpoint, dev)
+    model, vocab = loaded.model, loaded.vocab
+    max_len = sampling.max_len or model.max_len
+    sampling_rec = {"temperature": sampling.temperature, "top_k": sampling.top_k, "top_p": sampling.top_p,
+                    "min_len": sampling.min_len, "max_len": max_len, "seed": sampling.seed}
+    settings = {"checkpoint_sha256": loaded.sha256, "num": num, "sampling": sampling_rec, "format": fmt,
+                "shard_size": shard_size, "batch_size": batch_size, "drop_duplicates": drop_duplicates,
+                "drop_train_copies": drop_train_copies, "train": None if train is None else str(train),
+                "device": dev.type}
+    parts, final_manifest = parts_dir(out), manifest_path(out)
+
+    if final_manifest.is_file() and out.exists():
+        done = json.loads(final_manifest.read_text(encoding="utf-8"))
+        _check_settings(done.get("settings", {}), settings, out)
+        shutil.rmtree(parts, ignore_errors=True)  # left over by a kill after the merge
+        return GenerationResult(out, fmt, done["num"], done["drawn"], done["dropped"], len(done["shards"]), num,
+                                time.perf_counter() - start, 0.0, final_manifest, already_complete=True)
+
+    manifest: dict = {"format": MANIFEST_FORMAT, "settings": settings, "shards": []}
+    if (parts / "manifest.json").is_file():
+        found = json.loads((parts / "manifest.json").read_text(encoding="utf-8"))
+        _check_settings(found.get("settings", {}), settings, parts)
+        manifest["shards"] = _valid_shards(parts, found)
+    parts.mkdir(parents=True, exist_ok=True)
+    _clean_parts(parts, {e["file"] for e in manifest["shards"]})
+    write_json(parts / "manifest.json", manifest)
+
+    # State carried across shards, rebuilt from the finished shards on resume.
+    kept_keys: set[bytes] = set()
+    kept = sum(e["kept"] for e in manifest["shards"])
+    if drop_duplicates:
+        for e in manifest["shards"]:
+            kept_keys.update(_text_key(json.loads(line)["text"]) for line in _read_lines(parts / e["file"]))
+    train_keys = training_sequences(loaded, train) if drop_train_copies else set()
+    resumed = kept
+    if resumed:
+        log.info("resuming %s: %d of %d texts in %d finished shards", parts, kept, num, len(manifest["shards"]))
+
+    base = {"label": "generated", "model": loaded.kind, "recipe": loaded.config.get("extra", {}).get("recipe"),
+            "checkpoint_sha256": loaded.sha256, "sampling": sampling_rec}
+    max_draws = max(max_draw_factor * num, 10_000)
+    bar = tqdm(total=num, initial=kept, unit="text", desc="generate", disable=not progress, dynamic_ncols=True)
+    try:
+        while kept < num:
+            index = len(manifest["shards"])
+            drawn_total = sum(e["drawn"] for e in manifest["shards"])
+            if drawn_total >= max_draws:
+                dropped = _sum_dropped(manifest["shards"])
+                raise TextganError(f"after drawing {drawn_total} texts only {kept} of {num} passed the filters "
+                                   f"(dropped: {dropped}): lower --num or --min-len, raise --temperature, or drop a filter")
+            draw = min(shard_size, num - kept)
+            rng = torch.Generator(device=dev).manual_seed(shard_seed(sampling.seed, index))
+            lines: list[str] = []
+            dropped = dict.fromkeys(DROP_REASONS, 0)
+            for b in range(0, draw, batch_size):
+                n = min(batch_size, draw - b)
+                ids = model.sample(n, max_len, temperature=sampling.temperature, top_k=sampling.top_k,
+                                   top_p=sampling.top_p, generator=rng, batch_size=n)
+                before = len(lines)
+                for row in ids.tolist():
+                    seq = _content(row, vocab.eos_id, vocab.pad_id)
+                    if len(seq) < sampling.min_len:
+                        dropped["too_short"] += 1
+                        continue
+                    if drop_train_copies and seq in train_keys:
+                        dropped["train_copy"] += 1
+                        continue
+                    tokens = vocab.decode(seq)
+                    text = " ".join(tokens) if loaded.tokenizer is None else loaded.tokenizer.detokenize(tokens)
+                    if drop_duplicates:
+                        key = _text_key(text)
+                        if key in kept_keys:
+                            dropped["duplicate"] += 1
+                            continue
+                        kept_keys.add(key)
+                    record = {"id": kept + len(lines), "text": text, **base}
+                    lines.append(json.dumps(record, ensure_ascii=False))
+                bar.update(len(lines) - before)
+                if any(dropped.values()):
+                    bar.set_postfix(dropped=sum(dropped.values()), refresh=False)
+            name = f"shard-{index:05d}.jsonl"
+            with atomic_open(parts / name) as f:
+                f.write("".join(line + "\n" for line in lines))
+            manifest["shards"].append({"index": index, "file": name, "seed": shard_seed(sampling.seed, index),
+                                       "drawn": draw, "kept": len(lines), "dropped": dropped,
+                                       "sha256": _sha256(parts / name)})
+            write_json(parts / "manifest.json", manifest)
+            kept += len(lines)
+    finally:
+        bar.close()
+
+    shards = manifest["shards"]
+    _merge(parts, [parts / e["file"] for e in shards], out, fmt)
+    seconds = time.perf_counter() - start
+    drawn, dropped_total = sum(e["drawn"] for e in shards), _sum_dropped(shards)
+    write_json(final_manifest, {"format": MANIFEST_FORMAT, "settings": settings, "num": kept, "drawn": drawn,
+                                "dropped": dropped_total, "shards": shards, "output": str(out)})
+    shutil.rmtree(parts, ignore_errors=True)
+    rate = (kept - resumed) / seconds if seconds > 0 else 0.0
+    return GenerationResult(out, fmt, kept, drawn, dropped_total, len(shards), resumed, seconds, rate, final_manifest)
+
+
+def _sum_dropped(shards: list[dict]) -> dict[str, int]:
+    return {r: sum(e["dropped"].get(r, 0) for e in shards) for r in DROP_REASONS}
+
+
+# --------------------------------------------------------------------------- output formats
+
+
+def iter_records(files: list[Path]) -> Iterator[dict]:
+    """The records of JSONL shard files, in order."""
+    for path in files:
+        for line in _read_lines(path):
+            yield json.loads(line)
+
+
+def _merge(parts: Path, files: list[Path], out: Path, fmt: str) -> None:
+    """Write the shards' records to ``out`` in ``fmt``, atomically (temporary name, then rename)."""
+    if fmt == "jsonl":
+        with atomic_open(out) as dst:
+            for path in files:
+                with open(path, encoding="utf-8") as src:
+                    shutil.copyfileobj(src, dst)
+        return
+    if fmt == "parquet":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        from .io import atomic_tmp_path
+
+        tmp = atomic_tmp_path(out)
+        writer = None
+        try:
+            for path in files:
+                table = pa.Table.from_pylist([json.loads(line) for line in _read_lines(path)])
+                if table.num_rows == 0:
+                    continue
+                if writer is None:
+                    writer = pq.ParquetWriter(str(tmp), table.schema)
+                writer.write_table(table.cast(writer.schema))
+            if writer is not None:
+                writer.close()
+                writer = None
+            os.replace(tmp, out)
+        except BaseException:
+            if writer is not None:
+                writer.close()
+            tmp.unlink(missing_ok=True)
+            raise
+        return
+    from datasets import Dataset
+
+    tmp = parts / "dataset.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    Dataset.from_list(list(iter_records(files))).save_to_disk(str(tmp))
+    if out.exists():
+        old = out.with_name(f".{out.name}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(out, old)
+        os.replace(tmp, out)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, out)
+
+
+def read_generated(path: str | Path) -> list[dict]:
+    """The records of a ``textgan generate`` output (JSONL, Parquet or ``datasets`` folder).
+
+    Raises:
+        TextganError: the path does not exist, or holds no record with a ``text`` field.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise TextganError(f"generated file {str(path)!r} not found: pass the --out of a `textgan generate` run")
+    if path.is_dir():
+        from datasets import load_from_disk
+
+        try:
+            records = load_from_disk(str(path)).to_list()
+        except Exception as e:  # datasets raises several types for a folder it did not write
+            raise TextganError(f"{str(path)!r} is not a dataset folder written by `textgan generate --format hf` ({type(e).__name__}): "
+                               "pass a .jsonl, .parquet or dataset folder") from None
+    elif path.suffix.lower() == ".parquet":
+        import pyarrow.parquet as pq
+
+        records = pq.read_table(str(path)).to_pylist()
+    else:
+        records = []
+        with open(path, encoding="utf-8") as f:
+            for i, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                try:
+                    rec = json.loads(line)
+                except json.JSONDecodeError:
+                    rec = {"text": line.rstrip("\n")} if path.suffix.lower() == ".txt" else None
+                if not isinstance(rec, dict):
+                    raise TextganError(f"{str(path)!r} line {i} is not a JSON object: pass the JSONL written by `textgan generate`")
+                records.append(rec)
+    records = [r for r in records if isinstance(r.get("text"), str) and r["text"].strip()]
+    if not records:
+        raise TextganError(f"{str(path)!r} holds no generated text: pass the output of `textgan generate`")
+    return records
+
+
+def format_result(result: GenerationResult) -> str:
+    """One or two lines for the CLI."""
+    if result.already_complete:
+        return f"{result.path} already holds {result.num} texts generated with these settings (nothing to do)"
+    dropped = {k: v for k, v in result.dropped.items() if v}
+    extra = f"; dropped {sum(dropped.values())} ({', '.join(f'{k} {v}' for k, v in dropped.items())})" if dropped else ""
+    resumed = f", resumed after {result.resumed}" if result.resumed else ""
+    return (f"wrote {result.num} texts to {result.path} ({result.format}, {result.shards} shards{resumed}) in "
+            f"{result.seconds:.1f} s, {result.texts_per_second:.0f} texts/s; drew {result.drawn}{extra}")
+
+
+__all__ = ["SamplingSettings", "GenerationResult", "generate_texts", "shard_seed", "training_sequences",
+           "read_generated", "format_result", "resolve_format", "parts_dir", "manifest_path", "FORMATS"]

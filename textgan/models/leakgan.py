@@ -1,0 +1,530 @@
+"""LeakGAN's hierarchical generator (Manager + Worker reading the discriminator's leaked features)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .sampling import filter_logits, sample_categorical
+
+
+class SharedModule:
+    """A reference to a module that is shared, never copied.
+
+    ``copy.deepcopy`` of a generator (the delayed rollout policy) keeps pointing at the same
+    discriminator, so rollouts read the live feature extractor as in CR-Gjx/LeakGAN, whose
+    rollout graph calls the discriminator's current ``FeatureExtractor_unit``. Holding the
+    discriminator outside ``nn.Module`` attributes also keeps its parameters out of the
+    generator's ``parameters()`` and ``state_dict()``.
+    """
+
+    def __init__(self, module: nn.Module | None) -> None:
+        self.module = module
+
+    def __deepcopy__(self, memo: dict) -> "SharedModule":
+        return self
+
+
+# --------------------------------------------------------------------------- incremental prefix features
+
+
+@dataclass
+class FeatureState:
+    """Running state of :class:`IncrementalFeatures` after ``length`` tokens of B rows.
+
+    ``open[i]`` (B, k-1, F_k) holds the partial sums of the width-k windows that still lack
+    tokens (index m - 1 = the window holding the last m tokens); ``best[i]`` (B, F_k) the running
+    maximum over complete windows (-inf before the first).
+    """
+
+    length: int
+    open: list[Tensor | None]
+    best: list[Tensor]
+
+    def index_select(self, index: Tensor) -> "FeatureState":
+        return FeatureState(self.length, [None if o is None else o.index_select(0, index) for o in self.open],
+                            [b.index_select(0, index) for b in self.best])
+
+
+class IncrementalFeatures:
+    """The discriminator's feature vector of a growing prefix, one token at a time.
+
+    ``push`` after L tokens returns exactly ``discriminator.prefix_features(tokens)[:, L - 1]``
+    (the length-T sequence with positions >= L holding the pad embedding). A width-k window at
+    position s only depends on tokens s..s+k-1, so each new token adds its per-slot products
+    (one (B, E) x (E, sum_k k F_k) product for all widths) to the k - 1 open windows; a window
+    that receives its k-th token enters a running maximum. Windows crossing the prefix end add
+    the pad embedding's products of their empty slots, and windows wholly in the padding are one
+    constant. This costs one token's products per step instead of re-running the CNN on every
+    padded prefix (what CR-Gjx/LeakGAN does, ``cur_sen``). The arithmetic follows
+    ``CNNDiscriminator.prefix_features`` (same dtypes, same order of additions).
+
+    Build a new one whenever the discriminator's parameters change.
+
+    Args:
+        discriminator: a ``CNNDiscriminator``.
+        length: T, the full sequence length the discriminator sees.
+    """
+
+    def __init__(self, discriminator: nn.Module, length: int) -> None:
+        d = discriminator
+        self._shared, self.length = SharedModule(d), length  # shared: a deep copy must not copy the discriminator
+        self.dtype = d.compute_dtype
+        self.widths = tuple(d.filter_sizes)
+        self.windows = tuple(d.num_windows(length, k) for k in self.widths)
+        self.sizes = tuple(d.num_filters)
+        with torch.no_grad():
+            pad = d.pad_embedding().to(self.dtype)
+            mats, tails = [], []
+            for w in d.conv_weights:
+                w = w.to(self.dtype)  # (F_k, k, E)
+                mats.append(w.permute(2, 1, 0).reshape(w.size(2), -1))  # (E, k * F_k), column j * F_k + f
+                pad_slot = torch.einsum("fke,e->kf", w, pad).float()  # (k, F_k)
+                tails.append(torch.cat([pad_slot.flip(0).cumsum(0).flip(0), pad_slot.new_zeros(1, pad_slot.size(1))]))
+            self.slot_matrix = torch.cat(mats, dim=1)  # (E, sum_k k F_k)
+            self.pad_tails = tails  # pad_tail[m] = sum_{j >= m} W_j . pad, (k + 1, F_k)
+            self.biases = [b.detach() for b in d.conv_biases]
+
+    @property
+    def discriminator(self) -> nn.Module:
+        return self._shared.module
+
+    def start(self, batch: int, device: torch.device | None = None) -> FeatureState:
+        """The state of B empty prefixes."""
+        return FeatureState(0, [None] * len(self.widths),
+                            [torch.full((batch, n), float("-inf"), device=device) for n in self.sizes])
+
+    @torch.no_grad()
+    def empty(self, device: torch.device | None = None) -> Tensor:
+        """Features of the empty prefix (all padding): (1, F)."""
+        pooled = [torch.relu(tail[0] + b).unsqueeze(0) for tail, b in zip(self.pad_tails, self.biases)]
+        return self.discriminator._highway(torch.cat(pooled, dim=-1).to(device))
+
+    @torch.no_grad()
+    def push(self, state: FeatureState, tokens: Tensor) -> tuple[Tensor, FeatureState]:
+        """Append ``tokens`` (B,) at position ``state.length``.
+
+        Returns:
+            The features of the longer prefixes, (B, F) float32, and the new state.
+        """
+        d = self.discriminator
+        L = state.length + 1  # prefix length after this token
+        if L > self.length:
+            raise ValueError(f"prefix longer than the sequence length {self.length}")
+        slots = (d.embedding(tokens).to(self.dtype) @ self.slot_matrix).float()  # (B, sum_k k F_k)
+        pooled, opens, bests, col = [], [], [], 0
+        for i, (k, n, fk) in enumerate(zip(self.widths, self.windows, self.sizes)):
+            full = slots[:, col:col + k * fk].view(-1, k, fk)  # full[:, m-1]: the window holding the last m tokens
+            col += k * fk
+            if state.open[i] is not None:
+                full = full.clone()
+                full[:, 1:] += state.open[i]
+            best = state.best[i]
+            s = L - k  # the window that just received its k-th token
+            if 0 <= s <= n - 1:
+                best = torch.maximum(best, full[:, k - 1])
+            top = best
+            lo, hi = max(1, L - n + 1), min(k - 1, L)  # boundary windows: m real tokens, 0 <= L - m <= n - 1
+            if lo <= hi:
+                cross = (full[:, lo - 1:hi] + self.pad_tails[i][lo:hi + 1]).amax(dim=1)
+                top = torch.maximum(top, cross)
+            if L <= n - 1:  # windows wholly in the padding
+                top = torch.maximum(top, self.pad_tails[i][0].expand_as(top))
+            pooled.append(torch.relu(top + self.biases[i]))
+            opens.append(full[:, :k - 1] if k > 1 else None)
+            bests.append(best)
+        feats = d._highway(torch.cat(pooled, dim=-1))
+        return feats, FeatureState(L, opens, bests)
+
+
+# --------------------------------------------------------------------------- the generator
+
+
+@dataclass
+class LeakGANState:
+    """Step-wise state of :class:`LeakGANGenerator` for B rows.
+
+    Attributes:
+        t: tokens read so far besides the start token (the position about to be predicted).
+        length: T, the sequence length (fixes the discriminator's padding and the goal blocks).
+        worker, manager: LSTM states (h, c), each (1, B, H).
+        features: the incremental feature state of the tokens read.
+        goal_sum: (B, F) sum of the Manager's goals since the last block start.
+        w: (B, K) the Worker's goal embedding for the current block.
+    """
+
+    t: int
+    length: int
+    worker: tuple[Tensor, Tensor]
+    manager: tuple[Tensor, Tensor]
+    features: FeatureState
+    goal_sum: Tensor
+    w: Tensor
+
+    def index_select(self, index: Tensor) -> "LeakGANState":
+        pick = lambda pair: tuple(s.index_select(1, index) for s in pair)  # noqa: E731
+        return replace(self, worker=pick(self.worker), manager=pick(self.manager),
+                       features=self.features.index_select(index), goal_sum=self.goal_sum.index_select(0, index),
+                       w=self.w.index_select(0, index))
+
+
+@dataclass
+class LeakGANTerms:
+    """Everything a teacher-forced pass computes (see :meth:`LeakGANGenerator.terms`).
+
+    Attributes:
+        logits: (B, T, V) next-token logits (temperature 1).
+        log_probs: (B, T) log G(y_t | y_<t), 0 at padding.
+        features: (B, T + 1, F) discriminator features f_0..f_T of the prefixes (no gradient).
+        goals: (B, T, F) the Manager's unit goals g_0..g_{T-1} (g_s after reading f_s).
+        block_goals: (B, ceil(T / c), F) the summed goal G_k steering block k (G_0 = goal_init).
+    """
+
+    logits: Tensor
+    log_probs: Tensor
+    features: Tensor
+    goals: Tensor
+    block_goals: Tensor
+
+
+class LeakGANGenerator(nn.Module):
+    """LeakGAN's generator: a Manager LSTM and a Worker LSTM (Guo et al., 2018, Sec. 3).
+
+    At every step the Manager reads f_t, the discriminator's feature vector of the prefix
+    generated so far, and emits a unit goal g_t (``goal_out_size`` = the discriminator's feature
+    size, L2-normalised). Goals are summed over blocks of ``step_size`` = c steps, as
+    CR-Gjx/LeakGAN ``LeakGANModel.py`` does: block k (positions kc..kc+c-1) is steered by
+    ``G_0 = goal_init`` (a learned vector) and ``G_k = g_{c(k-1)+1} + ... + g_{ck}`` for k >= 1,
+    the goals formed after reading the prefixes of lengths c(k-1)+1..ck. The Worker LSTM reads
+    the previous token and emits O_t, a (V, K) matrix (``goal_size`` K = 16); the goal embedding
+    ``w_t = normalize(W_psi G_{t // c})`` (K,) gives the logits ``O_t w_t``.
+
+    Gradients follow the reference's parameter split: the Worker's path reads ``G`` detached
+    (the Worker's losses train the Worker's parameters and W_psi only); the Manager is trained
+    by its cosine loss (:func:`textgan.rl.leakgan.manager_loss`).
+
+    The discriminator is an explicit argument (``discriminator``, a ``CNNDiscriminator`` whose
+    ``feature_dim`` equals ``goal_out_size``), shared and never copied or saved with the
+    generator's weights (see :class:`SharedModule`; checkpoints save it as a companion).
+
+    Args:
+        vocab_size: V.
+        embed_dim: Worker token embedding size (paper: 32 for synthetic data).
+        hidden_dim: Worker and Manager LSTM size (32).
+        max_len: T, the length of generated sequences.
+        start_token: the token fed at step 0.
+        pad_id: token ignored by the loss, or None.
+        eos_id: end-of-sequence token; after it, sampling emits ``pad_id``.
+        goal_out_size: F, the Manager's goal size = the discriminator's feature size (1720).
+        goal_size: K, the Worker's goal embedding size (16).
+        step_size: c, the goal horizon (4).
+        init_std: weights drawn from N(0, init_std) as the reference (0.1).
+        discriminator: the feature source; may be attached later with :meth:`set_discriminator`.
+    """
+
+    def __init__(self, vocab_size: int, embed_dim: int = 32, hidden_dim: int = 32, max_len: int = 20,
+                 start_token: int = 0, pad_id: int | None = None, eos_id: int | None = None,
+                 goal_out_size: int = 1720, goal_size: int = 16, step_size: int = 4, init_std: float = 0.1,
+                 discriminator: nn.Module | None = None) -> None:
+        super().__init__()
+        if step_size < 1 or goal_size < 1 or goal_out_size < 1:
+            raise ValueError("step_size, goal_size and goal_out_size must be positive")
+        self.vocab_size, self.embed_dim, self.hidden_dim = vocab_size, embed_dim, hidden_dim
+        self.max_len, self.start_token, self.pad_id, self.eos_id = max_len, start_token, pad_id, eos_id
+        self.goal_out_size, self.goal_size, self.step_size, self.init_std = goal_out_size, goal_size, step_size, init_std
+        self.embedding = nn.Embedding(vocab_size, embed_dim)
+        self.worker = nn.LSTM(embed_dim, hidden_dim, batch_first=True)
+        self.worker_output = nn.Linear(hidden_dim, vocab_size * goal_size)  # row v * K + k: O_t[v, k]
+        self.goal_projection = nn.Linear(goal_out_size, goal_size, bias=False)  # W_psi (the reference's g_change)
+        self.manager = nn.LSTM(goal_out_size, hidden_dim, batch_first=True)
+        self.manager_output = nn.Linear(hidden_dim, goal_out_size)
+        self.goal_init = nn.Parameter(torch.empty(goal_out_size))
+        self._shared = SharedModule(None)
+        self._features_cache: tuple[Any, IncrementalFeatures] | None = None
+        self.reset_parameters()
+        if discriminator is not None:
+            self.set_discriminator(discriminator)
+
+    def config(self) -> dict:
+        """Constructor arguments (without the discriminator), saved next to the weights."""
+        return {k: getattr(self, k) for k in ("vocab_size", "embed_dim", "hidden_dim", "max_len", "start_token",
+                                              "pad_id", "eos_id", "goal_out_size", "goal_size", "step_size",
+                                              "init_std")}
+
+    def reset_parameters(self) -> None:
+        """The reference's initialisation: every weight and bias N(0, init_std); goal_init truncated normal.
+
+        torch's LSTM has two bias vectors whose sum acts as the reference's single bias; the
+        second is zeroed so the sum has the reference's spread.
+        """
+        for name, p in self.named_parameters():
+            if name.endswith("bias_hh_l0"):
+                nn.init.zeros_(p)
+            elif name == "goal_init":
+                nn.init.trunc_normal_(p, std=self.init_std, a=-2 * self.init_std, b=2 * self.init_std)
+            else:
+                nn.init.normal_(p, 0.0, self.init_std)
+
+    # ------------------------------------------------------------------ the discriminator
+    @property
+    def discriminator(self) -> nn.Module:
+        d = self._shared.module
+        if d is None:
+            raise RuntimeError("LeakGANGenerator needs its discriminator's features: pass discriminator= "
+                               "or call set_discriminator(d)")
+        return d
+
+    def set_discriminator(self, discriminator: nn.Module) -> None:
+        """Read features from ``discriminator`` (``feature_dim`` must equal ``goal_out_size``)."""
+        if getattr(discriminator, "feature_dim", self.goal_out_size) != self.goal_out_size:
+            raise ValueError(f"the discriminator's feature size {discriminator.feature_dim} differs from "
+                             f"goal_out_size {self.goal_out_size}")
+        self._shared.module = discriminator
+        self._features_cache = None
+
+    def companions(self) -> dict[str, nn.Module]:
+        """Modules the generator needs besides its own weights, by constructor argument name."""
+        return {"discriminator": self.discriminator}
+
+    def incremental_features(self, length: int) -> IncrementalFeatures:
+        """An :class:`IncrementalFeatures` of the discriminator's current parameters (cached per version)."""
+        d = self.discriminator
+        key = (id(d), length, tuple((p.data_ptr(), p._version) for p in d.parameters()))
+        if self._features_cache is None or self._features_cache[0] != key:
+            self._features_cache = (key, IncrementalFeatures(d, length))
+        return self._features_cache[1]
+
+    @torch.no_grad()
+    def prefix_features(self, tokens: Tensor) -> Tensor:
+        """f_0..f_T of ``tokens`` (B, T): (B, T + 1, F) float32, no gradient."""
+        return self.discriminator.prefix_features(tokens, include_empty=True).detach()
+
+    # ------------------------------------------------------------------ goals and logits
+    def num_blocks(self, length: int) -> int:
+        """ceil(T / c): the goal blocks of a length-T sequence."""
+        return -(-length // self.step_size)
+
+    def unit_goals(self, manager_hidden: Tensor) -> Tensor:
+        """g = normalize(W_o h + b_o): (..., H) -> (..., F)."""
+        return F.normalize(self.manager_output(manager_hidden), dim=-1)
+
+    def goal_embedding(self, block_goal: Tensor) -> Tensor:
+        """w = normalize(W_psi G) with G detached: (..., F) -> (..., K)."""
+        return F.normalize(self.goal_projection(block_goal.detach()), dim=-1)
+
+    def worker_logits(self, hidden: Tensor, w: Tensor) -> Tensor:
+        """O_t w_t without forming O_t: (..., H) and (..., K) -> (..., V).
+
+        ``O_t[v, k] = W[v k] . h + b[v k]``, so ``O_t w = W' (w outer h) + b' w`` with W' the
+        (V, K H) view of the output matrix: one matrix product over K H + K columns.
+        """
+        V, K, H = self.vocab_size, self.goal_size, self.hidden_dim
+        outer = (w.unsqueeze(-1) * hidden.unsqueeze(-2)).flatten(-2)  # (..., K * H), index k * H + j
+        weight = torch.cat([self.worker_output.weight.view(V, K * H), self.worker_output.bias.view(V, K)], dim=1)
+        return F.linear(torch.cat([outer, w], dim=-1), weight)
+
+    def shift_right(self, tokens: Tensor) -> Tensor:
+        """(B, T) targets -> (B, T) inputs: the start token, then tokens[:, :-1]."""
+        start = tokens.new_full((tokens.size(0), 1), self.start_token)
+        return torch.cat([start, tokens[:, :-1]], dim=1)
+
+    def terms(self, tokens: Tensor, features: Tensor | None = None) -> LeakGANTerms:
+        """Teacher-forced pass: logits, log-probabilities, features and goals.
+
+        Args:
+            tokens: (B, T) int64.
+            features: optional precomputed ``prefix_features(tokens)`` (B, T + 1, F).
+
+        Returns:
+            A :class:`LeakGANTerms`.
+        """
+        B, T = tokens.shape
+        c, nb = self.step_size, self.num_blocks(T)
+        last = c * (nb - 1)  # the last goal any block uses
+        feats = self.prefix_features(tokens) if features is None else features  # (B, T + 1, F)
+        hidden, _ = self.manager(feats[:, :T])  # reads f_0..f_{T-1}: (B, T, H)
+        goals = self.unit_goals(hidden)  # (B, T, F); blocks use g_0..g_last, the paper's intrinsic reward all
+        sums = goals[:, 1:last + 1].reshape(B, nb - 1, c, self.goal_out_size).sum(dim=2)  # G_k = g_{c(k-1)+1}..g_{ck}
+        block_goals = torch.cat([self.goal_init.expand(B, 1, -1), sums], dim=1)  # (B, nb, F)
+        w = self.goal_embedding(block_goals).repeat_interleave(c, dim=1)[:, :T]  # (B, T, K)
+        worker_hidden, _ = self.worker(self.embedding(self.shift_right(tokens)))  # (B, T, H)
+        logits = self.worker_logits(worker_hidden, w)  # (B, T, V)
+        logp = torch.log_softmax(logits, dim=-1).gather(-1, tokens.unsqueeze(-1)).squeeze(-1) * self.mask(tokens)
+        return LeakGANTerms(logits, logp, feats, goals, block_goals)
+
+    def forward(self, tokens: Tensor) -> Tensor:
+        """Teacher-forced next-token logits: (B, T) -> (B, T, V); position t predicts tokens[:, t]."""
+        return self.terms(tokens).logits
+
+    def log_prob(self, tokens: Tensor) -> Tensor:
+        """log G(y_t | y_<t): (B, T) float, 0 at padding."""
+        return self.terms(tokens).log_probs
+
+    def mask(self, tokens: Tensor) -> Tensor:
+        """(B, T) float: 1 where the token counts for the loss, 0 at padding."""
+        if self.pad_id is None:
+            return torch.ones_like(tokens, dtype=torch.float32)
+        return (tokens != self.pad_id).float()
+
+    def nll_loss(self, tokens: Tensor) -> Tensor:
+        """The MLE step of CR-Gjx/LeakGAN ``pretrain_step``: Worker NLL and the Manager's goal loss.
+
+        The value is the mean per-token NLL; the gradient also holds the Manager's loss
+        (:func:`textgan.rl.leakgan.manager_loss` with reward 1), added as ``m - m.detach()``
+        so that a logged "train_loss" stays comparable with other generators. The two losses
+        touch disjoint parameters (the Worker path reads the goals detached).
+        """
+        from ..rl.leakgan import manager_loss
+
+        terms = self.terms(tokens)
+        ignore = -100 if self.pad_id is None else self.pad_id
+        nll = F.cross_entropy(terms.logits.reshape(-1, self.vocab_size), tokens.reshape(-1), ignore_index=ignore)
+        goal = manager_loss(terms.block_goals, terms.features, None, self.step_size)
+        return nll + (goal - goal.detach())
+
+    # ------------------------------------------------------------------ stepping and sampling
+    def initial_tokens(self, n: int, device: torch.device | None = None) -> Tensor:
+        """(n,) start tokens."""
+        return torch.full((n,), self.start_token, dtype=torch.long, device=device)
+
+    def initial_state(self, n: int, length: int | None = None, device: torch.device | None = None) -> LeakGANState:
+        """State before the first token: the Manager has read f_0 (the empty prefix)."""
+        T = length or self.max_len
+        inc = self.incremental_features(T)
+        f0 = inc.empty(device)  # (1, F), the same for every row
+        zeros = torch.zeros(1, 1, self.hidden_dim, device=device)
+        _, (h, c) = self.manager(f0.unsqueeze(1), (zeros, zeros))
+        manager = (h.expand(1, n, -1).contiguous(), c.expand(1, n, -1).contiguous())
+        worker = (torch.zeros(1, n, self.hidden_dim, device=device), torch.zeros(1, n, self.hidden_dim, device=device))
+        return LeakGANState(0, T, worker, manager, inc.start(n, device), torch.zeros(n, self.goal_out_size, device=device),
+                            torch.zeros(n, self.goal_size, device=device))
+
+    def step(self, tokens: Tensor, state: LeakGANState | None, length: int | None = None) -> tuple[Tensor, LeakGANState]:
+        """Read ``tokens`` (B,) (the start tokens when ``state`` is None), return the next logits (B, V).
+
+        Reading token y_{t-1} extends the prefix: the discriminator's features f_t, the
+        Manager's goal g_t and the running goal sum; at a block start (t % c == 0) the summed goal
+        becomes the new G and w. Features past the last goal any block uses are skipped.
+        """
+        device = tokens.device
+        if state is None:
+            state = self.initial_state(tokens.size(0), length, device)
+        else:
+            c, nb = self.step_size, self.num_blocks(state.length)
+            features, manager, goal_sum = state.features, state.manager, state.goal_sum
+            if state.t <= c * (nb - 1):
+                inc = self.incremental_features(state.length)
+                f, features = inc.push(state.features, tokens)  # f_t: (B, F)
+                out, manager = self.manager(f.unsqueeze(1), state.manager)
+                goal_sum = goal_sum + self.unit_goals(out.squeeze(1))
+            state = replace(state, features=features, manager=manager, goal_sum=goal_sum)
+        w = state.w
+        if state.t % self.step_size == 0:
+            goal = self.goal_init.expand_as(state.goal_sum) if state.t == 0 else state.goal_sum
+            w = self.goal_embedding(goal)
+            state = replace(state, goal_sum=torch.zeros_like(state.goal_sum))
+        out, worker = self.worker(self.embedding(tokens).unsqueeze(1), state.worker)
+        logits = self.worker_logits(out.squeeze(1), w)
+        return logits, replace(state, t=state.t + 1, worker=worker, w=w)
+
+    def reorder_state(self, state: LeakGANState, index: Tensor) -> LeakGANState:
+        """The state of rows ``index`` (R,) int64, in that order."""
+        return state.index_select(index)
+
+    def ban_specials(self, logits: Tensor) -> Tensor:
+        """Give padding and the start token zero probability when sampling text (see LSTMGenerator)."""
+        if self.pad_id is None:
+            return logits
+        logits = logits.clone()
+        logits[:, self.pad_id] = float("-inf")
+        logits[:, self.start_token] = float("-inf")
+        return logits
+
+    def finish(self, tokens: Tensor) -> Tensor:
+        """Replace everything after the first end-of-sequence token by padding (text only)."""
+        if self.eos_id is None or self.pad_id is None:
+            return tokens
+        is_eos = tokens == self.eos_id
+        after = (is_eos.cumsum(dim=1) - is_eos.long()) > 0
+        return tokens.masked_fill(after, self.pad_id)
+
+    @torch.no_grad()
+    def sample(self, n: int, max_len: int | None = None, *, temperature: float = 1.0, top_k: int = 0,
+               top_p: float = 1.0, generator: torch.Generator | None = None, batch_size: int = 10_000,
+               prefix: Tensor | None = None, return_log_probs: bool = False):
+        """Draw ``n`` sequences autoregressively, reading the discriminator's features incrementally.
+
+        Args:
+            n: number of sequences.
+            max_len: length T (default: the model's ``max_len``).
+            temperature, top_k, top_p: see :func:`textgan.models.sampling.filter_logits`.
+            generator: randomness (the same seed gives the same sequences).
+            batch_size: sequences drawn in parallel.
+            prefix: optional (n, L) int64 tokens forced at positions 0..L-1 (continuations).
+            return_log_probs: also return log G(y_t | y_<t) at temperature 1 of the drawn tokens.
+
+        Returns:
+            (n, T) int64 (after an end-of-sequence token every position holds ``pad_id``), and
+            with ``return_log_probs`` a (n, T) float32 tensor as well.
+        """
+        T = max_len or self.max_len
+        device = self.goal_init.device
+        chunks, logps = [], []
+        for s in range(0, n, batch_size):
+            B = min(batch_size, n - s)
+            tok, state = self.initial_tokens(B, device), None
+            seq = torch.empty((B, T), dtype=torch.long, device=device)
+            lp = torch.zeros((B, T), device=device)
+            forced = None if prefix is None else prefix[s:s + B].to(device)
+            for t in range(T):
+                logits, state = self.step(tok, state, T)
+                if forced is not None and t < forced.size(1):
+                    tok = forced[:, t]
+                else:
+                    tok = sample_categorical(filter_logits(self.ban_specials(logits), temperature, top_k, top_p),
+                                             generator)
+                if return_log_probs:
+                    lp[:, t] = torch.log_softmax(logits, dim=-1).gather(1, tok.unsqueeze(1)).squeeze(1)
+                seq[:, t] = tok
+            chunks.append(seq)
+            logps.append(lp)
+        tokens = self.finish(torch.cat(chunks, dim=0))
+        if return_log_probs:
+            return tokens, torch.cat(logps, dim=0) * self.mask(tokens)
+        return tokens
+
+    # ------------------------------------------------------------------ parameter groups
+    def manager_parameters(self) -> list[nn.Parameter]:
+        """The Manager's parameters (LSTM, goal output, goal_init), trained by the goal loss."""
+        return [*self.manager.parameters(), *self.manager_output.parameters(), self.goal_init]
+
+    def worker_parameters(self) -> list[nn.Parameter]:
+        """The Worker's parameters (embedding, LSTM, output, W_psi), trained by NLL / REINFORCE."""
+        return [*self.embedding.parameters(), *self.worker.parameters(), *self.worker_output.parameters(),
+                *self.goal_projection.parameters()]
+
+
+def leakgan_flops_per_token(vocab_size: int, embed_dim: int, hidden_dim: int, goal_size: int,
+                            filter_sizes: tuple[int, ...], num_filters: tuple[int, ...], dis_embed_dim: int) -> dict:
+    """Matrix-product FLOPs of one sampling step of one row (multiply + add = 2).
+
+    Returns:
+        ``{"worker_output", "highway", "slots", "manager", "total"}``.
+    """
+    feats = sum(num_filters)
+    out = {
+        "worker_output": 2 * vocab_size * goal_size * (hidden_dim + 1),
+        "highway": 2 * feats * 2 * feats,
+        "slots": 2 * dis_embed_dim * sum(k * n for k, n in zip(filter_sizes, num_filters)),
+        "manager": 2 * (feats * 4 * hidden_dim + hidden_dim * feats),
+    }
+    out["total"] = sum(out.values())
+    return out
+
+
+__all__ = ["IncrementalFeatures", "FeatureState", "LeakGANGenerator", "LeakGANState", "LeakGANTerms", "SharedModule",
+           "leakgan_flops_per_token"]

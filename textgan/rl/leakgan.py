@@ -1,0 +1,247 @@
+"""LeakGAN's training signals as pure functions: rollout rewards every c steps, rescaled
+activation, the Manager's goal loss and the Worker's intrinsic reward (Guo et al., 2018)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..models.sampling import sample_categorical
+
+
+def cosine(a: Tensor, b: Tensor) -> Tensor:
+    """Cosine similarity over the last dimension, 0 where either vector is zero: (..., F) -> (...).
+
+    As the reference's ``1 - cosine_distance(l2_normalize(a), l2_normalize(b))``.
+    """
+    return (F.normalize(a, dim=-1) * F.normalize(b, dim=-1)).sum(dim=-1)
+
+
+def block_bounds(length: int, step_size: int) -> tuple[Tensor, Tensor]:
+    """Start and end prefix lengths of the goal blocks of a length-T sequence.
+
+    Block k covers positions kc..min(kc + c, T) - 1, so it starts at prefix length kc and ends
+    at min(kc + c, T) (the last block is shorter when c does not divide T).
+
+    Returns:
+        (starts, ends), each (ceil(T / c),) int64.
+    """
+    starts = torch.arange(0, length, step_size)
+    return starts, torch.clamp(starts + step_size, max=length)
+
+
+def manager_loss(block_goals: Tensor, features: Tensor, rewards: Tensor | None, step_size: int) -> Tensor:
+    """The Manager's loss: ``-mean_{b,k} Q_k cos(f_{end_k} - f_{start_k}, G_k)`` (Guo et al., eq. 8).
+
+    CR-Gjx/LeakGAN ``goal_loss``: the goal steering block k is compared with the change of the
+    discriminator's features over that block, f_{kc+c} - f_{kc}, weighted by the block's
+    (rescaled) reward; divided by B * T / c. In MLE pretraining the reward is 1
+    (``pretrain_goal_loss``).
+
+    Args:
+        block_goals: (B, nb, F) G_k, with gradient into the Manager.
+        features: (B, T + 1, F) f_0..f_T, constants.
+        rewards: (B, nb) Q_k, constants, or None for 1.
+        step_size: c.
+
+    Returns:
+        scalar float.
+    """
+    B, nb, _ = block_goals.shape
+    starts, ends = block_bounds(features.size(1) - 1, step_size)
+    starts, ends = starts.to(features.device), ends.to(features.device)
+    change = features.index_select(1, ends) - features.index_select(1, starts)  # (B, nb, F)
+    cos = cosine(change.detach(), block_goals)  # (B, nb)
+    if rewards is not None:
+        cos = cos * rewards.detach()
+    return -cos.sum() / (B * nb)
+
+
+def worker_intrinsic_rewards(features: Tensor, goals: Tensor, block_goals: Tensor, step_size: int,
+                             form: Literal["code", "paper"] = "code") -> Tensor:
+    """The Worker's intrinsic reward of every token.
+
+    ``form="code"`` (CR-Gjx/LeakGAN ``Worker_Reward``): token t of block k = t // c is rewarded
+    by ``cos(f_{t+1} - f_{kc}, G_k)``, how far the prefix has moved, since the block started, in
+    the direction of the goal steering the block.
+
+    ``form="paper"`` (Guo et al., eq. 9): ``(1/c) sum_{i=1..c} cos(f_{t+1} - f_{t+1-i},
+    g_{t+1-i})`` with the unit goals g; terms with t + 1 - i < 0 are left out (the mean is over
+    the terms present).
+
+    Args:
+        features: (B, T + 1, F) f_0..f_T.
+        goals: (B, >= T, F) unit goals g_0..g_{T-1} (``form="paper"`` only).
+        block_goals: (B, nb, F) G_k (``form="code"`` only).
+        step_size: c.
+        form: which definition.
+
+    Returns:
+        (B, T) float32, no gradient.
+    """
+    with torch.no_grad():
+        T = features.size(1) - 1
+        c = step_size
+        t = torch.arange(T, device=features.device)
+        if form == "code":
+            block = t // c
+            change = features[:, 1:] - features.index_select(1, block * c)  # (B, T, F)
+            return cosine(change, block_goals.index_select(1, block))
+        if form != "paper":
+            raise ValueError(f"form must be 'code' or 'paper', got {form!r}")
+        total = features.new_zeros(features.size(0), T)
+        count = torch.zeros(T, device=features.device)
+        for i in range(1, c + 1):
+            past = t + 1 - i
+            ok = past >= 0
+            idx = past.clamp(min=0)
+            term = cosine(features[:, 1:] - features.index_select(1, idx), goals.index_select(1, idx))
+            total += term * ok
+            count += ok
+        return total / count
+
+
+def worker_loss(log_probs: Tensor, rewards: Tensor) -> Tensor:
+    """REINFORCE with the intrinsic reward: ``-sum_{b,t} r_t log G(y_t | ...) / (B T)`` (CR-Gjx ``worker_loss``).
+
+    Args:
+        log_probs: (B, T) log-probabilities of the tokens (0 at padding), with gradient.
+        rewards: (B, T) intrinsic rewards, constants.
+
+    Returns:
+        scalar float.
+    """
+    return -(log_probs * rewards.detach()).sum() / log_probs.numel()
+
+
+def rescale_rewards(rewards: Tensor, delta: float = 16.0) -> Tensor:
+    """Bootstrapped rescaled activation (Guo et al., Sec. 3): ``sigmoid(delta (0.5 - rank / B))``.
+
+    Within each column (a goal block), rewards are ranked across the batch from high to low
+    (rank 1 = highest); tied rewards share the best rank of the tie. CR-Gjx/LeakGAN ``rescale``
+    uses the same formula, written ``sigmoid(16 idx / B - 8)`` with ``idx`` counting from the
+    low end, but takes ``idx`` from the iteration order of a dict of the rewards, not from their
+    sorted order (under Python 3 the batch order), so its "rank" ignores the values; we rank by
+    value, as the paper describes.
+
+    Args:
+        rewards: (B, N) float.
+        delta: the sharpness (16 in the code).
+
+    Returns:
+        (B, N) float in (0, 1).
+    """
+    B = rewards.size(0)
+    rank = (rewards.unsqueeze(0) > rewards.unsqueeze(1)).sum(dim=1) + 1  # (B, N): 1 + number of larger rewards
+    return torch.sigmoid(delta * (0.5 - rank.to(rewards.dtype) / B))
+
+
+@torch.no_grad()
+def block_rewards(tokens: Tensor, rollout_policy: nn.Module, discriminator: nn.Module, *, num_rollouts: int = 4,
+                  step_size: int = 4, generator: torch.Generator | None = None, chunk_size: int = 4096) -> Tensor:
+    """Monte Carlo action values at the end of every goal block (CR-Gjx/LeakGAN ``get_reward``).
+
+    For block k ending at prefix length L = (k + 1) c < T: the mean over ``num_rollouts``
+    completions of ``tokens[:, :L]`` by ``rollout_policy`` of D's probability of "real"; for the
+    last block, D's probability of the sequence itself. The prefix is read once per row, its
+    state repeated for the completions (one batch of ``num_rollouts * B`` rows per block).
+
+    Args:
+        tokens: (B, T) int64 generated sequences.
+        rollout_policy: a policy with ``initial_tokens``, ``step``, ``reorder_state``,
+            ``ban_specials`` and ``finish`` (the reference uses the current generator).
+        discriminator: a model with ``prob_real(tokens) -> (B,)``; run in eval mode here.
+        num_rollouts: completions per prefix (4 in the code).
+        step_size: c.
+        generator: randomness of the completions.
+        chunk_size: rows scored by the discriminator at a time.
+
+    Returns:
+        (B, ceil(T / c)) float32 in [0, 1].
+    """
+    B, T = tokens.shape
+    device = tokens.device
+    starts, ends = block_bounds(T, step_size)
+    was_training = discriminator.training
+    discriminator.eval()
+    try:
+        def score(seqs: Tensor) -> Tensor:
+            seqs = rollout_policy.finish(seqs)
+            return torch.cat([discriminator.prob_real(seqs[i:i + chunk_size]).float()
+                              for i in range(0, seqs.size(0), chunk_size)])
+
+        out = torch.empty(B, len(ends), device=device)
+        out[:, -1] = score(tokens)
+        given = [int(e) for e in ends[:-1]]
+        if given:
+            tok, state, snapshots = rollout_policy.initial_tokens(B, device), None, {}
+            for t in range(max(given) + 1):  # after reading start, y_0..y_{t-1}: the logits of y_t
+                logits, state = rollout_policy.step(tok, state, T)
+                if t in given:
+                    snapshots[t] = (logits, state)
+                if t < T:
+                    tok = tokens[:, t]
+            repeat = torch.arange(B, device=device).repeat(num_rollouts)  # rollout-major, row inner
+            for k, L in enumerate(given):
+                logits, state = snapshots[L]
+                logits, state = logits.index_select(0, repeat), rollout_policy.reorder_state(state, repeat)
+                seqs = tokens.index_select(0, repeat).clone()
+                for p in range(L, T):
+                    nxt = sample_categorical(rollout_policy.ban_specials(logits), generator)
+                    seqs[:, p] = nxt
+                    if p < T - 1:
+                        logits, state = rollout_policy.step(nxt, state, T)
+                out[:, k] = score(seqs).view(num_rollouts, B).mean(dim=0)
+        return out
+    finally:
+        discriminator.train(was_training)
+
+
+def leakgan_rewards(tokens: Tensor, rollout_policy: nn.Module, discriminator: nn.Module, *, num_rollouts: int = 4,
+                    step_size: int | None = None, delta: float = 16.0, generator: torch.Generator | None = None,
+                    chunk_size: int = 4096) -> Tensor:
+    """LeakGAN's extrinsic reward per token: rescaled block values, constant within each block.
+
+    :func:`block_rewards`, then :func:`rescale_rewards` within the batch, divided by
+    ``num_rollouts`` as the code does (``rescale(rewards) / rollout_num``, a leftover of
+    summing over rollouts; it scales the Manager's loss by 1/4).
+
+    Args and Returns: as :func:`block_rewards` (plus ``delta``), but (B, T): position t holds
+    the value of block t // c. ``step_size`` None reads the policy's ``step_size``.
+    """
+    step_size = step_size or rollout_policy.step_size
+    q = block_rewards(tokens, rollout_policy, discriminator, num_rollouts=num_rollouts, step_size=step_size,
+                      generator=generator, chunk_size=chunk_size)
+    scaled = rescale_rewards(q, delta) / num_rollouts  # (B, nb)
+    return scaled.repeat_interleave(step_size, dim=1)[:, :tokens.size(1)]
+
+
+def leakgan_loss(generator: nn.Module, tokens: Tensor, rewards: Tensor, reduction: Literal["mean", "sum"] = "mean",
+                 intrinsic: Literal["code", "paper"] = "code") -> Tensor:
+    """One adversarial step's loss: Manager goal loss + Worker REINFORCE on the intrinsic reward.
+
+    The two terms reach disjoint parameters (``LeakGANGenerator`` detaches the goals on the
+    Worker's path), so one backward gives CR-Gjx/LeakGAN's ``manager_updates`` and
+    ``worker_updates`` gradients.
+
+    Args:
+        generator: a ``LeakGANGenerator``.
+        tokens: (B, T) int64 sampled sequences.
+        rewards: (B, T) from :func:`leakgan_rewards` (constant within each block).
+        reduction: "mean" (the code: divided by B * T / c and B * T) or "sum" (not divided).
+        intrinsic: ``"code"`` or ``"paper"``, see :func:`worker_intrinsic_rewards`.
+
+    Returns:
+        scalar float.
+    """
+    c = generator.step_size
+    terms = generator.terms(tokens)
+    manager = manager_loss(terms.block_goals, terms.features, rewards[:, ::c], c)
+    r = worker_intrinsic_rewards(terms.features, terms.goals, terms.block_goals, c, intrinsic)
+    worker = worker_loss(terms.log_probs, r)
+    if reduction == "sum":
+        return manager * terms.block_goals[:, :, 0].numel() + worker * terms.log_probs.numel()
+    return manager + worker

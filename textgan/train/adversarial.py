@@ -1,0 +1,334 @@
+"""The one policy-gradient GAN trainer: discriminator pretraining, then alternating g- and d-steps.
+
+The reward and the generator loss are passed in (SeqGAN: Monte Carlo rollout rewards and
+REINFORCE), so other policy-gradient variants reuse this loop instead of copying it.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import math
+from typing import Callable
+
+import torch
+from torch import Tensor, nn
+
+from ..config import Recipe
+from ..rl.rollout import make_rollout_policy, update_rollout_policy
+from .loop import RunDir, Timer, check_finite
+
+log = logging.getLogger(__name__)
+
+RewardFn = Callable[..., Tensor]  # (tokens, rollout_policy, discriminator, *, generator) -> (B, T)
+LossFn = Callable[[nn.Module, Tensor, Tensor], Tensor]  # (generator, tokens, rewards) -> scalar
+
+
+def discriminator_epochs(discriminator: nn.Module, optimizer: torch.optim.Optimizer, real: Tensor, fake: Tensor,
+                         epochs: int, batch_size: int, shuffle: torch.Generator, where: str = "discriminator") -> dict:
+    """Train the discriminator on real (label 1) against generated (label 0) sequences.
+
+    As SeqGAN's ``Dis_dataloader``: positives and negatives are pooled and shuffled once, cut
+    into full batches (the remainder is dropped), and ``epochs`` passes run over the same order.
+
+    Args:
+        discriminator: a model with ``loss(tokens, labels) -> scalar`` and ``forward -> (B, 2)``.
+        optimizer: its optimizer (SeqGAN: Adam, lr 1e-4).
+        real: (P, T) int64 positives.
+        fake: (M, T) int64 negatives.
+        epochs: passes over the pooled data.
+        batch_size: sequences per update (SeqGAN: 64).
+        shuffle: CPU randomness of the order.
+        where: names the phase in a non-finite-loss error.
+
+    Returns:
+        ``{"d_loss": mean loss, "d_accuracy": accuracy on the batches as trained}`` of the last epoch.
+    """
+    device = next(discriminator.parameters()).device
+    tokens = torch.cat([real.to(device), fake.to(device)])
+    labels = torch.cat([torch.ones(real.size(0), dtype=torch.long, device=device),
+                        torch.zeros(fake.size(0), dtype=torch.long, device=device)])
+    order = torch.randperm(tokens.size(0), generator=shuffle).to(device)
+    n_batches = tokens.size(0) // batch_size
+    discriminator.train()
+    total, correct = 0.0, 0
+    for epoch in range(epochs):
+        total, correct = 0.0, 0
+        for b in range(n_batches):
+            idx = order[b * batch_size:(b + 1) * batch_size]
+            x, y = tokens[idx], labels[idx]
+            logits = discriminator(x)
+            loss = nn.functional.cross_entropy(logits, y) + discriminator.l2_loss()
+            check_finite(loss, f"{where} epoch {epoch} batch {b}", "lower discriminator.lr (e.g. --set discriminator.lr=1e-5)")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total += loss.item()
+            correct += int((logits.argmax(dim=1) == y).sum())
+    return {"d_loss": total / max(n_batches, 1), "d_accuracy": correct / max(n_batches * batch_size, 1)}
+
+
+class AdversarialTrainer:
+    """SeqGAN's training schedule for any generator, discriminator, reward and loss.
+
+    An adversarial batch (LantaoYu/SeqGAN sequence_gan.py, ``total_batch`` loop) is ``g_steps``
+    generator steps (sample a batch, compute rewards against the rollout policy and the
+    discriminator, one optimizer step on ``loss_fn``), one update of the rollout policy towards
+    the generator, then ``d_rounds`` rounds of fresh negatives with ``d_epochs`` epochs each.
+
+    Args:
+        generator: the policy, with ``sample(n, generator=rng)`` and whatever ``loss_fn`` needs.
+        discriminator: a model with ``forward (B, T) -> (B, 2)``, ``l2_loss()`` and whatever
+            ``reward_fn`` needs.
+        real: (N, T) int64 training sequences (the positives).
+        reward_fn: ``reward_fn(tokens, rollout_policy, discriminator, generator=rng) -> (B, T)``.
+        loss_fn: ``loss_fn(generator, tokens, rewards) -> scalar`` to minimise.
+        g_optimizer: the generator's optimizer (SeqGAN: a fresh Adam, lr 0.01).
+        d_optimizer: the discriminator's (SeqGAN: Adam, lr 1e-4).
+        batch_size: sequences per generator step (64).
+        g_steps: generator steps per adversarial batch (1).
+        d_rounds: rounds of fresh negatives per adversarial batch (5).
+        d_epochs: epochs per round (3).
+        d_batch_size: discriminator batch size (64).
+        num_negatives: generated sequences per round (None: ``len(real)`` rounded down to whole
+            batches of ``batch_size``, SeqGAN's 9,984).
+        rollout_update_rate: see :func:`textgan.rl.rollout.update_rollout_policy` (0.8).
+        grad_clip: global gradient-norm clip of the generator step (5.0), or None.
+        seed: seeds the sampling and the shuffling.
+        sample_batch_size: sequences sampled in parallel when drawing negatives.
+        temperature: softmax temperature of the batches the generator is trained on (LeakGAN: 1.5).
+        mle_every: with ``mle_fn``, call ``mle_fn()`` (an MLE phase on real data) after the
+            generator step of every ``mle_every``-th batch, batch 0 included (LeakGAN's text code: 15).
+        mle_fn: ``() -> mean loss`` of one interleaved MLE phase.
+    """
+
+    def __init__(self, generator: nn.Module, discriminator: nn.Module, real: Tensor, *, reward_fn: RewardFn,
+                 loss_fn: LossFn, g_optimizer: torch.optim.Optimizer, d_optimizer: torch.optim.Optimizer,
+                 batch_size: int = 64, g_steps: int = 1, d_rounds: int = 5, d_epochs: int = 3,
+                 d_batch_size: int = 64, num_negatives: int | None = None, rollout_update_rate: float = 0.8,
+                 grad_clip: float | None = 5.0, seed: int = 0, sample_batch_size: int = 10_000,
+                 temperature: float = 1.0, mle_every: int = 0, mle_fn: Callable[[], float] | None = None) -> None:
+        self.generator, self.discriminator, self.real = generator, discriminator, real
+        self.reward_fn, self.loss_fn = reward_fn, loss_fn
+        self.g_optimizer, self.d_optimizer = g_optimizer, d_optimizer
+        self.batch_size, self.g_steps, self.d_rounds, self.d_epochs = batch_size, g_steps, d_rounds, d_epochs
+        self.d_batch_size = d_batch_size
+        self.num_negatives = num_negatives or (real.size(0) // batch_size) * batch_size or real.size(0)
+        self.rollout_update_rate, self.grad_clip = rollout_update_rate, grad_clip
+        self.sample_batch_size = sample_batch_size
+        self.temperature, self.mle_every, self.mle_fn = temperature, mle_every, mle_fn
+        device = next(generator.parameters()).device
+        self.rng = torch.Generator(device=device).manual_seed(seed + 11)
+        self.shuffle = torch.Generator().manual_seed(seed + 13)
+        self.rollout = make_rollout_policy(generator)
+        self.batches_done = 0
+
+    # ------------------------------------------------------------------ pieces
+    def negatives(self) -> Tensor:
+        """Fresh generator samples: (num_negatives, T) int64."""
+        was_training = self.generator.training
+        self.generator.eval()
+        fake = self.generator.sample(self.num_negatives, generator=self.rng, batch_size=self.sample_batch_size)
+        self.generator.train(was_training)
+        return fake
+
+    def train_discriminator(self, rounds: int, epochs: int, progress: bool = False, desc: str = "D") -> dict:
+        """``rounds`` x (fresh negatives, ``epochs`` epochs). Returns the last round's loss and accuracy."""
+        from tqdm.auto import tqdm
+
+        stats: dict = {}
+        for _ in tqdm(range(rounds), desc=desc, unit="round", disable=not progress, leave=False, dynamic_ncols=True):
+            stats = discriminator_epochs(self.discriminator, self.d_optimizer, self.real, self.negatives(), epochs,
+                                         self.d_batch_size, self.shuffle, where=desc)
+        return stats
+
+    def generator_step(self) -> dict:
+        """Sample a batch, reward it, take one optimizer step. Returns loss and mean reward."""
+        was_training = self.generator.training
+        self.generator.eval()
+        tokens = self.generator.sample(self.batch_size, generator=self.rng, temperature=self.temperature)  # (B, T)
+        self.generator.train(was_training)
+        rewards = self.reward_fn(tokens, self.rollout, self.discriminator, generator=self.rng)  # (B, T)
+        loss = self.loss_fn(self.generator, tokens, rewards)
+        check_finite(loss, f"adversarial batch {self.batches_done} generator step",
+                     "lower adversarial.lr or set adversarial.grad_clip (e.g. --set adversarial.lr=0.001)")
+        self.g_optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.grad_clip:
+            nn.utils.clip_grad_norm_(self.generator.parameters(), self.grad_clip)
+        self.g_optimizer.step()
+        return {"g_loss": loss.item(), "reward_mean": rewards.mean().item(), "reward_last": rewards[:, -1].mean().item()}
+
+    def adversarial_batch(self) -> dict:
+        """g-steps, rollout update, d-rounds: one SeqGAN ``total_batch``. Returns its statistics."""
+        stats: dict = {}
+        for _ in range(self.g_steps):
+            stats = self.generator_step()
+        update_rollout_policy(self.rollout, self.generator, self.rollout_update_rate)
+        if self.mle_every and self.mle_fn is not None and self.batches_done % self.mle_every == 0:
+            stats["mle_loss"] = self.mle_fn()
+        stats.update(self.train_discriminator(self.d_rounds, self.d_epochs))
+        self.batches_done += 1
+        return stats
+
+    def train(self, batches: int, on_batch: Callable[[int, dict], None] | None = None, progress: bool = False) -> dict:
+        """Run ``batches`` adversarial batches, calling ``on_batch(index, stats)`` after each.
+
+        SeqGAN evaluates after the generator step and before the discriminator rounds; the
+        difference does not affect the generator, so evaluation happens in ``on_batch``.
+        """
+        from tqdm.auto import tqdm
+
+        stats: dict = {}
+        bar = tqdm(range(batches), desc="adversarial", unit="batch", disable=not progress, dynamic_ncols=True)
+        for k in bar:
+            stats = self.adversarial_batch()
+            bar.set_postfix(reward=f"{stats['reward_mean']:.3f}", d_acc=f"{stats.get('d_accuracy', float('nan')):.3f}")
+            if on_batch is not None:
+                on_batch(k, stats)
+        return stats
+
+
+# --------------------------------------------------------------------------- a recipe's adversarial phase
+
+
+def _is_better(metric: str, value: float, best: float | None) -> bool:
+    if best is None:
+        return True
+    return value < best if metric.startswith("nll") else value > best
+
+
+def build_recipe_discriminator(recipe: Recipe, data) -> nn.Module:
+    """The recipe's discriminator for the run's vocabulary (padding id from the data)."""
+    from ..registry import build_discriminator
+
+    dcfg = recipe.discriminator
+    assert dcfg is not None
+    return build_discriminator(
+        dcfg.type, vocab_size=len(data.vocab), embed_dim=dcfg.embed_dim, filter_sizes=dcfg.filter_sizes,
+        num_filters=dcfg.num_filters, dropout=dcfg.dropout, l2_reg=dcfg.l2_reg, pad_id=data.vocab.pad_id,
+        highway_gate_bias=dcfg.highway_gate_bias, compute_dtype=dcfg.compute_dtype)
+
+
+def discriminator_rounds(discriminator: nn.Module, optimizer: torch.optim.Optimizer, generator: nn.Module, real: Tensor,
+                         rounds: int, epochs: int, batch_size: int, num_negatives: int, rng: torch.Generator,
+                         shuffle: torch.Generator, sample_batch_size: int = 10_000, where: str = "discriminator") -> dict:
+    """``rounds`` x (``num_negatives`` fresh generator samples, ``epochs`` epochs of :func:`discriminator_epochs`).
+
+    Used between MLE epochs when pretraining interleaves the two (LeakGAN's code, 10 cycles of 5
+    rounds then 8 MLE epochs). Returns the last round's statistics ({} for no round).
+    """
+    stats: dict = {}
+    for _ in range(rounds):
+        was_training = generator.training
+        generator.eval()
+        fake = generator.sample(num_negatives, generator=rng, batch_size=sample_batch_size)
+        generator.train(was_training)
+        stats = discriminator_epochs(discriminator, optimizer, real, fake, epochs, batch_size, shuffle, where=where)
+    return stats
+
+
+def run_adversarial(recipe: Recipe, run: RunDir, device: torch.device, timer: Timer, generator: nn.Module, data,
+                    evaluate: Callable[[nn.Module], tuple[dict, list[str]]], step_offset: int,
+                    progress: bool = True, discriminator: nn.Module | None = None,
+                    d_optimizer: torch.optim.Optimizer | None = None, pretrained_discriminator: bool = False) -> dict:
+    """Pretrain the discriminator and train the generator adversarially, as the recipe says.
+
+    Logs to the run's ``metrics.jsonl``: one ``phase: "discriminator"`` record after the
+    pretraining, then ``phase: "adversarial"`` records every ``eval.every_adversarial`` batches
+    (and after the first and last) with ``step = step_offset + batch + 1``. Saves
+    ``checkpoints/last`` (generator), ``checkpoints/discriminator`` and, with
+    ``adversarial.best_metric``, ``checkpoints/best``.
+
+    Args:
+        recipe: with ``discriminator`` and ``adversarial`` sections.
+        run: the run folder.
+        device: where the models live.
+        timer: the run's clock.
+        generator: the MLE-pretrained generator.
+        data: the run's PreparedData.
+        evaluate: ``evaluate(generator) -> (metrics, texts)``.
+        step_offset: the last MLE step, so the step counter continues.
+        progress: show progress bars.
+        discriminator: an already built discriminator (e.g. the one a LeakGAN generator reads),
+            or None to build the recipe's.
+        d_optimizer: its optimizer, kept from pretraining, or None for a fresh Adam.
+        pretrained_discriminator: skip the discriminator pretraining (done between MLE epochs).
+
+    Returns:
+        The last evaluation record.
+    """
+    from tqdm.auto import tqdm
+
+    from ..registry import build_discriminator, losses, rewards
+    from .checkpoint import save_checkpoint
+
+    dcfg, acfg = recipe.discriminator, recipe.adversarial
+    assert dcfg is not None and acfg is not None
+    if discriminator is None:
+        discriminator = build_recipe_discriminator(recipe, data).to(device)
+    reward_fn = functools.partial(rewards().get(acfg.reward), num_rollouts=acfg.num_rollouts,
+                                  chunk_size=acfg.rollout_chunk_size)
+    loss_fn = functools.partial(losses().get(acfg.loss), reduction=acfg.loss_reduction)
+    mle_fn = None
+    if acfg.mle_every:
+        from .pretrain import mle_epoch
+
+        mle_optimizer = torch.optim.Adam(generator.parameters(), lr=recipe.mle.lr)
+        mle_shuffle = torch.Generator().manual_seed(recipe.seed + 17)
+
+        def mle_fn() -> float:
+            return mle_epoch(generator, data.train, mle_optimizer, recipe.mle.batch_size, recipe.mle.grad_clip,
+                             mle_shuffle, recipe.mle.drop_last, max_batches=acfg.mle_batches)
+
+    trainer = AdversarialTrainer(
+        generator, discriminator, data.train, reward_fn=reward_fn, loss_fn=loss_fn,
+        g_optimizer=torch.optim.Adam(generator.parameters(), lr=acfg.lr),
+        d_optimizer=d_optimizer or torch.optim.Adam(discriminator.parameters(), lr=dcfg.lr),
+        batch_size=acfg.batch_size, g_steps=acfg.g_steps, d_rounds=acfg.d_rounds, d_epochs=acfg.d_epochs,
+        d_batch_size=dcfg.batch_size, num_negatives=dcfg.num_negatives,
+        rollout_update_rate=acfg.rollout_update_rate, grad_clip=acfg.grad_clip, seed=recipe.seed,
+        sample_batch_size=recipe.eval.batch_size * 10, temperature=acfg.temperature, mle_every=acfg.mle_every,
+        mle_fn=mle_fn)
+
+    def say(text: str) -> None:
+        if progress:
+            tqdm.write(text)
+        else:
+            log.info(text)
+
+    rounds = 0 if pretrained_discriminator else dcfg.pretrain_rounds
+    stats = trainer.train_discriminator(rounds, dcfg.pretrain_epochs, progress, desc="D pretrain")
+    run.log_metrics({"phase": "discriminator", "step": step_offset, "rounds": dcfg.pretrain_rounds, **stats,
+                     "time": round(timer(), 2)})
+    say(f"[discriminator] pretrained {dcfg.pretrain_rounds} rounds x {dcfg.pretrain_epochs} epochs  "
+        + "  ".join(f"{k}={v:.4f}" for k, v in stats.items()))
+
+    kind = recipe.generator.type
+    last: dict = {}
+    best: float | None = None
+    every = max(recipe.eval.every_adversarial, 1)
+
+    def on_batch(k: int, batch_stats: dict) -> None:
+        nonlocal last, best
+        if not (k % every == 0 or k == acfg.batches - 1):
+            return
+        metrics, texts = evaluate(generator)
+        last = {"phase": "adversarial", "batch": k, "step": step_offset + k + 1, **batch_stats, **metrics,
+                "time": round(timer(), 2)}
+        run.log_metrics(last)
+        run.write_samples(f"adversarial_batch{k:04d}", texts[: recipe.eval.save_samples])
+        say(f"[adversarial] batch {k:4d}  " + "  ".join(f"{key}={v:.4f}" for key, v in {**batch_stats, **metrics}.items()))
+        metric = acfg.best_metric
+        if metric is not None and metric in metrics and math.isfinite(metrics[metric]) \
+                and _is_better(metric, metrics[metric], best):
+            best = metrics[metric]
+            save_checkpoint(run.checkpoints / "best", generator, kind, data.vocab, data.tokenizer,
+                            {"recipe": recipe.name, "phase": "adversarial", "batch": k, "metrics": metrics})
+
+    trainer.train(acfg.batches, on_batch, progress)
+    save_checkpoint(run.checkpoints / "last", generator, kind, data.vocab, data.tokenizer,
+                    {"recipe": recipe.name, "phase": "adversarial", "batch": acfg.batches, "metrics": last})
+    save_checkpoint(run.checkpoints / "discriminator", discriminator, dcfg.type, data.vocab, data.tokenizer,
+                    {"recipe": recipe.name, "role": "discriminator"})
+    return last
