@@ -402,8 +402,9 @@ def recipe_from_dict(raw: dict) -> Recipe:
         raw = {}
     if not isinstance(raw, dict):
         raise TextganError("a recipe must be a YAML mapping of sections (data:, generator:, ...): see recipes/quickstart.yaml")
-    if raw.get("adm") is not None:
-        extra = [k for k in ("generator", "mle", "eval") if k in raw]
+    if raw.get("adm") is not None:  # sections equal to their defaults are fine (a resolved recipe.yaml lists them)
+        defaults = recipe_to_dict(Recipe())
+        extra = [k for k in ("generator", "mle", "eval") if raw.get(k) not in (None, {}, defaults[k])]
         if extra:
             raise TextganError(f"an adm recipe does not use section(s) {', '.join(extra)}: remove them (see recipes/adm/newsgroups20.yaml)")
     return _build(Recipe, raw)

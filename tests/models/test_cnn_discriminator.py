@@ -70,6 +70,15 @@ def test_fast_equals_conv2d_reference(pad_id, length):
     torch.testing.assert_close(model(x), ref(x), atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.parametrize("length", [5, 20, 23])
+def test_paper_filters_equal_conv2d_reference(length):
+    torch.manual_seed(0)
+    model = CNNDiscriminator(vocab_size=30, pad_id=0).eval()  # widths up to 20, 1720 features
+    ref = reference_of(model)
+    x = torch.randint(0, 30, (2, length), generator=torch.Generator().manual_seed(2))
+    torch.testing.assert_close(model.features(x), ref.features(x), atol=1e-5, rtol=1e-5)
+
+
 def test_fast_gradients_equal_conv2d_reference():
     model = make(pad_id=0).eval()
     ref = reference_of(model)
@@ -240,7 +249,7 @@ def test_flop_count_and_bench_smoke():
     assert flops["conv"] == 2 * 64 * (20 * 1 * 100 + 1 * 20 * 160)
     assert flops["highway"] == 2 * 260 * 520
     result = bench_discriminator(batch_size=8, seq_len=6, vocab_size=30, num_sequences=16, threads=1,
-                                 dtypes=("float32",), embed_dim=8)
+                                 dtypes=("float32",), embed_dim=8, peak_matmul_size=128)
     assert [(r["impl"], r["dtype"]) for r in result["runs"]] == [("unfold+matmul", "float32"),
                                                                  ("conv2d", "float32")]
     assert result["runs"][0]["epoch_s"] > 0 and result["speedup"]["float32"] > 0

@@ -11,7 +11,7 @@ import torch
 
 from textgan import api
 from textgan.cli import main
-from textgan.config import load_recipe, recipe_from_dict
+from textgan.config import load_recipe, recipe_from_dict, recipe_to_dict
 from textgan.errors import TextganError
 from textgan.models.adm import AdversarialDocumentModel, DenoisingAutoencoder
 from textgan.train.energy import document_batches, embed_texts, load_document_model, train_energy_model
@@ -126,6 +126,7 @@ def test_adm_recipe_validation():
     recipe = load_recipe(api.find_recipe("adm/newsgroups20"))
     assert recipe.adm.lr == 1e-4 and isinstance(recipe.adm.lr, float)  # YAML 1.1 reads 1e-4 as a string
     assert recipe.adm.noise == 0.4 and recipe.adm.hidden_dim == 50 and recipe.adm.batch_size == 64
+    assert recipe_from_dict(recipe_to_dict(recipe)) == recipe  # a run's resolved recipe.yaml loads again
     with pytest.raises(TextganError, match="does not use"):
         recipe_from_dict({"data": {"corpus": "newsgroups20"}, "adm": {}, "mle": {"epochs": 1}})
     with pytest.raises(TextganError, match="text corpus"):

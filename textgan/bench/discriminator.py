@@ -132,7 +132,7 @@ def bench_discriminator(batch_size: int = 64, seq_len: int = 20, vocab_size: int
                         num_sequences: int = 20000, epochs: int = 1, threads: int | None = None,
                         dtypes: Sequence[str] = ("float32", "bfloat16"), seed: int = 0,
                         embed_dim: int = 64, include_reference: bool = True,
-                        tune_malloc: bool = False) -> dict:
+                        tune_malloc: bool = False, peak_matmul_size: int = 2048) -> dict:
     """Time discriminator training epochs, fast implementation against the Conv2d reference.
 
     Each run trains a freshly initialised SeqGAN-sized ``CNNDiscriminator`` (paper filters,
@@ -153,6 +153,7 @@ def bench_discriminator(batch_size: int = 64, seq_len: int = 20, vocab_size: int
         embed_dim: E (SeqGAN: 64).
         include_reference: also time the Conv2d reference (slow).
         tune_malloc: call ``keep_freed_memory()`` first (changes the process for good).
+        peak_matmul_size: side of the square matrices that measure the matmul peak.
 
     Returns:
         A dict with the settings, ``flops_per_epoch`` and ``conv_flops_per_epoch``,
@@ -181,7 +182,7 @@ def bench_discriminator(batch_size: int = 64, seq_len: int = 20, vocab_size: int
             "malloc_tuned": malloc_tuned,
             "feature_dim": probe.feature_dim,
             "flops_per_epoch": train_flops, "conv_flops_per_epoch": 3 * flops["conv"] * num_sequences,
-            "peak_gflops": {d: measure_matmul_peak(d) for d in dtypes},
+            "peak_gflops": {d: measure_matmul_peak(d, peak_matmul_size) for d in dtypes},
             "runs": [],
         }
         impls = [("unfold+matmul", CNNDiscriminator)]
