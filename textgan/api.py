@@ -78,7 +78,7 @@ def train(recipe: Recipe | str | Path, out_dir: str | Path | None = None, overri
 
 
 def generate(checkpoint: str | Path, num: int, out: str | Path, *, temperature: float = 1.0, top_k: int = 0,
-             top_p: float = 1.0, min_len: int = 0, max_len: int | None = None, seed: int = 0,
+             top_p: float = 1.0, min_len: int = 1, max_len: int | None = None, seed: int = 0,
              format: str | None = None, shard_size: int = 10_000, batch_size: int = 1000,
              drop_duplicates: bool = False, drop_train_copies: bool = False, train: str | Path | None = None,
              device: str = "auto", progress: bool = False):

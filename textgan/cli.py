@@ -138,6 +138,18 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
         print(format_bleu_bench(bench_bleu(n_samples=args.num, nltk_subsample=args.nltk_subsample)))
         return 0
+    if args.what == "rollout" and args.model == "seqgan":
+        from .bench.rollout import bench_rollout, format_rollout_bench
+
+        print(format_rollout_bench(bench_rollout(threads=args.threads)))
+        return 0
+    if args.what == "rollout":  # --model leakgan
+        from .bench.leakgan import bench_leakgan, format_leakgan_bench
+
+        rollouts = tuple(int(x) for x in args.num_rollouts.split(","))
+        print(format_leakgan_bench(bench_leakgan(num_samples=args.num, num_rollouts=rollouts,
+                                                 compute_dtype=args.compute_dtype, threads=args.threads)))
+        return 0
     if args.what == "discriminator":
         from .bench.discriminator import bench_discriminator, format_discriminator_bench
 
@@ -147,6 +159,11 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         from .bench.generation import bench_generation, format_generation_bench
 
         print(format_generation_bench(bench_generation(threads=args.threads)))
+        return 0
+    if args.what == "adm":
+        from .bench.adm import bench_adm, format_adm_bench
+
+        print(format_adm_bench(bench_adm()))
         return 0
     raise AssertionError(args.what)
 
@@ -174,7 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--temperature", type=float, default=1.0)
     g.add_argument("--top-k", type=int, default=0)
     g.add_argument("--top-p", type=float, default=1.0)
-    g.add_argument("--min-len", type=int, default=0, help="drop (and count) texts with fewer tokens")
+    g.add_argument("--min-len", type=int, default=1, help="drop (and count) texts with fewer tokens (default 1: no empty text)")
     g.add_argument("--max-len", type=int, default=None, help="tokens drawn per text (default: the model's)")
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--dedupe", action="store_true", help="drop exact duplicate texts (counted)")
@@ -243,10 +260,13 @@ def build_parser() -> argparse.ArgumentParser:
     em.set_defaults(func=_cmd_embed)
 
     b = sub.add_parser("bench", help="speed benchmarks on this machine")
-    b.add_argument("what", choices=["bleu", "discriminator", "generation"])
+    b.add_argument("what", choices=["bleu", "discriminator", "rollout", "generation", "adm"])
+    b.add_argument("--model", choices=["seqgan", "leakgan"], default="seqgan", help="generator for `bench rollout`")
     b.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
     b.add_argument("--num", type=int, default=10_000, help="samples and references (bleu)")
     b.add_argument("--nltk-subsample", type=int, default=20, help="samples timed with nltk (bleu)")
+    b.add_argument("--num-rollouts", default="4,16", help="rollouts per prefix, comma-separated (leakgan)")
+    b.add_argument("--compute-dtype", default="float32", help="discriminator products: float32 or bfloat16 (leakgan)")
     b.set_defaults(func=_cmd_bench)
     return p
 

@@ -56,6 +56,7 @@ class GeneratorConfig:
     goal_size: int = 16  # leakgan: K, the Worker's goal embedding size
     goal_out_size: int | None = None  # leakgan: the Manager's goal size; None: the discriminator's feature size
     step_size: int = 4  # leakgan: c, goals are summed and rewards taken every c steps
+    compute_dtype: Literal["float32", "bfloat16"] = "float32"  # leakgan: dtype of the Worker's output product
 
 
 @dataclass(frozen=True)
@@ -225,7 +226,7 @@ class PipelineConfig:
     temperature: float = 1.0
     top_k: int = 0
     top_p: float = 1.0
-    min_len: int = 0
+    min_len: int = 1  # shorter texts are dropped (and counted)
     seed: int | None = None  # None: the recipe's seed
     shard_size: int = 10_000
     batch_size: int = 1000
@@ -315,6 +316,8 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
         for arg in args:
             if arg is type(None):
                 continue
+            if isinstance(value, dict) and dataclasses.is_dataclass(arg):
+                return _coerce(value, arg, key)  # an optional section: its own error names the bad key
             try:
                 return _coerce(value, arg, key)
             except TextganError:

@@ -286,13 +286,15 @@ def _write_dataset_folder(out: Path, splits: dict[str, list[dict]], meta: dict) 
     """DatasetDict + JSONL + detection.json + README.md, built in a temporary folder, then renamed."""
     from datasets import ClassLabel, Dataset, DatasetDict, Features, Value
 
+    from .generation import quiet_datasets
+
     features = Features({"id": Value("string"), "text": Value("string"), "label": ClassLabel(names=list(LABEL_NAMES)),
                          "label_name": Value("string"), "source": Value("string")})
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
         dd = DatasetDict({s: Dataset.from_list(rows, features=features) for s, rows in splits.items()})
-        with _quiet_datasets():
+        with quiet_datasets():
             dd.save_to_disk(str(tmp))
         for s, rows in splits.items():
             with atomic_open(tmp / f"{s}.jsonl") as f:
@@ -312,22 +314,6 @@ def _write_dataset_folder(out: Path, splits: dict[str, list[dict]], meta: dict) 
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-
-
-class _quiet_datasets:
-    """Silence the datasets library's progress bars for one block (restoring the previous state)."""
-
-    def __enter__(self):
-        from datasets.utils import logging as dlog
-
-        self._was = dlog.is_progress_bar_enabled()
-        dlog.disable_progress_bar()
-
-    def __exit__(self, *exc):
-        from datasets.utils import logging as dlog
-
-        if self._was:
-            dlog.enable_progress_bar()
 
 
 def _size_category(n: int) -> str:
@@ -463,7 +449,7 @@ def train_detector(train_ids: torch.Tensor, train_labels: torch.Tensor, val_ids:
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-            total += float(loss) * idx.numel()
+            total += loss.item() * idx.numel()
             count += idx.numel()
         record = {"epoch": epoch, "train_loss": total / max(count, 1), "seconds": round(time.perf_counter() - start, 2)}
         if val_ids.size(0):

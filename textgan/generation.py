@@ -46,7 +46,7 @@ class SamplingSettings:
         top_k: keep the k most likely tokens at each step (0: all).
         top_p: nucleus sampling mass (1.0: all).
         min_len: texts with fewer tokens (the end-of-sequence token excluded) are dropped and
-            counted as ``too_short`` (rejection sampling: the kept texts follow the model's
+            counted as ``too_short`` (default 1: no empty text) (rejection sampling: the kept texts follow the model's
             distribution conditioned on length >= min_len).
         max_len: tokens drawn per text (None: the model's ``max_len``).
         seed: the run's seed; shard ``i`` uses ``shard_seed(seed, i)``.
@@ -55,7 +55,7 @@ class SamplingSettings:
     temperature: float = 1.0
     top_k: int = 0
     top_p: float = 1.0
-    min_len: int = 0
+    min_len: int = 1
     max_len: int | None = None
     seed: int = 0
 
@@ -157,11 +157,12 @@ def training_sequences(loaded: Any, train: str | Path | None = None) -> set[tupl
 
     Returns:
         A set of id tuples without end-of-sequence or padding ids; text is tokenized with the
-        checkpoint's tokenizer, mapped with its vocabulary and cut to ``max_len - 1`` tokens
-        (the length an encoded training text keeps before its end-of-sequence token).
+        checkpoint's tokenizer and mapped with its vocabulary. Each training text gives its first
+        ``max_len - 1`` tokens (what an encoded training text keeps before its end-of-sequence
+        token) and its first ``max_len`` tokens (what a sampled text that never ends holds).
     """
     vocab, tokenizer = loaded.vocab, loaded.tokenizer
-    keep = loaded.model.max_len - 1 if vocab.specials else loaded.model.max_len
+    T = loaded.model.max_len
     if train is None:
         recipe_file = Path(loaded.path).parent.parent / "recipe.yaml"
         if not recipe_file.is_file():
@@ -180,7 +181,12 @@ def training_sequences(loaded: Any, train: str | Path | None = None) -> set[tupl
 
         texts = load_texts(train, "train")
         token_lists = (t.split() if tokenizer is None else tokenizer.tokenize(t) for t in texts)
-    return {tuple(vocab.encode(list(tokens)[:keep])) for tokens in token_lists}
+    out: set[tuple[int, ...]] = set()
+    for tokens in token_lists:
+        ids = tuple(vocab.encode(list(tokens)[:T]))
+        out.add(ids)
+        out.add(ids[:T - 1])
+    return out
 
 
 # --------------------------------------------------------------------------- shards and manifest
@@ -257,7 +263,7 @@ def generate_texts(checkpoint: str | Path, num: int, out: str | Path, *,
         train: training texts for ``drop_train_copies`` (None: from the run's recipe).
         device: "auto", "cpu" or "cuda".
         progress: show a progress bar with texts per second.
-        max_draw_factor: give up when more than ``max(max_draw_factor * num, 10_000)`` texts
+        max_draw_factor: give up when more than ``max(max_draw_factor * num, 1000)`` texts
             were drawn (filters that reject almost everything).
 
     Returns:
@@ -320,7 +326,7 @@ def generate_texts(checkpoint: str | Path, num: int, out: str | Path, *,
 
     base = {"label": "generated", "model": loaded.kind, "recipe": loaded.config.get("extra", {}).get("recipe"),
             "checkpoint_sha256": loaded.sha256, "sampling": sampling_rec}
-    max_draws = max(max_draw_factor * num, 10_000)
+    max_draws = max(max_draw_factor * num, 1000)
     bar = tqdm(total=num, initial=kept, unit="text", desc="generate", disable=not progress, dynamic_ncols=True)
     try:
         while kept < num:
@@ -330,16 +336,26 @@ def generate_texts(checkpoint: str | Path, num: int, out: str | Path, *,
                 dropped = _sum_dropped(manifest["shards"])
                 raise TextganError(f"after drawing {drawn_total} texts only {kept} of {num} passed the filters "
                                    f"(dropped: {dropped}): lower --num or --min-len, raise --temperature, or drop a filter")
-            draw = min(shard_size, num - kept)
+            # Draw what is still missing, scaled up by the share the filters dropped so far (the
+            # history is the same on resume, so the draws are too).
+            done = sum(e["kept"] for e in manifest["shards"])
+            draw = num - kept if not drawn_total else -(-(num - kept) * drawn_total // max(done, 1))
+            draw = min(shard_size, max(draw, num - kept))
             rng = torch.Generator(device=dev).manual_seed(shard_seed(sampling.seed, index))
             lines: list[str] = []
             dropped = dict.fromkeys(DROP_REASONS, 0)
+            examined = 0
             for b in range(0, draw, batch_size):
+                if kept + len(lines) >= num:
+                    break
                 n = min(batch_size, draw - b)
                 ids = model.sample(n, max_len, temperature=sampling.temperature, top_k=sampling.top_k,
                                    top_p=sampling.top_p, generator=rng, batch_size=n)
                 before = len(lines)
                 for row in ids.tolist():
+                    if kept + len(lines) >= num:  # texts past the last one needed are not examined
+                        break
+                    examined += 1
                     seq = _content(row, vocab.eos_id, vocab.pad_id)
                     if len(seq) < sampling.min_len:
                         dropped["too_short"] += 1
@@ -364,7 +380,7 @@ def generate_texts(checkpoint: str | Path, num: int, out: str | Path, *,
             with atomic_open(parts / name) as f:
                 f.write("".join(line + "\n" for line in lines))
             manifest["shards"].append({"index": index, "file": name, "seed": shard_seed(sampling.seed, index),
-                                       "drawn": draw, "kept": len(lines), "dropped": dropped,
+                                       "drawn": examined, "kept": len(lines), "dropped": dropped,
                                        "sha256": _sha256(parts / name)})
             write_json(parts / "manifest.json", manifest)
             kept += len(lines)
@@ -434,7 +450,8 @@ def _merge(parts: Path, files: list[Path], out: Path, fmt: str) -> None:
 
     tmp = parts / "dataset.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
-    Dataset.from_list(list(iter_records(files))).save_to_disk(str(tmp))
+    with quiet_datasets():
+        Dataset.from_list(list(iter_records(files))).save_to_disk(str(tmp))
     if out.exists():
         old = out.with_name(f".{out.name}.old")
         shutil.rmtree(old, ignore_errors=True)
@@ -443,6 +460,22 @@ def _merge(parts: Path, files: list[Path], out: Path, fmt: str) -> None:
         shutil.rmtree(old, ignore_errors=True)
     else:
         os.replace(tmp, out)
+
+
+class quiet_datasets:
+    """Silence the datasets library's progress bars for one block (the previous state is restored)."""
+
+    def __enter__(self) -> None:
+        from datasets.utils import logging as dlog
+
+        self._was = dlog.is_progress_bar_enabled()
+        dlog.disable_progress_bar()
+
+    def __exit__(self, *exc: object) -> None:
+        from datasets.utils import logging as dlog
+
+        if self._was:
+            dlog.enable_progress_bar()
 
 
 def read_generated(path: str | Path) -> list[dict]:
@@ -466,6 +499,9 @@ def read_generated(path: str | Path) -> list[dict]:
         import pyarrow.parquet as pq
 
         records = pq.read_table(str(path)).to_pylist()
+    elif path.suffix.lower() == ".txt":
+        with open(path, encoding="utf-8") as f:
+            records = [{"text": line.rstrip("\n")} for line in f]
     else:
         records = []
         with open(path, encoding="utf-8") as f:
@@ -475,7 +511,7 @@ def read_generated(path: str | Path) -> list[dict]:
                 try:
                     rec = json.loads(line)
                 except json.JSONDecodeError:
-                    rec = {"text": line.rstrip("\n")} if path.suffix.lower() == ".txt" else None
+                    rec = None
                 if not isinstance(rec, dict):
                     raise TextganError(f"{str(path)!r} line {i} is not a JSON object: pass the JSONL written by `textgan generate`")
                 records.append(rec)

@@ -65,7 +65,8 @@ def _generators() -> Registry:
     reg: Registry = Registry("generator")
     reg.register("lstm", LSTMGenerator, options=("embed_dim", "hidden_dim", "init_std"))
     reg.register("leakgan", LeakGANGenerator, needs=("discriminator",),
-                 options=("embed_dim", "hidden_dim", "init_std", "goal_size", "goal_out_size", "step_size"))
+                 options=("embed_dim", "hidden_dim", "init_std", "goal_size", "goal_out_size", "step_size",
+                          "compute_dtype"))
     return reg
 
 

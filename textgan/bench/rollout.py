@@ -41,7 +41,7 @@ def _sequential_rewards(tokens, rollout, discriminator, *, generator=None, num_r
 def bench_rollout(batch_size: int = 64, seq_len: int = 20, vocab_size: int = 5000, num_rollouts: int = 16,
                   embed_dim: int = 32, hidden_dim: int = 32, threads: int | None = None, seed: int = 0, *,
                   discriminator_dtype: str = "bfloat16", run_sequential: bool = True,
-                  num_samples: int = 10_000) -> dict:
+                  num_samples: int = 10_000, mle_sequences: int = 10_000, peak_size: int = 2048) -> dict:
     """Time the generator step at SeqGAN's shapes, sampling, and one MLE epoch.
 
     Args:
@@ -55,6 +55,8 @@ def bench_rollout(batch_size: int = 64, seq_len: int = 20, vocab_size: int = 500
         discriminator_dtype: the SeqGAN CNN's ``compute_dtype`` ("bfloat16" or "float32").
         run_sequential: also time the sequential reference (about 10-30x slower).
         num_samples: sequences drawn in the sampling measurement (10,000).
+        mle_sequences: training sequences of the timed MLE epoch (10,000, SeqGAN's set).
+        peak_size: matrix size of the matmul-peak measurement.
 
     Returns:
         A dict of seconds, counts and rates: ``step_batched_s``, ``step_sequential_s``,
@@ -101,7 +103,7 @@ def bench_rollout(batch_size: int = 64, seq_len: int = 20, vocab_size: int = 500
         generator.sample(num_samples, generator=rng)
         sample_s = time.perf_counter() - start
 
-        data = torch.randint(0, vocab_size, (10_000, seq_len), generator=rng)
+        data = torch.randint(0, vocab_size, (mle_sequences, seq_len), generator=rng)
         start = time.perf_counter()
         mle_epoch(generator, data, optimizer, 64, 5.0, torch.Generator().manual_seed(seed))
         mle_s = time.perf_counter() - start
@@ -124,8 +126,9 @@ def bench_rollout(batch_size: int = 64, seq_len: int = 20, vocab_size: int = 500
             "policy_gflops_per_s": policy_flops / rewards_sampling / 1e9,
             "discriminator_gflops_per_s": d_flops / rewards_discriminator / 1e9,
             "step_gflops_per_s": (policy_flops + d_flops) / step_batched / 1e9,
-            "matmul_peak_gflops": {"float32": measure_matmul_peak("float32"), "bfloat16": measure_matmul_peak("bfloat16")},
-            "sample_s": sample_s, "num_samples": num_samples, "mle_epoch_s": mle_s,
+            "matmul_peak_gflops": {"float32": measure_matmul_peak("float32", peak_size),
+                                   "bfloat16": measure_matmul_peak("bfloat16", peak_size)},
+            "sample_s": sample_s, "num_samples": num_samples, "mle_epoch_s": mle_s, "mle_sequences": mle_sequences,
         }
     finally:
         torch.set_num_threads(before)
@@ -148,6 +151,6 @@ def format_rollout_bench(result: dict) -> str:
         f"  whole step: {r['step_gflops_per_s']:.0f} GFLOP/s; matmul peak {peak['float32']:.0f} (fp32) / "
         f"{peak['bfloat16']:.0f} (bf16) GFLOP/s",
         f"sampling {r['num_samples']} sequences: {r['sample_s']:.2f} s",
-        f"one MLE epoch (10,000 sequences, batch 64): {r['mle_epoch_s']:.2f} s",
+        f"one MLE epoch ({r['mle_sequences']:,} sequences, batch 64): {r['mle_epoch_s']:.2f} s",
     ]
     return "\n".join(lines)

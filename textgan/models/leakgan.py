@@ -224,18 +224,23 @@ class LeakGANGenerator(nn.Module):
         step_size: c, the goal horizon (4).
         init_std: weights drawn from N(0, init_std) as the reference (0.1).
         discriminator: the feature source; may be attached later with :meth:`set_discriminator`.
+        compute_dtype: dtype of the Worker's output product ("float32" or "bfloat16", float32
+            accumulation and softmax); bfloat16 is about twice as fast on CPUs with bf16 dot products.
     """
 
     def __init__(self, vocab_size: int, embed_dim: int = 32, hidden_dim: int = 32, max_len: int = 20,
                  start_token: int = 0, pad_id: int | None = None, eos_id: int | None = None,
                  goal_out_size: int = 1720, goal_size: int = 16, step_size: int = 4, init_std: float = 0.1,
-                 discriminator: nn.Module | None = None) -> None:
+                 discriminator: nn.Module | None = None, compute_dtype: str = "float32") -> None:
         super().__init__()
         if step_size < 1 or goal_size < 1 or goal_out_size < 1:
             raise ValueError("step_size, goal_size and goal_out_size must be positive")
         self.vocab_size, self.embed_dim, self.hidden_dim = vocab_size, embed_dim, hidden_dim
         self.max_len, self.start_token, self.pad_id, self.eos_id = max_len, start_token, pad_id, eos_id
         self.goal_out_size, self.goal_size, self.step_size, self.init_std = goal_out_size, goal_size, step_size, init_std
+        if compute_dtype not in ("float32", "bfloat16"):
+            raise ValueError(f"compute_dtype must be 'float32' or 'bfloat16', got {compute_dtype!r}")
+        self.compute_dtype = compute_dtype
         self.embedding = nn.Embedding(vocab_size, embed_dim)
         self.worker = nn.LSTM(embed_dim, hidden_dim, batch_first=True)
         self.worker_output = nn.Linear(hidden_dim, vocab_size * goal_size)  # row v * K + k: O_t[v, k]
@@ -253,7 +258,7 @@ class LeakGANGenerator(nn.Module):
         """Constructor arguments (without the discriminator), saved next to the weights."""
         return {k: getattr(self, k) for k in ("vocab_size", "embed_dim", "hidden_dim", "max_len", "start_token",
                                               "pad_id", "eos_id", "goal_out_size", "goal_size", "step_size",
-                                              "init_std")}
+                                              "init_std", "compute_dtype")}
 
     def reset_parameters(self) -> None:
         """The reference's initialisation: every weight and bias N(0, init_std); goal_init truncated normal.
@@ -325,7 +330,10 @@ class LeakGANGenerator(nn.Module):
         V, K, H = self.vocab_size, self.goal_size, self.hidden_dim
         outer = (w.unsqueeze(-1) * hidden.unsqueeze(-2)).flatten(-2)  # (..., K * H), index k * H + j
         weight = torch.cat([self.worker_output.weight.view(V, K * H), self.worker_output.bias.view(V, K)], dim=1)
-        return F.linear(torch.cat([outer, w], dim=-1), weight)
+        inputs = torch.cat([outer, w], dim=-1)
+        if self.compute_dtype == "bfloat16":
+            return F.linear(inputs.to(torch.bfloat16), weight.to(torch.bfloat16)).float()
+        return F.linear(inputs, weight)
 
     def shift_right(self, tokens: Tensor) -> Tensor:
         """(B, T) targets -> (B, T) inputs: the start token, then tokens[:, :-1]."""

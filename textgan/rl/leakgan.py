@@ -152,7 +152,8 @@ def block_rewards(tokens: Tensor, rollout_policy: nn.Module, discriminator: nn.M
     Args:
         tokens: (B, T) int64 generated sequences.
         rollout_policy: a policy with ``initial_tokens``, ``step``, ``reorder_state``,
-            ``ban_specials`` and ``finish`` (the reference uses the current generator).
+            ``ban_specials`` and ``finish`` (the reference uses the current generator); a
+            ``LeakGANGenerator`` reads the discriminator at its ``max_len``, which must be T.
         discriminator: a model with ``prob_real(tokens) -> (B,)``; run in eval mode here.
         num_rollouts: completions per prefix (4 in the code).
         step_size: c.
@@ -179,7 +180,7 @@ def block_rewards(tokens: Tensor, rollout_policy: nn.Module, discriminator: nn.M
         if given:
             tok, state, snapshots = rollout_policy.initial_tokens(B, device), None, {}
             for t in range(max(given) + 1):  # after reading start, y_0..y_{t-1}: the logits of y_t
-                logits, state = rollout_policy.step(tok, state, T)
+                logits, state = rollout_policy.step(tok, state)
                 if t in given:
                     snapshots[t] = (logits, state)
                 if t < T:
@@ -193,7 +194,7 @@ def block_rewards(tokens: Tensor, rollout_policy: nn.Module, discriminator: nn.M
                     nxt = sample_categorical(rollout_policy.ban_specials(logits), generator)
                     seqs[:, p] = nxt
                     if p < T - 1:
-                        logits, state = rollout_policy.step(nxt, state, T)
+                        logits, state = rollout_policy.step(nxt, state)
                 out[:, k] = score(seqs).view(num_rollouts, B).mean(dim=0)
         return out
     finally:
