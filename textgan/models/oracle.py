@@ -124,8 +124,11 @@ class OracleLSTM(nn.Module):
         return logp.gather(-1, tokens.unsqueeze(-1)).squeeze(-1)
 
     @torch.no_grad()
-    def nll(self, tokens: Tensor, batch_size: int = 1024) -> float:
+    def nll(self, tokens: Tensor, batch_size: int = 256) -> float:
         """NLL-oracle: mean per-token negative log-likelihood in nats (SeqGAN's ``target_loss``).
+
+        Scored in blocks of ``batch_size`` sequences with a fused cross-entropy, so the
+        (B, T, V) log-probabilities are never materialised.
 
         Args:
             tokens: (N, T) int64 sequences, e.g. a generator's samples.
@@ -133,9 +136,21 @@ class OracleLSTM(nn.Module):
         """
         if tokens.numel() == 0:
             raise ValueError("nll of an empty set of sequences")
+        W, U, b = self._fused()
         total = 0.0
         for i in range(0, tokens.size(0), batch_size):
-            total += -self.log_prob(tokens[i:i + batch_size]).double().sum().item()
+            block = tokens[i:i + batch_size]
+            B, T = block.shape
+            start = torch.full((B, 1), self.start_token, dtype=block.dtype, device=block.device)
+            xw = self.embedding[torch.cat([start, block[:, :-1]], dim=1)] @ W + b  # (B, T, 4H)
+            h = torch.zeros((B, self.hidden_dim), device=block.device)
+            c = torch.zeros_like(h)
+            hs = []
+            for t in range(T):
+                h, c = self._cell(xw[:, t], h, c, U)
+                hs.append(h)
+            logits = torch.addmm(self.b_out, torch.stack(hs, dim=1).reshape(B * T, -1), self.W_out)  # (B*T, V)
+            total += torch.nn.functional.cross_entropy(logits, block.reshape(-1), reduction="sum").item()
         return total / tokens.numel()
 
     @torch.no_grad()
