@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import random
 import shutil
 import tempfile
@@ -27,7 +26,7 @@ from typing import Any, Sequence
 import torch
 
 from .errors import TextganError
-from .io import atomic_open, write_json
+from .io import atomic_open, replace_dir, write_json
 
 log = logging.getLogger(__name__)
 
@@ -303,14 +302,7 @@ def _write_dataset_folder(out: Path, splits: dict[str, list[dict]], meta: dict) 
         write_json(tmp / "detection.json", meta)
         with atomic_open(tmp / "README.md") as f:
             f.write(dataset_card(meta))
-        if out.exists():
-            old = out.with_name(f".{out.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(out, old)
-            os.replace(tmp, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, out)
+        replace_dir(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

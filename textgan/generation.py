@@ -28,7 +28,7 @@ from typing import Any, Iterable, Iterator
 import torch
 
 from .errors import TextganError
-from .io import atomic_open, write_json
+from .io import atomic_open, replace_dir, write_json
 
 log = logging.getLogger(__name__)
 
@@ -452,14 +452,7 @@ def _merge(parts: Path, files: list[Path], out: Path, fmt: str) -> None:
     shutil.rmtree(tmp, ignore_errors=True)
     with quiet_datasets():
         Dataset.from_list(list(iter_records(files))).save_to_disk(str(tmp))
-    if out.exists():
-        old = out.with_name(f".{out.name}.old")
-        shutil.rmtree(old, ignore_errors=True)
-        os.replace(out, old)
-        os.replace(tmp, out)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, out)
+    replace_dir(tmp, out)
 
 
 class quiet_datasets:

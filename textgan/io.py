@@ -6,6 +6,7 @@ import contextlib
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import IO, Any, Iterator
@@ -61,3 +62,20 @@ def file_sha256(path: str | os.PathLike) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def replace_dir(tmp: str | os.PathLike, dest: str | os.PathLike) -> None:
+    """Move the finished folder ``tmp`` to ``dest``, replacing any previous ``dest``.
+
+    The old folder is first renamed aside, so ``dest`` is at every moment either the complete
+    old folder or the complete new one (a crash leaves at most a ``.NAME.old`` folder behind).
+    """
+    tmp, dest = Path(tmp), Path(dest)
+    if dest.exists():
+        old = dest.with_name(f".{dest.name}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(dest, old)
+        os.replace(tmp, dest)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, dest)

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .sampling import filter_logits, sample_categorical
+from .sampling import ban_special_logits, filter_logits, pad_after_eos, sample_categorical
 
 
 class SharedModule:
@@ -444,21 +444,12 @@ class LeakGANGenerator(nn.Module):
         return state.index_select(index)
 
     def ban_specials(self, logits: Tensor) -> Tensor:
-        """Give padding and the start token zero probability when sampling text (see LSTMGenerator)."""
-        if self.pad_id is None:
-            return logits
-        logits = logits.clone()
-        logits[:, self.pad_id] = float("-inf")
-        logits[:, self.start_token] = float("-inf")
-        return logits
+        """(B, V) logits with padding and the start token banned (see :func:`ban_special_logits`)."""
+        return ban_special_logits(logits, self.pad_id, self.start_token)
 
     def finish(self, tokens: Tensor) -> Tensor:
         """Replace everything after the first end-of-sequence token by padding (text only)."""
-        if self.eos_id is None or self.pad_id is None:
-            return tokens
-        is_eos = tokens == self.eos_id
-        after = (is_eos.cumsum(dim=1) - is_eos.long()) > 0
-        return tokens.masked_fill(after, self.pad_id)
+        return pad_after_eos(tokens, self.eos_id, self.pad_id)
 
     @torch.no_grad()
     def sample(self, n: int, max_len: int | None = None, *, temperature: float = 1.0, top_k: int = 0,

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .sampling import filter_logits, sample_categorical, sample_linear_softmax
+from .sampling import ban_special_logits, filter_logits, pad_after_eos, sample_categorical, sample_linear_softmax
 
 State = tuple[Tensor, Tensor]  # (h, c), each (1, B, H)
 
@@ -166,23 +166,9 @@ class LSTMGenerator(nn.Module):
         return tuple(torch.cat(parts, dim=1) for parts in zip(*states))  # type: ignore[return-value]
 
     def ban_specials(self, logits: Tensor) -> Tensor:
-        """Give padding and the start token zero probability when sampling text.
-
-        Neither is ever a training target (padding is masked out of the loss, the start token
-        only starts), so a trained model assigns them almost nothing; banning them makes sure a
-        sampled text never holds one. The synthetic oracle (no padding) bans nothing.
-        """
-        if self.pad_id is None:
-            return logits
-        logits = logits.clone()
-        logits[:, self.pad_id] = float("-inf")
-        logits[:, self.start_token] = float("-inf")
-        return logits
+        """(B, V) logits with padding and the start token banned (see :func:`ban_special_logits`)."""
+        return ban_special_logits(logits, self.pad_id, self.start_token)
 
     def finish(self, tokens: Tensor) -> Tensor:
         """Replace everything after the first end-of-sequence token by padding (text only)."""
-        if self.eos_id is None or self.pad_id is None:
-            return tokens
-        is_eos = tokens == self.eos_id
-        after = (is_eos.cumsum(dim=1) - is_eos.long()) > 0  # strictly after the first eos
-        return tokens.masked_fill(after, self.pad_id)
+        return pad_after_eos(tokens, self.eos_id, self.pad_id)

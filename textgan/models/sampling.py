@@ -148,3 +148,35 @@ def _search_last(cdf: Tensor, value: Tensor) -> Tensor:
     idx = torch.searchsorted(cdf, value.contiguous(), right=True)
     last = torch.searchsorted(cdf, cdf[:, -1:].contiguous(), right=False)
     return torch.minimum(idx, last)
+
+
+def ban_special_logits(logits: Tensor, pad_id: int | None, start_token: int) -> Tensor:
+    """Give padding and the start token zero probability when sampling text.
+
+    Neither is ever a training target (padding is masked out of the loss, the start token only
+    starts), so a trained model gives them almost nothing; banning them makes sure a sampled text
+    never holds one. Without padding (the synthetic oracle) nothing is banned.
+
+    Args:
+        logits: (B, V).
+        pad_id: the padding id, or None.
+        start_token: the id fed at step 0.
+
+    Returns:
+        (B, V) logits (a copy when anything is banned).
+    """
+    if pad_id is None:
+        return logits
+    logits = logits.clone()
+    logits[:, pad_id] = float("-inf")
+    logits[:, start_token] = float("-inf")
+    return logits
+
+
+def pad_after_eos(tokens: Tensor, eos_id: int | None, pad_id: int | None) -> Tensor:
+    """(B, T) tokens with every position after the first end-of-sequence token set to padding."""
+    if eos_id is None or pad_id is None:
+        return tokens
+    is_eos = tokens == eos_id
+    after = (is_eos.cumsum(dim=1) - is_eos.long()) > 0  # strictly after the first eos
+    return tokens.masked_fill(after, pad_id)

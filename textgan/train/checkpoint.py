@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -14,7 +13,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from ..errors import TextganError
-from ..io import file_sha256, write_json
+from ..io import file_sha256, replace_dir, write_json
 
 FORMAT_VERSION = 1
 
@@ -62,14 +61,7 @@ def save_checkpoint(path: str | Path, model: torch.nn.Module, kind: str, vocab: 
             config["tokenizer"] = tokenizer.save(tmp / "tokenizer")
         write_json(tmp / "config.json", config)
         vocab.save(tmp / "vocab.json")
-        if path.exists():
-            old = path.with_name(f".{path.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(path, old)
-            os.replace(tmp, path)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, path)
+        replace_dir(tmp, path)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
