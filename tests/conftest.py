@@ -4,6 +4,17 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    # The tests use tiny tensors: OpenMP's thread synchronisation would cost more than the work,
+    # and stalls badly when the cores are shared.
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture(autouse=True)

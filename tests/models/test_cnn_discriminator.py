@@ -14,13 +14,6 @@ VOCAB, EMBED = 12, 8
 WIDTHS, FILTERS = (1, 2, 3, 6), (3, 4, 5, 2)  # widest (6) exceeds the shorter test lengths
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors gain nothing from threads, and thread pools stall on a busy machine."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 def make(pad_id: int | None = 0, seed: int = 0, **kwargs) -> CNNDiscriminator:

@@ -14,12 +14,6 @@ from textgan.registry import build_generator_from_config, generators
 from textgan.train.checkpoint import load_generator, save_checkpoint
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def tiny_d(pad_id=None, widths=(1, 2, 3, 5), counts=(3, 4, 2, 3), dtype="float32") -> CNNDiscriminator:
