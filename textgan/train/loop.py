@@ -130,7 +130,8 @@ def plot_learning_curve(records: list[dict], out: Path) -> Path | None:
     import matplotlib.pyplot as plt
 
     keys = [k for k in dict.fromkeys(k for r in records for k in r)
-            if k not in ("epoch", "step", "phase", "time") and all(isinstance(r.get(k, 0.0), (int, float)) for r in records)]
+            if k not in ("epoch", "step", "phase", "time")
+            and all(isinstance(r.get(k), (int, float)) or r.get(k) is None for r in records)]
     if not records or not keys:
         return None
     fig, axes = plt.subplots(len(keys), 1, figsize=(6, 2.2 * len(keys)), squeeze=False, sharex=True)
