@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import logging
-import re
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Iterable
 
 import torch
 
 from .config import Recipe, load_recipe, recipe_to_dict
 from .errors import TextganError
-from .io import atomic_open
 
 log = logging.getLogger(__name__)
 

@@ -260,7 +260,7 @@ def run_adversarial(recipe: Recipe, run: RunDir, device: torch.device, timer: Ti
     """
     from tqdm.auto import tqdm
 
-    from ..registry import build_discriminator, losses, rewards
+    from ..registry import losses, rewards
     from .checkpoint import save_checkpoint
 
     dcfg, acfg = recipe.discriminator, recipe.adversarial

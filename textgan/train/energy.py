@@ -11,7 +11,6 @@ folders, finite-loss checks, learning curves) are called, not inherited.
 
 from __future__ import annotations
 
-import copy
 import json
 import logging
 import math
