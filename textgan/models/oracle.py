@@ -98,6 +98,20 @@ class OracleLSTM(nn.Module):
         h = torch.sigmoid(o) * torch.tanh(c)
         return h, c
 
+    def _hidden(self, tokens: Tensor) -> Tensor:
+        """Teacher-forced hidden states: (B, T) tokens -> (B, T, H); state t has read y_<t."""
+        B, T = tokens.shape
+        W, U, b = self._fused()
+        start = torch.full((B, 1), self.start_token, dtype=tokens.dtype, device=tokens.device)
+        xw = self.embedding[torch.cat([start, tokens[:, :-1]], dim=1)] @ W + b  # (B, T, 4H)
+        h = torch.zeros((B, self.hidden_dim), device=tokens.device)
+        c = torch.zeros_like(h)
+        hs = []
+        for t in range(T):
+            h, c = self._cell(xw[:, t], h, c, U)
+            hs.append(h)
+        return torch.stack(hs, dim=1)
+
     @torch.no_grad()
     def log_prob(self, tokens: Tensor) -> Tensor:
         """Teacher-forced log p(y_t | y_<t).
@@ -108,19 +122,7 @@ class OracleLSTM(nn.Module):
         Returns:
             (B, T) float32 log-probabilities (nats).
         """
-        B, T = tokens.shape
-        W, U, b = self._fused()
-        start = torch.full((B, 1), self.start_token, dtype=tokens.dtype, device=tokens.device)
-        inputs = torch.cat([start, tokens[:, :-1]], dim=1)  # (B, T)
-        xw = self.embedding[inputs] @ W + b  # (B, T, 4H)
-        h = tokens.new_zeros((B, self.hidden_dim), dtype=torch.float32)
-        c = torch.zeros_like(h)
-        hs = []
-        for t in range(T):
-            h, c = self._cell(xw[:, t], h, c, U)
-            hs.append(h)
-        logits = torch.stack(hs, dim=1) @ self.W_out + self.b_out  # (B, T, V)
-        logp = torch.log_softmax(logits, dim=-1)
+        logp = torch.log_softmax(self._hidden(tokens) @ self.W_out + self.b_out, dim=-1)  # (B, T, V)
         return logp.gather(-1, tokens.unsqueeze(-1)).squeeze(-1)
 
     @torch.no_grad()
@@ -136,20 +138,11 @@ class OracleLSTM(nn.Module):
         """
         if tokens.numel() == 0:
             raise ValueError("nll of an empty set of sequences")
-        W, U, b = self._fused()
         total = 0.0
         for i in range(0, tokens.size(0), batch_size):
             block = tokens[i:i + batch_size]
-            B, T = block.shape
-            start = torch.full((B, 1), self.start_token, dtype=block.dtype, device=block.device)
-            xw = self.embedding[torch.cat([start, block[:, :-1]], dim=1)] @ W + b  # (B, T, 4H)
-            h = torch.zeros((B, self.hidden_dim), device=block.device)
-            c = torch.zeros_like(h)
-            hs = []
-            for t in range(T):
-                h, c = self._cell(xw[:, t], h, c, U)
-                hs.append(h)
-            logits = torch.addmm(self.b_out, torch.stack(hs, dim=1).reshape(B * T, -1), self.W_out)  # (B*T, V)
+            hidden = self._hidden(block).reshape(block.numel(), -1)  # (B*T, H)
+            logits = torch.addmm(self.b_out, hidden, self.W_out)  # (B*T, V)
             total += torch.nn.functional.cross_entropy(logits, block.reshape(-1), reduction="sum").item()
         return total / tokens.numel()
 
