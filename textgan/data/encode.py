@@ -171,6 +171,7 @@ def encode_cached(
     vocab: Vocab,
     max_len: int,
     cache_dir: str | os.PathLike | None = None,
+    tokens: Sequence[Sequence[str]] | None = None,
 ) -> tuple[torch.Tensor, int]:
     """`encode_texts` with an on-disk cache, so a second run does not tokenize again.
 
@@ -185,6 +186,8 @@ def encode_cached(
         vocab: maps tokens to ids.
         max_len: T, the row length.
         cache_dir: folder of the cache (default `tokenized_cache_dir`).
+        tokens: the texts already tokenized by ``tokenizer`` (e.g. to build the vocabulary);
+            on a cache miss they are encoded as they are instead of tokenizing again.
 
     Returns:
         ``(ids, n_truncated)`` as `encode_texts`: a LongTensor of shape (N, T) and a count.
@@ -205,7 +208,10 @@ def encode_cached(
                 return ids, int(meta["n_truncated"])
         except Exception as exc:  # a damaged entry is rebuilt, never fatal
             logger.warning("ignoring unreadable tokenized cache entry %s: %s", key[:12], exc)
-    ids, n_truncated = encode_texts(texts, tokenizer, vocab, max_len)
+    if tokens is not None:
+        ids, n_truncated = _encode_token_lists(tokens, vocab, max_len)
+    else:
+        ids, n_truncated = encode_texts(texts, tokenizer, vocab, max_len)
     tmp = atomic_tmp_path(tensor_path)
     try:
         save_file({"ids": ids.contiguous()}, str(tmp))

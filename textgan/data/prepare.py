@@ -98,8 +98,9 @@ def prepare_data(cfg: DataConfig, seed: int, cache_dir: Path | None = None) -> P
         test_texts = _texts(load_corpus(cfg.corpus, cfg.test_split, text_column=cfg.text_column, label_column=cfg.label_column), cfg)
     tokenizer = build_tokenizer(cfg.tokenizer, train_texts=train_texts, vocab_size=cfg.sentencepiece_vocab_size,
                                 model_type=cfg.sentencepiece_model_type, path=cfg.tokenizer_path, lowercase=cfg.lowercase)
-    vocab = Vocab.build((tokenizer.tokenize(t) for t in train_texts), min_freq=cfg.min_freq, max_size=cfg.max_vocab, specials=True)
-    train, n_trunc = encode_cached(train_texts, tokenizer, vocab, cfg.max_len, cache_dir=cache_dir)
+    train_tokens = [tokenizer.tokenize(t) for t in train_texts]  # once: for the vocabulary and the encoding
+    vocab = Vocab.build(train_tokens, min_freq=cfg.min_freq, max_size=cfg.max_vocab, specials=True)
+    train, n_trunc = encode_cached(train_texts, tokenizer, vocab, cfg.max_len, cache_dir=cache_dir, tokens=train_tokens)
     test = None
     if test_texts:
         test, _ = encode_cached(test_texts, tokenizer, vocab, cfg.max_len, cache_dir=cache_dir)
