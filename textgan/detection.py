@@ -420,12 +420,13 @@ def train_detector(train_ids: torch.Tensor, train_labels: torch.Tensor, val_ids:
     from tqdm.auto import tqdm
 
     from .models.cnn_discriminator import CNNDiscriminator
+    from .train.loop import adam
 
     device = torch.device(device)
     torch.manual_seed(seed)
     model = CNNDiscriminator(vocab_size, embed_dim, filter_sizes, num_filters, dropout=dropout, l2_reg=l2_reg,
                              pad_id=pad_id, compute_dtype=compute_dtype).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    optimizer = adam(model.parameters(), lr=lr)
     shuffle = torch.Generator().manual_seed(seed + 1)
     history, best, best_acc = [], None, -1.0
     for epoch in range(1, epochs + 1):

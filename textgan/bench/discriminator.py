@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import logging
 import time
 from collections.abc import Sequence
@@ -13,6 +11,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from textgan.models.cnn_discriminator import CNNDiscriminator, _as_dtype
+from textgan.runtime import keep_freed_memory, malloc_tuned
 
 logger = logging.getLogger(__name__)
 
@@ -81,28 +80,6 @@ def measure_matmul_peak(dtype: str | torch.dtype = "float32", size: int = 2048, 
     return 2 * size**3 / best / 1e9
 
 
-def keep_freed_memory(mmap_threshold: int = 32 << 20, trim_threshold: int = 1 << 30) -> bool:
-    """Ask glibc's malloc to keep freed memory instead of returning it to the OS.
-
-    A training step allocates and frees tens of MB (the highway weight's bfloat16 copy and its
-    float32 gradient, 12 and 24 MB at SeqGAN's size). By default glibc hands such blocks back
-    to the kernel, and the next step pays a page fault per 4 kB page (thousands per step, slow
-    in a VM). Raising the mmap and trim thresholds keeps them in the heap. This changes the
-    whole process and cannot be undone; the same effect can be had by setting
-    ``MALLOC_MMAP_THRESHOLD_`` and ``MALLOC_TRIM_THRESHOLD_`` in the environment.
-
-    Returns:
-        True if the thresholds were set (glibc), False where ``mallopt`` is unavailable.
-    """
-    path = ctypes.util.find_library("c")
-    try:
-        mallopt = ctypes.CDLL(path).mallopt
-    except (OSError, AttributeError, TypeError):
-        return False
-    m_trim_threshold, m_mmap_threshold = -1, -3  # glibc's <malloc.h> constants
-    return bool(mallopt(m_mmap_threshold, mmap_threshold)) and bool(mallopt(m_trim_threshold, trim_threshold))
-
-
 def _time_training(model: CNNDiscriminator, tokens: Tensor, labels: Tensor, batch_size: int,
                    epochs: int, warmup_batches: int = 3) -> tuple[float, float, float]:
     """Wall and process-CPU seconds per epoch of forward + backward + Adam (lr 1e-4, SeqGAN's),
@@ -162,7 +139,7 @@ def bench_discriminator(batch_size: int = 64, seq_len: int = 20, vocab_size: int
         ``sequences_per_s``, ``gflops_per_s``,
         ``fraction_of_peak``, ``final_loss``) and ``speedup`` (reference / fast time per dtype).
     """
-    malloc_tuned = keep_freed_memory() if tune_malloc else False
+    tuned = keep_freed_memory() if tune_malloc else malloc_tuned()
     previous_threads = torch.get_num_threads()
     if threads is not None:
         torch.set_num_threads(threads)
@@ -179,7 +156,7 @@ def bench_discriminator(batch_size: int = 64, seq_len: int = 20, vocab_size: int
             "batch_size": batch_size, "seq_len": seq_len, "vocab_size": vocab_size,
             "embed_dim": embed_dim, "num_sequences": num_sequences, "epochs": epochs,
             "threads": torch.get_num_threads(), "torch_version": torch.__version__,
-            "malloc_tuned": malloc_tuned,
+            "malloc_tuned": tuned,
             "feature_dim": probe.feature_dim,
             "flops_per_epoch": train_flops, "conv_flops_per_epoch": 3 * flops["conv"] * num_sequences,
             "peak_gflops": {d: measure_matmul_peak(d, peak_matmul_size) for d in dtypes},

@@ -16,7 +16,7 @@ from torch import Tensor, nn
 
 from ..config import Recipe
 from ..rl.rollout import make_rollout_policy, update_rollout_policy
-from .loop import RunDir, Timer, check_finite
+from .loop import RunDir, Timer, adam, check_finite
 
 log = logging.getLogger(__name__)
 
@@ -274,7 +274,7 @@ def run_adversarial(recipe: Recipe, run: RunDir, device: torch.device, timer: Ti
     if acfg.mle_every:
         from .pretrain import mle_epoch
 
-        mle_optimizer = torch.optim.Adam(generator.parameters(), lr=recipe.mle.lr)
+        mle_optimizer = adam(generator.parameters(), lr=recipe.mle.lr)
         mle_shuffle = torch.Generator().manual_seed(recipe.seed + 17)
 
         def mle_fn() -> float:
@@ -283,8 +283,8 @@ def run_adversarial(recipe: Recipe, run: RunDir, device: torch.device, timer: Ti
 
     trainer = AdversarialTrainer(
         generator, discriminator, data.train, reward_fn=reward_fn, loss_fn=loss_fn,
-        g_optimizer=torch.optim.Adam(generator.parameters(), lr=acfg.lr),
-        d_optimizer=d_optimizer or torch.optim.Adam(discriminator.parameters(), lr=dcfg.lr),
+        g_optimizer=adam(generator.parameters(), lr=acfg.lr),
+        d_optimizer=d_optimizer or adam(discriminator.parameters(), lr=dcfg.lr),
         batch_size=acfg.batch_size, g_steps=acfg.g_steps, d_rounds=acfg.d_rounds, d_epochs=acfg.d_epochs,
         d_batch_size=dcfg.batch_size, num_negatives=dcfg.num_negatives,
         rollout_update_rate=acfg.rollout_update_rate, grad_clip=acfg.grad_clip, seed=recipe.seed,

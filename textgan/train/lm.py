@@ -11,7 +11,7 @@ from ..data.prepare import PreparedData, prepare_data
 from ..registry import build_generator_from_config, generator_needs
 from .checkpoint import save_checkpoint
 from .evaluation import make_evaluator
-from .loop import RunDir, Timer
+from .loop import RunDir, Timer, adam
 from .pretrain import mle_epoch
 
 log = logging.getLogger(__name__)
@@ -47,14 +47,14 @@ def run_language_model(recipe: Recipe, run: RunDir, device: torch.device, timer:
         from .adversarial import build_recipe_discriminator
 
         discriminator = build_recipe_discriminator(recipe, data).to(device)
-        d_optimizer = torch.optim.Adam(discriminator.parameters(), lr=dcfg.lr)
+        d_optimizer = adam(discriminator.parameters(), lr=dcfg.lr)
     generator = build_generator_from_config(g, vocab_size=len(data.vocab), max_len=recipe.data.max_len,
                                             start_token=data.start_token, pad_id=data.vocab.pad_id,
                                             eos_id=data.vocab.eos_id, discriminator=discriminator).to(device)
     if data.oracle is not None:
         data.oracle.to(device)
     evaluate = make_evaluator(recipe.eval, data, recipe.seed, make_decoder(data))
-    optimizer = torch.optim.Adam(generator.parameters(), lr=recipe.mle.lr)
+    optimizer = adam(generator.parameters(), lr=recipe.mle.lr)
     shuffle = torch.Generator().manual_seed(recipe.seed + 3)
 
     def do_eval(epoch: int, loss: float | None) -> dict:
