@@ -606,7 +606,7 @@ def run_pipeline(recipe: Any, run_path: str | Path, device: str = "auto", progre
         A summary for ``run.json``: generated count and speed, dataset counts, detector test
         accuracy and F1, wall time per stage.
     """
-    from .data.corpus import load_corpus
+    from .data.prepare import first_available_split
     from .generation import SamplingSettings, generate_texts
 
     cfg, data = recipe.pipeline, recipe.data
@@ -631,7 +631,7 @@ def run_pipeline(recipe: Any, run_path: str | Path, device: str = "auto", progre
     timings["dataset_s"] = round(time.perf_counter() - t0, 1)
 
     t0 = time.perf_counter()
-    train_ds = load_corpus(data.corpus, data.train_split, text_column=data.text_column)
+    train_split, train_ds = first_available_split(data)
     train_texts = list(train_ds["text"])
     if data.keep_labels is not None and "label" in train_ds.column_names:
         wanted = {str(x) for x in data.keep_labels}
@@ -641,7 +641,7 @@ def run_pipeline(recipe: Any, run_path: str | Path, device: str = "auto", progre
                                   num_filters=d.num_filters, dropout=d.dropout, l2_reg=d.l2_reg, lr=d.lr,
                                   batch_size=d.batch_size, epochs=d.epochs, max_len=d.max_len, tokenize=d.tokenize,
                                   compute_dtype=d.compute_dtype, novelty_texts=train_texts,
-                                  novelty_source=f"the generator's training texts ({data.corpus}:{data.train_split})",
+                                  novelty_source=f"the generator's training texts ({data.corpus}:{train_split})",
                                   max_eval_samples=d.max_eval_samples, seed=recipe.seed, device=device,
                                   progress=progress)
     timings["report_s"] = round(time.perf_counter() - t0, 1)

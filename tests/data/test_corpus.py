@@ -405,3 +405,23 @@ def test_newsgroups_conversion(tmp_path: Path, no_corpora: None, scratch_registr
     assert labels.read_text(encoding="utf-8") == "alt.atheism\nsci.space\n"
     # The shared tarball stays in the download cache for the other two files.
     assert len(list((tmp_path / "textgan_cache" / "corpora" / "_downloads").iterdir())) == 1
+
+
+def test_train_split_alternatives_take_the_first_available(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from textgan.config import DataConfig
+    from textgan.data.prepare import first_available_split, prepare_data
+
+    (tmp_path / "valid.txt").write_text("a b\nb c\n", encoding="utf-8")
+    cfg = DataConfig(corpus=str(tmp_path), train_split="train|valid", test_split=None, tokenizer="whitespace",
+                     max_len=4)
+    split, ds = first_available_split(cfg)
+    assert split == "valid" and ds["text"] == ["a b", "b c"]
+    assert "'train' is not available" in caplog.text
+    data = prepare_data(cfg, seed=0, cache_dir=tmp_path / "cache")
+    assert data.train_split == "valid" and data.train.size(0) == 2
+    (tmp_path / "train.txt").write_text("x y\n", encoding="utf-8")
+    assert first_available_split(cfg)[0] == "train"
+    with pytest.raises(TextganError, match="missing.txt"):
+        first_available_split(dataclasses.replace(cfg, train_split="missing"))
+    with pytest.raises(TextganError, match="train_split is empty"):
+        first_available_split(dataclasses.replace(cfg, train_split=" | "))

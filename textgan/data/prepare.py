@@ -30,6 +30,8 @@ class PreparedData:
         oracle: the oracle LSTM for synthetic data, else None.
         train_texts / test_texts: the raw texts (BLEU references, novelty), empty for the oracle.
         n_truncated: training texts cut to ``max_len``.
+        train_split: the split the training texts came from (the first available one when the
+            recipe lists alternatives, e.g. ``train|valid``).
     """
 
     train: Tensor
@@ -40,6 +42,7 @@ class PreparedData:
     train_texts: list[str] = field(default_factory=list)
     test_texts: list[str] = field(default_factory=list)
     n_truncated: int = 0
+    train_split: str | None = None
 
     @property
     def start_token(self) -> int:
@@ -72,6 +75,34 @@ def _texts(ds, cfg: DataConfig) -> list[str]:
     return texts
 
 
+def first_available_split(cfg):
+    """Load the first available of the ``|``-separated splits in ``cfg.train_split``.
+
+    ``train|valid`` trains on the full training file where a user has it and falls back to the
+    held-out file otherwise (EMNLP2017 News, whose ~270k-sentence training file is often absent);
+    the fallback is logged as a warning. With one split this is plain ``load_corpus``.
+
+    Returns:
+        (split name, dataset).
+    """
+    from ..errors import TextganError
+    from .corpus import load_corpus
+
+    splits = [s.strip() for s in cfg.train_split.split("|") if s.strip()]
+    if not splits:
+        raise TextganError("data.train_split is empty: name a split, e.g. data.train_split=train")
+    for i, split in enumerate(splits):
+        try:
+            ds = load_corpus(cfg.corpus, split, text_column=cfg.text_column, label_column=cfg.label_column)
+        except TextganError as e:
+            if i == len(splits) - 1:
+                raise
+            log.warning("data.train_split: %r is not available (%s); trying %r", split, e, splits[i + 1])
+            continue
+        return split, ds
+    raise AssertionError("unreachable")
+
+
 def prepare_data(cfg: DataConfig, seed: int, cache_dir: Path | None = None) -> PreparedData:
     """Load, tokenize and encode the recipe's data (the tokenized form is cached).
 
@@ -92,7 +123,8 @@ def prepare_data(cfg: DataConfig, seed: int, cache_dir: Path | None = None) -> P
     from .encode import encode_cached
     from .tokenizers import build_tokenizer
 
-    train_texts = _texts(load_corpus(cfg.corpus, cfg.train_split, text_column=cfg.text_column, label_column=cfg.label_column), cfg)
+    train_split, train_ds = first_available_split(cfg)
+    train_texts = _texts(train_ds, cfg)
     test_texts: list[str] = []
     if cfg.test_split:
         test_texts = _texts(load_corpus(cfg.corpus, cfg.test_split, text_column=cfg.text_column, label_column=cfg.label_column), cfg)
@@ -107,4 +139,4 @@ def prepare_data(cfg: DataConfig, seed: int, cache_dir: Path | None = None) -> P
     if n_trunc:
         log.warning("%d of %d training texts are longer than data.max_len=%d - 1 tokens and were truncated",
                     n_trunc, len(train_texts), cfg.max_len)
-    return PreparedData(train, test, vocab, tokenizer, None, train_texts, test_texts, n_trunc)
+    return PreparedData(train, test, vocab, tokenizer, None, train_texts, test_texts, n_trunc, train_split)
