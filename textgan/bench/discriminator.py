@@ -12,6 +12,7 @@ from torch import Tensor
 
 from textgan.models.cnn_discriminator import CNNDiscriminator, _as_dtype
 from textgan.runtime import keep_freed_memory, malloc_tuned
+from textgan.train.loop import adam
 
 logger = logging.getLogger(__name__)
 
@@ -84,7 +85,7 @@ def _time_training(model: CNNDiscriminator, tokens: Tensor, labels: Tensor, batc
                    epochs: int, warmup_batches: int = 3) -> tuple[float, float, float]:
     """Wall and process-CPU seconds per epoch of forward + backward + Adam (lr 1e-4, SeqGAN's),
     and the last loss."""
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4, fused=True)
+    optimizer = adam(model.parameters(), lr=1e-4)
     model.train()
 
     def step(lo: int) -> Tensor:

@@ -11,6 +11,7 @@ from textgan.models.cnn_discriminator import SEQGAN_FILTER_SIZES, SEQGAN_NUM_FIL
 from textgan.models.leakgan import LeakGANGenerator, leakgan_flops_per_token
 from textgan.rl.leakgan import leakgan_loss, leakgan_rewards
 from textgan.rl.rollout import make_rollout_policy
+from textgan.train.loop import adam
 
 # TextGAN-PyTorch's LeakGAN on the development machine (2 CPU cores), for comparison.
 TEXTGAN_PYTORCH_SECONDS = {"mle_epoch": (330.0, 445.0), "sample_10000": 147.0, "adversarial_step_16_rollouts": 57.0}
@@ -48,7 +49,7 @@ def bench_leakgan(vocab_size: int = 5000, length: int = 20, batch_size: int = 64
                          discriminator=d, compute_dtype=compute_dtype)
     rng = torch.Generator().manual_seed(seed)
     data = torch.randint(0, vocab_size, (mle_batches * batch_size, length), generator=rng)
-    opt = torch.optim.Adam(g.parameters(), lr=1e-3)
+    opt = adam(g.parameters(), lr=1e-3)
     out: dict = {"threads": torch.get_num_threads(), "compute_dtype": compute_dtype,
                  "load_before": os.getloadavg()[0]}
 

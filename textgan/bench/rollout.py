@@ -14,6 +14,7 @@ from textgan.models.lstm_generator import LSTMGenerator
 from textgan.rl.losses import reinforce_loss
 from textgan.rl.rewards import rollout_rewards
 from textgan.rl.rollout import make_rollout_policy, sequential_monte_carlo_rewards, update_rollout_policy
+from textgan.train.loop import adam
 from textgan.train.pretrain import mle_epoch
 
 logger = logging.getLogger(__name__)
@@ -73,7 +74,7 @@ def bench_rollout(batch_size: int = 64, seq_len: int = 20, vocab_size: int = 500
         discriminator = CNNDiscriminator(vocab_size, compute_dtype=discriminator_dtype)
         discriminator.eval()
         rollout = make_rollout_policy(generator)
-        optimizer = torch.optim.Adam(generator.parameters(), lr=0.01)
+        optimizer = adam(generator.parameters(), lr=0.01)
         rng = torch.Generator().manual_seed(seed)
         batched = functools.partial(rollout_rewards, num_rollouts=num_rollouts)
         _generator_step(generator, rollout, discriminator, optimizer, batch_size, batched, rng)  # warm-up

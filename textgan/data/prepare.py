@@ -75,7 +75,7 @@ def _texts(ds, cfg: DataConfig) -> list[str]:
     return texts
 
 
-def first_available_split(cfg):
+def first_available_split(cfg: DataConfig):
     """Load the first available of the ``|``-separated splits in ``cfg.train_split``.
 
     ``train|valid`` trains on the full training file where a user has it and falls back to the
@@ -91,16 +91,12 @@ def first_available_split(cfg):
     splits = [s.strip() for s in cfg.train_split.split("|") if s.strip()]
     if not splits:
         raise TextganError("data.train_split is empty: name a split, e.g. data.train_split=train")
-    for i, split in enumerate(splits):
+    for split, fallback in zip(splits, splits[1:]):
         try:
-            ds = load_corpus(cfg.corpus, split, text_column=cfg.text_column, label_column=cfg.label_column)
+            return split, load_corpus(cfg.corpus, split, text_column=cfg.text_column, label_column=cfg.label_column)
         except TextganError as e:
-            if i == len(splits) - 1:
-                raise
-            log.warning("data.train_split: %r is not available (%s); trying %r", split, e, splits[i + 1])
-            continue
-        return split, ds
-    raise AssertionError("unreachable")
+            log.warning("data.train_split: %r is not available (%s); trying %r", split, e, fallback)
+    return splits[-1], load_corpus(cfg.corpus, splits[-1], text_column=cfg.text_column, label_column=cfg.label_column)
 
 
 def prepare_data(cfg: DataConfig, seed: int, cache_dir: Path | None = None) -> PreparedData:

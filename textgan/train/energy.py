@@ -28,7 +28,7 @@ from ..metrics.retrieval import retrieval_precision, retrieved_count, tfidf
 from ..models.adm import (AdversarialDocumentModel, DenoisingAutoencoder, MLPGenerator, discriminator_loss,
                           generator_loss, reconstruction_energy)
 from .checkpoint import file_sha256, resolve_checkpoint, save_checkpoint
-from .loop import RunDir, Timer, check_finite, plot_learning_curve
+from .loop import RunDir, Timer, adam, check_finite, plot_learning_curve
 
 log = logging.getLogger(__name__)
 
@@ -168,10 +168,10 @@ def train_energy_model(discriminator: DenoisingAutoencoder, generator: MLPGenera
     order = torch.Generator().manual_seed(seed)
     rng = torch.Generator(device=device).manual_seed(seed + 1)
     batches = document_batches(train_docs, batch_size, order)
-    d_opt = torch.optim.Adam(discriminator.parameters(), lr=lr, betas=betas, fused=True)
+    d_opt = adam(discriminator.parameters(), lr=lr, betas=betas)
     g_opt = None
     if generator is not None:
-        g_opt = torch.optim.Adam([p for p in generator.parameters() if p.requires_grad], lr=lr, betas=betas, fused=True)
+        g_opt = adam(generator.parameters(), lr=lr, betas=betas)
         generator.train()
     discriminator.train()
     best = EnergyTrainResult({k: v.detach().cpu().clone() for k, v in state_module.state_dict().items()}, 0,

@@ -104,4 +104,4 @@ def run_language_model(recipe: Recipe, run: RunDir, device: torch.device, timer:
                                discriminator=discriminator, d_optimizer=d_optimizer,
                                pretrained_discriminator=cycles > 1 and epochs > 0) or last
     final = {k: v for k, v in last.items() if k not in ("phase", "epoch", "batch", "step", "time")}
-    return {"final_metrics": final, "n_truncated": data.n_truncated}
+    return {"final_metrics": final, "n_truncated": data.n_truncated, "train_split": data.train_split}
