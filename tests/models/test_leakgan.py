@@ -102,6 +102,26 @@ def test_step_matches_teacher_forcing():
         tok = x[:, t]
 
 
+def test_sampling_reads_parameters_updated_by_fused_adam():
+    """Fused Adam updates parameters without bumping their version counters: sampling after a
+    training step must still read the new discriminator and Worker weights (no stale cache)."""
+    from textgan.train.loop import adam
+
+    g = tiny(step_size=3).eval()
+    d = g.discriminator
+    x = tokens()
+    with torch.no_grad():
+        g.sample(4, generator=torch.Generator().manual_seed(0))  # builds whatever sampling builds
+    for module in (d, g):
+        opt = adam(module.parameters(), lr=0.5)
+        versions = [p._version for p in module.parameters()]
+        (d.loss(x, torch.ones(3, dtype=torch.long)) if module is d else g.nll_loss(x)).backward()
+        opt.step()
+        assert [p._version for p in module.parameters()] == versions  # the premise: no version bump
+    seqs, logp = g.sample(16, generator=torch.Generator().manual_seed(1), return_log_probs=True)
+    assert torch.allclose(logp, g.log_prob(seqs), atol=1e-5)
+
+
 @pytest.mark.parametrize("pad_id,eos_id", [(None, None), (0, 2)])
 def test_sample_log_prob_consistency(pad_id, eos_id):
     g = tiny(step_size=2, pad_id=pad_id, eos_id=eos_id).eval()

@@ -225,9 +225,14 @@ class CNNDiscriminator(nn.Module):
         return _ConvMaxPool.apply(emb, length, self.filter_sizes, self.compute_dtype,
                                   *self.conv_weights, *self.conv_biases)
 
-    def _highway(self, x: Tensor) -> Tensor:
-        """y = t * relu(W_h x + b_h) + (1 - t) * x with t = sigmoid(W_t x + b_t). (..., F) -> (..., F)."""
-        h = F.linear(x.to(self.compute_dtype), self.highway.weight.to(self.compute_dtype)).float()
+    def _highway(self, x: Tensor, weight: Tensor | None = None) -> Tensor:
+        """y = t * relu(W_h x + b_h) + (1 - t) * x with t = sigmoid(W_t x + b_t). (..., F) -> (..., F).
+
+        ``weight``: the highway weight already in the product dtype (a caller that reuses it
+        across many calls without gradients, such as LeakGAN's sampling, saves the cast).
+        """
+        w = self.highway.weight.to(self.compute_dtype) if weight is None else weight
+        h = F.linear(x.to(self.compute_dtype), w).float()
         h = h + self.highway.bias
         transform, gate = h.chunk(2, dim=-1)
         gate = torch.sigmoid(gate)

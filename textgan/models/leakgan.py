@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .sampling import ban_special_logits, filter_logits, pad_after_eos, sample_categorical
+from .sampling import ban_special_logits, filter_logits, pad_after_eos, sample_categorical, sample_linear
 
 
 class SharedModule:
@@ -36,9 +35,10 @@ class SharedModule:
 class FeatureState:
     """Running state of :class:`IncrementalFeatures` after ``length`` tokens of B rows.
 
-    ``open[i]`` (B, k-1, F_k) holds the partial sums of the width-k windows that still lack
-    tokens (index m - 1 = the window holding the last m tokens); ``best[i]`` (B, F_k) the running
-    maximum over complete windows (-inf before the first).
+    ``open[i]`` (B, a, F_k) holds the partial sums of the width-k windows that exist (start
+    s <= n - 1), have started and still lack tokens, ordered by how many real tokens they hold
+    (``IncrementalFeatures.open_counts`` gives the range); None when there are none.
+    ``best[i]`` (B, F_k) is the running maximum over complete windows (-inf before the first).
     """
 
     length: int
@@ -53,17 +53,20 @@ class FeatureState:
 class IncrementalFeatures:
     """The discriminator's feature vector of a growing prefix, one token at a time.
 
-    ``push`` after L tokens returns exactly ``discriminator.prefix_features(tokens)[:, L - 1]``
-    (the length-T sequence with positions >= L holding the pad embedding). A width-k window at
-    position s only depends on tokens s..s+k-1, so each new token adds its per-slot products
-    (one (B, E) x (E, sum_k k F_k) product for all widths) to the k - 1 open windows; a window
-    that receives its k-th token enters a running maximum. Windows crossing the prefix end add
-    the pad embedding's products of their empty slots, and windows wholly in the padding are one
-    constant. This costs one token's products per step instead of re-running the CNN on every
-    padded prefix (what CR-Gjx/LeakGAN does, ``cur_sen``). The arithmetic follows
-    ``CNNDiscriminator.prefix_features`` (same dtypes, same order of additions).
+    ``push`` after L tokens returns ``discriminator.prefix_features(tokens)[:, L - 1]`` (the
+    length-T sequence with positions >= L holding the pad embedding) up to float rounding. A
+    width-k window at start s only depends on tokens s..s+k-1, and only the n = T - k + 1 starts
+    s <= n - 1 exist. The token at position p therefore enters the windows
+    s = p - j for the slots j = max(0, p - n + 1)..min(p, k - 1): per width one (B, E) x (E, C)
+    product over those slots' columns (for SeqGAN's widths at T = 20 about 60 % of the k F_k
+    columns of all slots, fewer late in the sequence). A window that receives its k-th token enters a running maximum; windows
+    crossing the prefix end add the pad embedding's products of their empty slots; windows wholly
+    in the padding are one constant. This costs one token's products per step instead of
+    re-running the CNN on every padded prefix (what CR-Gjx/LeakGAN does, ``cur_sen``).
 
-    Build a new one whenever the discriminator's parameters change.
+    It copies the weights in the product dtype (the highway weight included): build a new one
+    whenever the discriminator's parameters change (``LeakGANGenerator.initial_state`` builds
+    one per sampling call).
 
     Args:
         discriminator: a ``CNNDiscriminator``.
@@ -79,30 +82,44 @@ class IncrementalFeatures:
         self.sizes = tuple(d.num_filters)
         with torch.no_grad():
             pad = d.pad_embedding().to(self.dtype)
-            mats, tails = [], []
+            self.slot_matrices, tails = [], []
             for w in d.conv_weights:
                 w = w.to(self.dtype)  # (F_k, k, E)
-                mats.append(w.permute(2, 1, 0).reshape(w.size(2), -1))  # (E, k * F_k), column j * F_k + f
+                self.slot_matrices.append(w.permute(2, 1, 0).reshape(w.size(2), -1))  # (E, k F_k), column j F_k + f
                 pad_slot = torch.einsum("fke,e->kf", w, pad).float()  # (k, F_k)
                 tails.append(torch.cat([pad_slot.flip(0).cumsum(0).flip(0), pad_slot.new_zeros(1, pad_slot.size(1))]))
-            self.slot_matrix = torch.cat(mats, dim=1)  # (E, sum_k k F_k)
             self.pad_tails = tails  # pad_tail[m] = sum_{j >= m} W_j . pad, (k + 1, F_k)
             self.biases = [b.detach() for b in d.conv_biases]
+            self.highway_weight = d.highway.weight.detach().to(self.dtype)
+            # Per position p and width: the slots j_lo..j_hi the token at p enters.
+            self.slot_ranges = [[(max(0, p - n + 1), min(p, k - 1)) for k, n in zip(self.widths, self.windows)]
+                                for p in range(length)]
 
     @property
     def discriminator(self) -> nn.Module:
         return self._shared.module
+
+    def open_counts(self, length: int, i: int) -> tuple[int, int]:
+        """The real-token counts m_lo..m_hi of width ``i``'s open windows after ``length`` tokens (empty: lo > hi)."""
+        if length == 0:
+            return 1, 0
+        lo, hi = self.slot_ranges[length - 1][i]
+        return lo + 1, min(hi + 1, self.widths[i] - 1)
 
     def start(self, batch: int, device: torch.device | None = None) -> FeatureState:
         """The state of B empty prefixes."""
         return FeatureState(0, [None] * len(self.widths),
                             [torch.full((batch, n), float("-inf"), device=device) for n in self.sizes])
 
+    def _highway(self, x: Tensor) -> Tensor:
+        """The discriminator's highway layer with the weight cast once (see ``CNNDiscriminator._highway``)."""
+        return self.discriminator._highway(x, weight=self.highway_weight)
+
     @torch.no_grad()
     def empty(self, device: torch.device | None = None) -> Tensor:
         """Features of the empty prefix (all padding): (1, F)."""
         pooled = [torch.relu(tail[0] + b).unsqueeze(0) for tail, b in zip(self.pad_tails, self.biases)]
-        return self.discriminator._highway(torch.cat(pooled, dim=-1).to(device))
+        return self._highway(torch.cat(pooled, dim=-1).to(device))
 
     @torch.no_grad()
     def push(self, state: FeatureState, tokens: Tensor) -> tuple[Tensor, FeatureState]:
@@ -112,32 +129,42 @@ class IncrementalFeatures:
             The features of the longer prefixes, (B, F) float32, and the new state.
         """
         d = self.discriminator
-        L = state.length + 1  # prefix length after this token
+        p = state.length  # the new token's position
+        L = p + 1  # prefix length after this token
         if L > self.length:
             raise ValueError(f"prefix longer than the sequence length {self.length}")
-        slots = (d.embedding(tokens).to(self.dtype) @ self.slot_matrix).float()  # (B, sum_k k F_k)
-        pooled, opens, bests, col = [], [], [], 0
+        emb = d.embedding(tokens).to(self.dtype)  # (B, E)
+        B = tokens.size(0)
+        pooled = torch.empty(B, sum(self.sizes), device=tokens.device)
+        opens, bests, out = [], [], 0
         for i, (k, n, fk) in enumerate(zip(self.widths, self.windows, self.sizes)):
-            full = slots[:, col:col + k * fk].view(-1, k, fk)  # full[:, m-1]: the window holding the last m tokens
-            col += k * fk
-            if state.open[i] is not None:
-                full = full.clone()
-                full[:, 1:] += state.open[i]
+            lo, hi = self.slot_ranges[p][i]
+            cnt = hi - lo + 1
+            new = (emb @ self.slot_matrices[i][:, lo * fk:(hi + 1) * fk]).view(B, cnt, fk)  # slot j at j - lo
+            full = torch.empty(B, cnt, fk, device=tokens.device)
+            if state.open[i] is not None:  # windows holding j >= max(lo, 1) tokens before this one
+                skip = 1 if lo == 0 else 0
+                full[:, :skip].copy_(new[:, :skip])
+                torch.add(new[:, skip:], state.open[i], out=full[:, skip:])
+            else:
+                full.copy_(new)
             best = state.best[i]
-            s = L - k  # the window that just received its k-th token
-            if 0 <= s <= n - 1:
-                best = torch.maximum(best, full[:, k - 1])
+            if hi == k - 1:  # the window that just received its k-th token is complete
+                best = torch.maximum(best, full[:, -1])
+                open_ = full[:, :-1] if cnt > 1 else None
+            else:
+                open_ = full
             top = best
-            lo, hi = max(1, L - n + 1), min(k - 1, L)  # boundary windows: m real tokens, 0 <= L - m <= n - 1
-            if lo <= hi:
-                cross = (full[:, lo - 1:hi] + self.pad_tails[i][lo:hi + 1]).amax(dim=1)
-                top = torch.maximum(top, cross)
+            if open_ is not None:  # boundary windows: m = lo + 1.. real tokens, padded
+                m_lo, m_hi = lo + 1, lo + open_.size(1)
+                top = torch.maximum(top, (open_ + self.pad_tails[i][m_lo:m_hi + 1]).amax(dim=1))
             if L <= n - 1:  # windows wholly in the padding
                 top = torch.maximum(top, self.pad_tails[i][0].expand_as(top))
-            pooled.append(torch.relu(top + self.biases[i]))
-            opens.append(full[:, :k - 1] if k > 1 else None)
+            torch.add(top, self.biases[i], out=pooled[:, out:out + fk])
+            out += fk
+            opens.append(open_)
             bests.append(best)
-        feats = d._highway(torch.cat(pooled, dim=-1))
+        feats = self._highway(pooled.relu_())
         return feats, FeatureState(L, opens, bests)
 
 
@@ -153,6 +180,10 @@ class LeakGANState:
         length: T, the sequence length (fixes the discriminator's padding and the goal blocks).
         worker, manager: LSTM states (h, c), each (1, B, H).
         features: the incremental feature state of the tokens read.
+        inc: the discriminator's feature extractor, built for this state's rows (reads the
+            discriminator's parameters as they were then).
+        worker_weight: the Worker's output matrix in the product dtype, built once for a
+            sampling call (None under autograd: built at every step).
         goal_sum: (B, F) sum of the Manager's goals since the last block start.
         w: (B, K) the Worker's goal embedding for the current block.
     """
@@ -164,6 +195,8 @@ class LeakGANState:
     features: FeatureState
     goal_sum: Tensor
     w: Tensor
+    inc: IncrementalFeatures
+    worker_weight: Tensor | None = None
 
     def index_select(self, index: Tensor) -> "LeakGANState":
         pick = lambda pair: tuple(s.index_select(1, index) for s in pair)  # noqa: E731
@@ -249,7 +282,6 @@ class LeakGANGenerator(nn.Module):
         self.manager_output = nn.Linear(hidden_dim, goal_out_size)
         self.goal_init = nn.Parameter(torch.empty(goal_out_size))
         self._shared = SharedModule(None)
-        self._features_cache: tuple[Any, IncrementalFeatures] | None = None
         self.reset_parameters()
         if discriminator is not None:
             self.set_discriminator(discriminator)
@@ -289,19 +321,19 @@ class LeakGANGenerator(nn.Module):
             raise ValueError(f"the discriminator's feature size {discriminator.feature_dim} differs from "
                              f"goal_out_size {self.goal_out_size}")
         self._shared.module = discriminator
-        self._features_cache = None
 
     def companions(self) -> dict[str, nn.Module]:
         """Modules the generator needs besides its own weights, by constructor argument name."""
         return {"discriminator": self.discriminator}
 
     def incremental_features(self, length: int) -> IncrementalFeatures:
-        """An :class:`IncrementalFeatures` of the discriminator's current parameters (cached per version)."""
-        d = self.discriminator
-        key = (id(d), length, tuple((p.data_ptr(), p._version) for p in d.parameters()))
-        if self._features_cache is None or self._features_cache[0] != key:
-            self._features_cache = (key, IncrementalFeatures(d, length))
-        return self._features_cache[1]
+        """An :class:`IncrementalFeatures` of the discriminator's current parameters.
+
+        Built anew at every call: a cache keyed on the parameters' version counters would go
+        stale, because fused optimizers (``torch.optim.Adam(fused=True)``) update parameters
+        without bumping them. Building one costs a cast of the convolution and highway weights.
+        """
+        return IncrementalFeatures(self.discriminator, length)
 
     @torch.no_grad()
     def prefix_features(self, tokens: Tensor) -> Tensor:
@@ -321,19 +353,32 @@ class LeakGANGenerator(nn.Module):
         """w = normalize(W_psi G) with G detached: (..., F) -> (..., K)."""
         return F.normalize(self.goal_projection(block_goal.detach()), dim=-1)
 
-    def worker_logits(self, hidden: Tensor, w: Tensor) -> Tensor:
+    def worker_logits(self, hidden: Tensor, w: Tensor, weight: Tensor | None = None) -> Tensor:
         """O_t w_t without forming O_t: (..., H) and (..., K) -> (..., V).
 
         ``O_t[v, k] = W[v k] . h + b[v k]``, so ``O_t w = W' (w outer h) + b' w`` with W' the
         (V, K H) view of the output matrix: one matrix product over K H + K columns.
         """
-        V, K, H = self.vocab_size, self.goal_size, self.hidden_dim
-        outer = (w.unsqueeze(-1) * hidden.unsqueeze(-2)).flatten(-2)  # (..., K * H), index k * H + j
-        weight = torch.cat([self.worker_output.weight.view(V, K * H), self.worker_output.bias.view(V, K)], dim=1)
-        inputs = torch.cat([outer, w], dim=-1)
+        inputs = self.worker_inputs(hidden, w)
+        weight = self.worker_matrix() if weight is None else weight
         if self.compute_dtype == "bfloat16":
-            return F.linear(inputs.to(torch.bfloat16), weight.to(torch.bfloat16)).float()
+            return F.linear(inputs.to(torch.bfloat16), weight).float()
         return F.linear(inputs, weight)
+
+    @staticmethod
+    def worker_inputs(hidden: Tensor, w: Tensor) -> Tensor:
+        """[w outer h, w]: (..., K H + K), index k H + j then K (the columns of :meth:`worker_matrix`)."""
+        outer = (w.unsqueeze(-1) * hidden.unsqueeze(-2)).flatten(-2)
+        return torch.cat([outer, w], dim=-1)
+
+    def worker_matrix(self) -> Tensor:
+        """W' = [W viewed (V, K H) | b viewed (V, K)] in the product dtype: (V, K H + K).
+
+        Sampling builds it once per call (``LeakGANState.worker_weight``) instead of at every step.
+        """
+        V, K, H = self.vocab_size, self.goal_size, self.hidden_dim
+        weight = torch.cat([self.worker_output.weight.view(V, K * H), self.worker_output.bias.view(V, K)], dim=1)
+        return weight.to(torch.bfloat16) if self.compute_dtype == "bfloat16" else weight
 
     def shift_right(self, tokens: Tensor) -> Tensor:
         """(B, T) targets -> (B, T) inputs: the start token, then tokens[:, :-1]."""
@@ -408,8 +453,9 @@ class LeakGANGenerator(nn.Module):
         _, (h, c) = self.manager(f0.unsqueeze(1), (zeros, zeros))
         manager = (h.expand(1, n, -1).contiguous(), c.expand(1, n, -1).contiguous())
         worker = (torch.zeros(1, n, self.hidden_dim, device=device), torch.zeros(1, n, self.hidden_dim, device=device))
+        weight = None if torch.is_grad_enabled() else self.worker_matrix()
         return LeakGANState(0, T, worker, manager, inc.start(n, device), torch.zeros(n, self.goal_out_size, device=device),
-                            torch.zeros(n, self.goal_size, device=device))
+                            torch.zeros(n, self.goal_size, device=device), inc, weight)
 
     def step(self, tokens: Tensor, state: LeakGANState | None, length: int | None = None) -> tuple[Tensor, LeakGANState]:
         """Read ``tokens`` (B,) (the start tokens when ``state`` is None), return the next logits (B, V).
@@ -418,6 +464,24 @@ class LeakGANGenerator(nn.Module):
         Manager's goal g_t and the running goal sum; at a block start (t % c == 0) the summed goal
         becomes the new G and w. Features past the last goal any block uses are skipped.
         """
+        hidden, w, state = self._read(tokens, state, length)
+        return self.worker_logits(hidden, w, state.worker_weight), state
+
+    def step_sample(self, tokens: Tensor, state: LeakGANState | None, generator: torch.Generator | None = None,
+                    temperature: float = 1.0, length: int | None = None) -> tuple[Tensor, LeakGANState]:
+        """Read ``tokens`` (B,) as :meth:`step` does, then draw the next tokens (B,) at ``temperature``
+        with padding and the start token banned: the distribution of
+        ``sample_categorical(filter_logits(ban_specials(logits), temperature))``, fused by
+        :func:`textgan.models.sampling.sample_linear` (the (B, V) logits never exist whole).
+        """
+        hidden, w, state = self._read(tokens, state, length)
+        weight = self.worker_matrix() if state.worker_weight is None else state.worker_weight
+        banned = () if self.pad_id is None else (self.pad_id, self.start_token)
+        return sample_linear(self.worker_inputs(hidden, w), weight, generator, temperature=temperature,
+                             banned=banned), state
+
+    def _read(self, tokens: Tensor, state: LeakGANState | None, length: int | None) -> tuple[Tensor, Tensor, LeakGANState]:
+        """The state change of :meth:`step`: the Worker's output h_t (B, H), w_t (B, K) and the new state."""
         device = tokens.device
         if state is None:
             state = self.initial_state(tokens.size(0), length, device)
@@ -425,8 +489,7 @@ class LeakGANGenerator(nn.Module):
             c, nb = self.step_size, self.num_blocks(state.length)
             features, manager, goal_sum = state.features, state.manager, state.goal_sum
             if state.t <= c * (nb - 1):
-                inc = self.incremental_features(state.length)
-                f, features = inc.push(state.features, tokens)  # f_t: (B, F)
+                f, features = state.inc.push(state.features, tokens)  # f_t: (B, F)
                 out, manager = self.manager(f.unsqueeze(1), state.manager)
                 goal_sum = goal_sum + self.unit_goals(out.squeeze(1))
             state = replace(state, features=features, manager=manager, goal_sum=goal_sum)
@@ -436,8 +499,7 @@ class LeakGANGenerator(nn.Module):
             w = self.goal_embedding(goal)
             state = replace(state, goal_sum=torch.zeros_like(state.goal_sum))
         out, worker = self.worker(self.embedding(tokens).unsqueeze(1), state.worker)
-        logits = self.worker_logits(out.squeeze(1), w)
-        return logits, replace(state, t=state.t + 1, worker=worker, w=w)
+        return out.squeeze(1), w, replace(state, t=state.t + 1, worker=worker, w=w)
 
     def reorder_state(self, state: LeakGANState, index: Tensor) -> LeakGANState:
         """The state of rows ``index`` (R,) int64, in that order."""
@@ -479,11 +541,18 @@ class LeakGANGenerator(nn.Module):
             seq = torch.empty((B, T), dtype=torch.long, device=device)
             lp = torch.zeros((B, T), device=device)
             forced = None if prefix is None else prefix[s:s + B].to(device)
+            fused = not return_log_probs and top_k == 0 and top_p >= 1.0
             for t in range(T):
-                logits, state = self.step(tok, state, T)
                 if forced is not None and t < forced.size(1):
+                    if return_log_probs:
+                        logits, state = self.step(tok, state, T)
+                    else:
+                        _, _, state = self._read(tok, state, T)  # the logits are not needed
                     tok = forced[:, t]
+                elif fused:
+                    tok, state = self.step_sample(tok, state, generator, temperature, T)
                 else:
+                    logits, state = self.step(tok, state, T)
                     tok = sample_categorical(filter_logits(self.ban_specials(logits), temperature, top_k, top_p),
                                              generator)
                 if return_log_probs:

@@ -107,6 +107,45 @@ def sample_linear_softmax(hidden: Tensor, weight: Tensor, bias: Tensor, generato
     return out
 
 
+def sample_linear(inputs: Tensor, weight: Tensor, generator: torch.Generator | None = None, *,
+                  temperature: float = 1.0, banned: tuple[int, ...] = (), rows: int = 256, block: int = 64) -> Tensor:
+    """Draw one token per row from softmax(inputs @ weight.T / temperature), ``banned`` columns excluded.
+
+    The same distribution as ``sample_categorical(filter_logits(logits, temperature))`` with the
+    banned logits set to -inf (up to float rounding), computed ``rows`` rows at a time: each
+    (rows x V) block of logits is formed, shifted by its row maximum, exponentiated in place and
+    searched while it is still in cache, instead of five passes over the whole (B x V) array.
+    The product runs in ``weight``'s dtype (bfloat16 weights: bfloat16 products, float32 softmax).
+
+    Args:
+        inputs: (B, D) features.
+        weight: (V, D) output matrix (no bias).
+        generator: source of randomness.
+        temperature: divides the logits; must be > 0.
+        banned: token ids that are never drawn (at least one must remain).
+        rows: rows per block.
+        block: see :func:`sample_categorical`.
+
+    Returns:
+        (B,) int64 token ids.
+    """
+    if temperature <= 0:
+        raise ValueError(f"temperature must be > 0, got {temperature}")
+    inputs = inputs.to(weight.dtype)
+    out = torch.empty(inputs.size(0), dtype=torch.long, device=inputs.device)
+    ban = list(banned)
+    for r in range(0, inputs.size(0), rows):
+        logits = torch.nn.functional.linear(inputs[r:r + rows], weight).float()  # (rows, V)
+        if ban:
+            logits[:, ban] = float("-inf")
+        if temperature != 1.0:
+            logits.mul_(1.0 / temperature)
+        probs = logits.sub_(logits.amax(dim=-1, keepdim=True)).exp_()
+        u = torch.rand((probs.size(0), 1), generator=generator, device=probs.device, dtype=probs.dtype)
+        out[r:r + rows] = inverse_cdf(probs, u, block).squeeze(1)
+    return out
+
+
 def inverse_cdf(probs: Tensor, u: Tensor, block: int = 64, return_total: bool = False):
     """Indices where the scaled uniforms ``u`` fall in each row's cumulative mass (two-level).
 

@@ -152,7 +152,7 @@ def block_rewards(tokens: Tensor, rollout_policy: nn.Module, discriminator: nn.M
     Args:
         tokens: (B, T) int64 generated sequences.
         rollout_policy: a policy with ``initial_tokens``, ``step``, ``reorder_state``,
-            ``ban_specials`` and ``finish`` (the reference uses the current generator); a
+            ``ban_specials`` and ``finish`` (and optionally ``step_sample``, used to continue) (the reference uses the current generator); a
             ``LeakGANGenerator`` reads the discriminator at its ``max_len``, which must be T.
         discriminator: a model with ``prob_real(tokens) -> (B,)``; run in eval mode here.
         num_rollouts: completions per prefix (4 in the code).
@@ -186,15 +186,20 @@ def block_rewards(tokens: Tensor, rollout_policy: nn.Module, discriminator: nn.M
                 if t < T:
                     tok = tokens[:, t]
             repeat = torch.arange(B, device=device).repeat(num_rollouts)  # rollout-major, row inner
+            fused = hasattr(rollout_policy, "step_sample")  # read and draw in one call (no (R, V) logits)
             for k, L in enumerate(given):
                 logits, state = snapshots[L]
                 logits, state = logits.index_select(0, repeat), rollout_policy.reorder_state(state, repeat)
                 seqs = tokens.index_select(0, repeat).clone()
-                for p in range(L, T):
-                    nxt = sample_categorical(rollout_policy.ban_specials(logits), generator)
-                    seqs[:, p] = nxt
-                    if p < T - 1:
+                nxt = sample_categorical(rollout_policy.ban_specials(logits), generator)
+                seqs[:, L] = nxt
+                for p in range(L + 1, T):
+                    if fused:
+                        nxt, state = rollout_policy.step_sample(nxt, state, generator)
+                    else:
                         logits, state = rollout_policy.step(nxt, state)
+                        nxt = sample_categorical(rollout_policy.ban_specials(logits), generator)
+                    seqs[:, p] = nxt
                 out[:, k] = score(seqs).view(num_rollouts, B).mean(dim=0)
         return out
     finally:
