@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.conftest import requires_corpora
 from textgan.cli import main
@@ -141,7 +142,7 @@ def test_cpu_recipe_smoke_run(tmp_path):
 
     shrink = ["mle.epochs=1", "data.max_vocab=500", "eval.num_samples=50", "eval.metrics=[nll_test]",
               "pipeline.num_generate=300", "pipeline.detector.epochs=1", "pipeline.detector.max_eval_samples=50"]
-    result = api.train(ROOT / "recipes" / "fake_news" / "emnlp_news_leakgan_cpu.yaml", out_dir=tmp_path / "run",
+    result = api.train(ROOT / "recipes" / "fake_news" / "emnlp_news_lstm_cpu.yaml", out_dir=tmp_path / "run",
                        overrides=shrink, progress=False)
     det = result.path / "detection"
     for name in ("README.md", "report.md", "report.json", "train.jsonl", "dataset_dict.json"):
@@ -150,6 +151,27 @@ def test_cpu_recipe_smoke_run(tmp_path):
     assert 0.0 <= report["test"]["accuracy"] <= 1.0 and report["counts"]["test"]["real"] == report["counts"]["test"]["generated"]
     summary = json.loads((result.path / "run.json").read_text())["pipeline"]
     assert summary["generated"]["num"] == 300
+
+
+@pytest.mark.slow
+@requires_corpora
+def test_leakgan_cpu_recipe_smoke_run(tmp_path):
+    """The LeakGAN chain end to end (MLE, discriminator, an adversarial batch, generation, dataset, report)."""
+    from textgan import api
+
+    shrink = ["data.max_len=16", "data.max_vocab=300", "mle.epochs=1", "generator.embed_dim=8", "generator.hidden_dim=8",
+              "discriminator.embed_dim=8", "discriminator.filter_sizes=[1,2,3]", "discriminator.num_filters=[8,8,8]",
+              "pipeline.detector.embed_dim=8", "discriminator.pretrain_rounds=1",
+              "discriminator.pretrain_cycles=1", "discriminator.num_negatives=128", "adversarial.batches=1",
+              "adversarial.mle_every=1", "eval.num_samples=50", "eval.metrics=[bleu]", "pipeline.num_generate=200",
+              "pipeline.detector.epochs=1", "pipeline.detector.max_eval_samples=50"]
+    result = api.train(ROOT / "recipes" / "fake_news" / "emnlp_news_leakgan_cpu.yaml", out_dir=tmp_path / "run",
+                       overrides=shrink, progress=False)
+    run = json.loads((result.path / "run.json").read_text())
+    assert yaml.safe_load((result.path / "recipe.yaml").read_text())["generator"]["type"] == "leakgan"
+    report = json.loads((result.path / "detection" / "report.json").read_text())
+    assert report["counts"]["test"]["real"] == report["counts"]["test"]["generated"] > 0
+    assert run["pipeline"]["generated"]["num"] == 200
 
 
 def test_pipeline_section_validates(tmp_path):
