@@ -233,10 +233,11 @@ class CNNDiscriminator(nn.Module):
         """
         w = self.highway.weight.to(self.compute_dtype) if weight is None else weight
         h = F.linear(x.to(self.compute_dtype), w).float()
-        h = h + self.highway.bias
-        transform, gate = h.chunk(2, dim=-1)
-        gate = torch.sigmoid(gate)
-        return gate * torch.relu(transform) + (1.0 - gate) * x
+        if torch.is_grad_enabled():
+            transform, gate = (h + self.highway.bias).chunk(2, dim=-1)
+            return torch.addcmul(x, torch.sigmoid(gate), torch.relu(transform) - x)  # x + t (relu - x)
+        transform, gate = h.add_(self.highway.bias).chunk(2, dim=-1)  # no autograd: in place, fewer passes
+        return torch.addcmul(x, gate.sigmoid_(), transform.relu_().sub_(x))
 
     def features(self, tokens: Tensor, lengths: Tensor | int | None = None) -> Tensor:
         """The pooled, highway-transformed feature vector (before dropout); LeakGAN leaks this.

@@ -37,7 +37,7 @@ class FeatureState:
 
     ``open[i]`` (B, a, F_k) holds the partial sums of the width-k windows that exist (start
     s <= n - 1), have started and still lack tokens, ordered by how many real tokens they hold
-    (``IncrementalFeatures.open_counts`` gives the range); None when there are none.
+    (the window with the fewest first); None when there are none.
     ``best[i]`` (B, F_k) is the running maximum over complete windows (-inf before the first).
     """
 
@@ -98,13 +98,6 @@ class IncrementalFeatures:
     @property
     def discriminator(self) -> nn.Module:
         return self._shared.module
-
-    def open_counts(self, length: int, i: int) -> tuple[int, int]:
-        """The real-token counts m_lo..m_hi of width ``i``'s open windows after ``length`` tokens (empty: lo > hi)."""
-        if length == 0:
-            return 1, 0
-        lo, hi = self.slot_ranges[length - 1][i]
-        return lo + 1, min(hi + 1, self.widths[i] - 1)
 
     def start(self, batch: int, device: torch.device | None = None) -> FeatureState:
         """The state of B empty prefixes."""
