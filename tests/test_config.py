@@ -81,3 +81,13 @@ def test_recipes_are_listed_and_found_by_name():
     assert find_recipe("mle/synthetic_oracle") == RECIPES_DIR / "mle" / "synthetic_oracle.yaml"
     with pytest.raises(TextganError, match="did you mean recipes/quickstart.yaml"):
         find_recipe("quickstrt.yaml")
+
+
+def test_the_leakgan_fake_news_chain_trains_as_the_leakgan_emnlp_budget_recipe():
+    """fake_news/emnlp_news_leakgan_cpu.yaml's run also stands for leakgan/emnlp_news_cpu.yaml's BLEU table."""
+    import yaml
+
+    chain = yaml.safe_load((RECIPES_DIR / "fake_news" / "emnlp_news_leakgan_cpu.yaml").read_text())
+    alone = yaml.safe_load((RECIPES_DIR / "leakgan" / "emnlp_news_cpu.yaml").read_text())
+    for section in ("seed", "data", "generator", "mle", "discriminator", "adversarial", "eval"):
+        assert chain[section] == alone[section], section

@@ -151,3 +151,17 @@ def test_leakgan_loss_trains_manager_and_worker():
     assert all(p.grad is None for p in d.parameters())
     summed = leakgan_loss(g, x, rewards, reduction="sum")
     assert torch.isfinite(summed)
+
+
+def test_leakgan_loss_takes_worker_log_probs_at_the_sampling_temperature():
+    from textgan.rl.leakgan import worker_loss
+    from textgan.rl.losses import sampled_log_probs
+
+    g, d = tiny_pair()
+    x = g.sample(4, temperature=1.5, generator=torch.Generator().manual_seed(0))
+    rewards = leakgan_rewards(x, make_rollout_policy(g), d, num_rollouts=2, generator=torch.Generator().manual_seed(1))
+    terms = g.terms(x)
+    r = worker_intrinsic_rewards(terms.features, terms.goals, terms.block_goals, g.step_size, "code")
+    diff = leakgan_loss(g, x, rewards, temperature=1.5) - leakgan_loss(g, x, rewards)
+    expected = worker_loss(sampled_log_probs(g, x, 1.5), r) - worker_loss(terms.log_probs, r)
+    assert abs(diff.item() - expected.item()) < 1e-6 and abs(expected.item()) > 1e-4

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..models.sampling import sample_categorical
+from .losses import sampled_log_probs
 
 
 def cosine(a: Tensor, b: Tensor) -> Tensor:
@@ -226,7 +227,7 @@ def leakgan_rewards(tokens: Tensor, rollout_policy: nn.Module, discriminator: nn
 
 
 def leakgan_loss(generator: nn.Module, tokens: Tensor, rewards: Tensor, reduction: Literal["mean", "sum"] = "mean",
-                 intrinsic: Literal["code", "paper"] = "code") -> Tensor:
+                 intrinsic: Literal["code", "paper"] = "code", temperature: float = 1.0) -> Tensor:
     """One adversarial step's loss: Manager goal loss + Worker REINFORCE on the intrinsic reward.
 
     The two terms reach disjoint parameters (``LeakGANGenerator`` detaches the goals on the
@@ -239,15 +240,19 @@ def leakgan_loss(generator: nn.Module, tokens: Tensor, rewards: Tensor, reductio
         rewards: (B, T) from :func:`leakgan_rewards` (constant within each block).
         reduction: "mean" (the code: divided by B * T / c and B * T) or "sum" (not divided).
         intrinsic: ``"code"`` or ``"paper"``, see :func:`worker_intrinsic_rewards`.
+        temperature: the temperature ``tokens`` were sampled at: the Worker's REINFORCE term uses
+            the log-probabilities of that tempered policy (:func:`textgan.rl.losses.sampled_log_probs`).
+            CR-Gjx/LeakGAN takes them at temperature 1, which is off-policy for tempered samples.
 
     Returns:
         scalar float.
     """
     c = generator.step_size
     terms = generator.terms(tokens)
+    log_probs = terms.log_probs if temperature == 1.0 else sampled_log_probs(generator, tokens, temperature, terms.logits)
     manager = manager_loss(terms.block_goals, terms.features, rewards[:, ::c], c)
     r = worker_intrinsic_rewards(terms.features, terms.goals, terms.block_goals, c, intrinsic)
-    worker = worker_loss(terms.log_probs, r)
+    worker = worker_loss(log_probs, r)
     if reduction == "sum":
-        return manager * terms.block_goals[:, :, 0].numel() + worker * terms.log_probs.numel()
+        return manager * terms.block_goals[:, :, 0].numel() + worker * log_probs.numel()
     return manager + worker

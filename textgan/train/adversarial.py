@@ -82,7 +82,8 @@ class AdversarialTrainer:
             ``reward_fn`` needs.
         real: (N, T) int64 training sequences (the positives).
         reward_fn: ``reward_fn(tokens, rollout_policy, discriminator, generator=rng) -> (B, T)``.
-        loss_fn: ``loss_fn(generator, tokens, rewards) -> scalar`` to minimise.
+        loss_fn: ``loss_fn(generator, tokens, rewards, temperature=...) -> scalar`` to minimise
+            (``temperature``: the one the tokens were sampled at).
         g_optimizer: the generator's optimizer (SeqGAN: a fresh Adam, lr 0.01).
         d_optimizer: the discriminator's (SeqGAN: Adam, lr 1e-4).
         batch_size: sequences per generator step (64).
@@ -149,7 +150,7 @@ class AdversarialTrainer:
         tokens = self.generator.sample(self.batch_size, generator=self.rng, temperature=self.temperature)  # (B, T)
         self.generator.train(was_training)
         rewards = self.reward_fn(tokens, self.rollout, self.discriminator, generator=self.rng)  # (B, T)
-        loss = self.loss_fn(self.generator, tokens, rewards)
+        loss = self.loss_fn(self.generator, tokens, rewards, temperature=self.temperature)
         check_finite(loss, f"adversarial batch {self.batches_done} generator step",
                      "lower adversarial.lr or set adversarial.grad_clip (e.g. --set adversarial.lr=0.001)")
         self.g_optimizer.zero_grad(set_to_none=True)
