@@ -55,13 +55,13 @@ class IncrementalFeatures:
 
     ``push`` after L tokens returns ``discriminator.prefix_features(tokens)[:, L - 1]`` (the
     length-T sequence with positions >= L holding the pad embedding) up to float rounding. A
-    width-k window at start s only depends on tokens s..s+k-1, and only the n = T - k + 1 starts
-    s <= n - 1 exist. The token at position p therefore enters the windows
-    s = p - j for the slots j = max(0, p - n + 1)..min(p, k - 1): per width one (B, E) x (E, C)
-    product over those slots' columns (for SeqGAN's widths at T = 20 about 60 % of the k F_k
-    columns of all slots, fewer late in the sequence). A window that receives its k-th token enters a running maximum; windows
-    crossing the prefix end add the pad embedding's products of their empty slots; windows wholly
-    in the padding are one constant. This costs one token's products per step instead of
+    width-k window at start s only depends on tokens s..s+k-1, and only the starts s <= n - 1
+    exist (n = max(T, k) - k + 1). The token at position p therefore enters the windows s = p - j
+    for the slots j = max(0, p - n + 1)..min(p, k - 1): per width one (B, E) x (E, C) product over
+    those slots' columns (for SeqGAN's widths at T = 20 about 60 % of the k F_k columns of all
+    slots, fewer late in the sequence). A window that receives its k-th token enters a running
+    maximum; windows crossing the prefix end add the pad embedding's products of their empty
+    slots; windows wholly in the padding are one constant. This costs one token's products per step instead of
     re-running the CNN on every padded prefix (what CR-Gjx/LeakGAN does, ``cur_sen``).
 
     It copies the weights in the product dtype (the highway weight included): build a new one

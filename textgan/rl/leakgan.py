@@ -153,8 +153,9 @@ def block_rewards(tokens: Tensor, rollout_policy: nn.Module, discriminator: nn.M
     Args:
         tokens: (B, T) int64 generated sequences.
         rollout_policy: a policy with ``initial_tokens``, ``step``, ``reorder_state``,
-            ``ban_specials`` and ``finish`` (and optionally ``step_sample``, used to continue) (the reference uses the current generator); a
-            ``LeakGANGenerator`` reads the discriminator at its ``max_len``, which must be T.
+            ``ban_specials`` and ``finish``, and optionally ``step_sample`` (read and draw in one
+            call); the reference uses the current generator. A ``LeakGANGenerator`` reads the
+            discriminator at its ``max_len``, which must be T.
         discriminator: a model with ``prob_real(tokens) -> (B,)``; run in eval mode here.
         num_rollouts: completions per prefix (4 in the code).
         step_size: c.
