@@ -58,8 +58,8 @@ class IncrementalFeatures:
     width-k window at start s only depends on tokens s..s+k-1, and only the starts s <= n - 1
     exist (n = max(T, k) - k + 1). The token at position p therefore enters the windows s = p - j
     for the slots j = max(0, p - n + 1)..min(p, k - 1): per width one (B, E) x (E, C) product over
-    those slots' columns (for SeqGAN's widths at T = 20 about 60 % of the k F_k columns of all
-    slots, fewer late in the sequence). A window that receives its k-th token enters a running
+    those slots' columns (for SeqGAN's widths at T = 20: 52 % of the k F_k columns of all slots on
+    average over the 16 steps that need features, 64 % at most). A window that receives its k-th token enters a running
     maximum; windows crossing the prefix end add the pad embedding's products of their empty
     slots; windows wholly in the padding are one constant. This costs one token's products per step instead of
     re-running the CNN on every padded prefix (what CR-Gjx/LeakGAN does, ``cur_sen``).
