@@ -8,7 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .sampling import ban_special_logits, filter_logits, pad_after_eos, sample_categorical, sample_linear
+from .sampling import (ban_special_logits, banned_tokens, filter_logits, pad_after_eos, sample_categorical,
+                       sample_linear, token_log_probs)
 
 
 class SharedModule:
@@ -399,7 +400,7 @@ class LeakGANGenerator(nn.Module):
         w = self.goal_embedding(block_goals).repeat_interleave(c, dim=1)[:, :T]  # (B, T, K)
         worker_hidden, _ = self.worker(self.embedding(self.shift_right(tokens)))  # (B, T, H)
         logits = self.worker_logits(worker_hidden, w)  # (B, T, V)
-        logp = torch.log_softmax(logits, dim=-1).gather(-1, tokens.unsqueeze(-1)).squeeze(-1) * self.mask(tokens)
+        logp = token_log_probs(logits, tokens) * self.mask(tokens)
         return LeakGANTerms(logits, logp, feats, goals, block_goals)
 
     def forward(self, tokens: Tensor) -> Tensor:
@@ -469,9 +470,8 @@ class LeakGANGenerator(nn.Module):
         """
         hidden, w, state = self._read(tokens, state, length)
         weight = self.worker_matrix() if state.worker_weight is None else state.worker_weight
-        banned = () if self.pad_id is None else (self.pad_id, self.start_token)
         return sample_linear(self.worker_inputs(hidden, w), weight, generator, temperature=temperature,
-                             banned=banned), state
+                             banned=banned_tokens(self.pad_id, self.start_token)), state
 
     def _read(self, tokens: Tensor, state: LeakGANState | None, length: int | None) -> tuple[Tensor, Tensor, LeakGANState]:
         """The state change of :meth:`step`: the Worker's output h_t (B, H), w_t (B, K) and the new state."""
@@ -549,7 +549,7 @@ class LeakGANGenerator(nn.Module):
                     tok = sample_categorical(filter_logits(self.ban_specials(logits), temperature, top_k, top_p),
                                              generator)
                 if return_log_probs:
-                    lp[:, t] = torch.log_softmax(logits, dim=-1).gather(1, tok.unsqueeze(1)).squeeze(1)
+                    lp[:, t] = token_log_probs(logits, tok)
                 seq[:, t] = tok
             chunks.append(seq)
             logps.append(lp)

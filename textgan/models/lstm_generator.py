@@ -6,7 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .sampling import ban_special_logits, filter_logits, pad_after_eos, sample_categorical, sample_linear_softmax
+from .sampling import (ban_special_logits, banned_tokens, filter_logits, pad_after_eos, sample_categorical,
+                       sample_linear_softmax, token_log_probs)
 
 State = tuple[Tensor, Tensor]  # (h, c), each (1, B, H)
 
@@ -81,8 +82,7 @@ class LSTMGenerator(nn.Module):
 
     def log_prob(self, tokens: Tensor) -> Tensor:
         """log G(y_t | y_<t) for every position. Returns (B, T) float; 0 at ignored (pad) positions."""
-        logp = torch.log_softmax(self(tokens), dim=-1).gather(-1, tokens.unsqueeze(-1)).squeeze(-1)
-        return logp * self.mask(tokens)
+        return token_log_probs(self(tokens), tokens) * self.mask(tokens)
 
     def mask(self, tokens: Tensor) -> Tensor:
         """(B, T) float: 1 where the token counts for the loss, 0 at padding."""
@@ -149,10 +149,10 @@ class LSTMGenerator(nn.Module):
         """
         hidden, state = self.lstm(self.embedding(tokens).unsqueeze(1), state)
         bias = self.output.bias
-        if self.pad_id is not None:
+        banned = list(banned_tokens(self.pad_id, self.start_token))
+        if banned:
             bias = bias.clone()
-            bias[self.pad_id] = float("-inf")
-            bias[self.start_token] = float("-inf")
+            bias[banned] = float("-inf")
         tok = sample_linear_softmax(hidden.squeeze(1), self.output.weight, bias, generator, rows=SAMPLE_ROWS)
         return tok, state
 

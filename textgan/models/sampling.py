@@ -189,6 +189,17 @@ def _search_last(cdf: Tensor, value: Tensor) -> Tensor:
     return torch.minimum(idx, last)
 
 
+def token_log_probs(logits: Tensor, tokens: Tensor) -> Tensor:
+    """log softmax(logits) at ``tokens``: (..., V) and (...) int64 -> (...) float."""
+    return torch.log_softmax(logits, dim=-1).gather(-1, tokens.unsqueeze(-1)).squeeze(-1)
+
+
+def banned_tokens(pad_id: int | None, start_token: int) -> tuple[int, ...]:
+    """The ids text sampling never draws: padding and the start token; none without padding
+    (the synthetic oracle). See :func:`ban_special_logits`."""
+    return () if pad_id is None else (pad_id, start_token)
+
+
 def ban_special_logits(logits: Tensor, pad_id: int | None, start_token: int) -> Tensor:
     """Give padding and the start token zero probability when sampling text.
 
@@ -204,11 +215,11 @@ def ban_special_logits(logits: Tensor, pad_id: int | None, start_token: int) -> 
     Returns:
         (B, V) logits (a copy when anything is banned).
     """
-    if pad_id is None:
+    banned = list(banned_tokens(pad_id, start_token))
+    if not banned:
         return logits
     logits = logits.clone()
-    logits[:, pad_id] = float("-inf")
-    logits[:, start_token] = float("-inf")
+    logits[:, banned] = float("-inf")
     return logits
 
 

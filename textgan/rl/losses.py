@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Literal, Protocol
 
-import torch
 from torch import Tensor, nn
+
+from ..models.sampling import token_log_probs
 
 
 class GeneratorLoss(Protocol):
@@ -43,8 +44,7 @@ def sampled_log_probs(generator: nn.Module, tokens: Tensor, temperature: float =
     logits = generator(tokens) if logits is None else logits
     if temperature != 1.0:
         logits = logits / temperature
-    logp = torch.log_softmax(logits, dim=-1).gather(-1, tokens.unsqueeze(-1)).squeeze(-1)
-    return logp * generator.mask(tokens)
+    return token_log_probs(logits, tokens) * generator.mask(tokens)
 
 
 def policy_gradient_loss(log_probs: Tensor, rewards: Tensor, reduction: Literal["sum", "mean"] = "sum") -> Tensor:
