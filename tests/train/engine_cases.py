@@ -1,0 +1,139 @@
+"""Tiny runs of every recipe family, and their metrics as recorded before the move onto the engine.
+
+The training engine (``textgan/engine``) replaced four loops (language model + policy gradient,
+ADM, detector). Before the move, each family below was run with the old code at one thread and
+its metrics were written to ``tests/train/golden/<case>.json``; ``test_engine_numbers.py`` checks
+that today's code gives the same values. Re-record only on purpose (a change that is meant to
+alter the numbers, said in the commit):
+
+    python -m tests.train.engine_cases --record
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+GOLDEN = Path(__file__).resolve().parent / "golden"
+
+SEQGAN = ["mle.epochs=2", "data.num_train=256", "data.num_test=128", "eval.num_samples=128", "eval.every=1",
+          "eval.every_adversarial=1", "discriminator.pretrain_rounds=2", "discriminator.pretrain_epochs=1",
+          "discriminator.filter_sizes=[2,3]", "discriminator.num_filters=[4,4]", "adversarial.batches=3",
+          "adversarial.d_rounds=1", "adversarial.d_epochs=1", "adversarial.num_rollouts=2",
+          "adversarial.best_metric=nll_oracle", "threads=1", "device=cpu", "eval.save_samples=5"]
+LEAKGAN = ["mle.epochs=2", "data.num_train=256", "data.num_test=128", "eval.num_samples=128", "eval.every=1",
+           "eval.every_adversarial=1", "generator.embed_dim=8", "generator.hidden_dim=8",
+           "generator.compute_dtype=float32", "discriminator.embed_dim=8", "discriminator.filter_sizes=[1,2,3]",
+           "discriminator.num_filters=[4,4,4]", "discriminator.compute_dtype=float32",
+           "discriminator.pretrain_rounds=2", "discriminator.pretrain_cycles=2", "discriminator.num_negatives=128",
+           "adversarial.batches=3", "adversarial.num_rollouts=2", "adversarial.mle_every=2",
+           "adversarial.mle_batches=2", "threads=1", "device=cpu", "eval.save_samples=5"]
+ADM = ["adm.vocab_file=null", "adm.vocab_size=30", "adm.tokenizer=words", "adm.steps=60", "adm.eval_every=20",
+       "adm.hidden_dim=6", "adm.noise_dim=4", "adm.generator_dim=8", "adm.batch_size=8", "adm.embedding_map=pca",
+       "threads=1", "device=cpu"]
+PIPELINE = ["mle.epochs=2", "data.max_vocab=200", "data.max_len=12", "generator.embed_dim=8", "generator.hidden_dim=8",
+            "eval.num_samples=40", "eval.every=1", "eval.metrics=[nll_test,bleu]", "pipeline.num_generate=120",
+            "pipeline.shard_size=60", "pipeline.detector.embed_dim=8", "pipeline.detector.filter_sizes=[1,2]",
+            "pipeline.detector.num_filters=[8,8]", "pipeline.detector.epochs=2", "pipeline.detector.batch_size=16",
+            "pipeline.detector.max_eval_samples=40", "threads=1", "device=cpu", "eval.save_samples=5"]
+
+TOPICS = {0: "apple banana cherry grape melon fruit juice", 1: "car engine wheel road drive speed motor",
+          2: "god church faith pray bible belief soul"}
+
+
+def write_doc_corpus(folder: Path) -> Path:
+    """A labelled three-topic corpus (train/test JSONL) for the ADM."""
+    rng = random.Random(0)
+    folder.mkdir(parents=True, exist_ok=True)
+    for split, n in (("train", 60), ("test", 15)):
+        with open(folder / f"{split}.jsonl", "w", encoding="utf-8") as f:
+            for i in range(n):
+                words = rng.choices(TOPICS[i % 3].split(), k=6) + rng.choices(["people", "thing", "data"], k=3)
+                f.write(json.dumps({"id": f"{split}{i}", "text": " ".join(words), "label": i % 3}) + "\n")
+    return folder
+
+
+def write_news_corpus(folder: Path) -> Path:
+    """Short news-like sentences (train/test text files) for a language model and the fake-news pipeline."""
+    rng = random.Random(1)
+    who = ["the council", "the minister", "a spokesman", "the company", "police", "the court"]
+    did = ["said", "announced", "denied", "confirmed", "reported"]
+    what = ["a new plan", "the deal", "higher taxes", "the results", "a delay", "more jobs"]
+    when = ["on monday", "last week", "this year", "in march", "today"]
+    folder.mkdir(parents=True, exist_ok=True)
+    for split, n in (("train", 300), ("test", 80)):
+        lines = [f"{rng.choice(who)} {rng.choice(did)} {rng.choice(what)} {rng.choice(when)} ." for _ in range(n)]
+        (folder / f"{split}.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return folder
+
+
+def case_recipe(name: str, tmp: Path) -> tuple[Path, list[str]]:
+    """The recipe file and overrides of a case."""
+    if name == "seqgan":
+        return ROOT / "recipes" / "seqgan" / "synthetic_oracle.yaml", SEQGAN
+    if name == "leakgan":
+        return ROOT / "recipes" / "leakgan" / "synthetic_oracle_cpu.yaml", LEAKGAN
+    if name == "adm":
+        return ROOT / "recipes" / "adm" / "newsgroups20.yaml", [f"data.corpus={write_doc_corpus(tmp / 'docs')}", *ADM]
+    if name == "pipeline":
+        corpus = write_news_corpus(tmp / "news")
+        return (ROOT / "recipes" / "fake_news" / "emnlp_news_lstm_cpu.yaml",
+                [f"data.corpus={corpus}", "data.train_split=train", f"pipeline.real={corpus / 'test.txt'}", *PIPELINE])
+    raise KeyError(name)
+
+
+CASES = ("seqgan", "leakgan", "adm", "pipeline")
+
+
+def strip_time(records: list[dict]) -> list[dict]:
+    """Metric records without their wall-clock ``time`` (the one value a rerun cannot repeat)."""
+    return [{k: v for k, v in r.items() if k != "time"} for r in records]
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def outcome(run: Path) -> dict:
+    """Every number a case's run folder holds that the move must not change."""
+    out = {"metrics": strip_time(read_jsonl(run / "metrics.jsonl"))}
+    for sub in sorted((run / "baselines").glob("*")) if (run / "baselines").is_dir() else []:
+        out[f"baselines/{sub.name}"] = strip_time(read_jsonl(sub / "metrics.jsonl"))
+    if (run / "retrieval.json").is_file():
+        out["retrieval"] = json.loads((run / "retrieval.json").read_text())["table"]
+    report = run / "detection" / "report.json"
+    if report.is_file():
+        rep = json.loads(report.read_text())
+        out["detector"] = {"test": rep["test"], "counts": rep["counts"]}
+    return out
+
+
+def run_case(name: str, tmp: Path) -> dict:
+    """Train the case in this process (one thread) and return its outcome."""
+    import torch
+
+    from textgan import api
+
+    recipe, overrides = case_recipe(name, tmp)
+    before = torch.get_num_threads()
+    try:
+        result = api.train(recipe, out_dir=tmp / "run", overrides=overrides, progress=False)
+    finally:
+        torch.set_num_threads(before)
+    return outcome(result.path)
+
+
+if __name__ == "__main__":
+    import tempfile
+
+    if sys.argv[1:] != ["--record"]:
+        sys.exit("usage: python -m tests.train.engine_cases --record")
+    GOLDEN.mkdir(exist_ok=True)
+    for case in CASES:
+        with tempfile.TemporaryDirectory() as d:
+            result = run_case(case, Path(d))
+        (GOLDEN / f"{case}.json").write_text(json.dumps(result, indent=1, sort_keys=True) + "\n")
+        print(case, len(result["metrics"]), "records")
