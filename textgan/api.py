@@ -4,72 +4,49 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 
 import torch
 
 from .config import Recipe, load_recipe, recipe_to_dict
 from .errors import TextganError
+from .resources import recipe_summary, recipes_dir
+from .runs import RunResult, default_run_dir  # re-exported: part of the API
 
 log = logging.getLogger(__name__)
 
-RECIPES_DIR = Path(__file__).resolve().parent.parent / "recipes"
-
-
-@dataclass
-class RunResult:
-    """What :func:`train` returns: the run folder and the last evaluation."""
-
-    path: Path
-    metrics: dict
-    wall_time_s: float
-
-
-def default_run_dir(recipe: Recipe) -> Path:
-    """``runs/<recipe name>/<timestamp>`` under the working directory."""
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    return Path("runs") / recipe.name / stamp
+RECIPES_DIR = recipes_dir()  # recipes/ of the source tree, or textgan/recipes/ of a wheel (textgan.resources)
 
 
 def train(recipe: Recipe | str | Path, out_dir: str | Path | None = None, overrides: list[str] | None = None,
           progress: bool = True) -> RunResult:
     """Run a recipe end to end: prepare data, train, evaluate, save checkpoints and curves.
 
+    The run saves its full training state as it goes; :func:`resume` continues it after a
+    crash or a signal. Nothing process-wide is left changed: the seed and thread count are set
+    for the run only.
+
     Args:
         recipe: a Recipe or a path to a YAML recipe.
-        out_dir: the run folder (default: ``runs/<name>/<timestamp>``).
+        out_dir: the run folder (default: ``runs/<name>/<timestamp>``); it must not hold a run.
         overrides: ``key=value`` strings (only with a path).
         progress: show progress bars.
 
     Returns:
         The run folder, the final metrics and the wall time.
     """
-    from .train.lm import run_language_model
-    from .train.loop import RunDir, Timer, environment, resolve_device
+    from . import runs
 
     if not isinstance(recipe, Recipe):
         recipe = load_recipe(recipe, overrides)
-    timer = Timer()
-    if recipe.threads:
-        torch.set_num_threads(recipe.threads)
-    device = resolve_device(recipe.device)
-    torch.manual_seed(recipe.seed)
-    run = RunDir.create(out_dir or default_run_dir(recipe), recipe_to_dict(recipe), environment(recipe.seed, device))
-    log.info("run folder: %s", run.path)
-    if recipe.adm is not None:
-        from .train.energy import run_adm
+    return runs.start(recipe, out_dir, progress)
 
-        summary = run_adm(recipe, run, device, timer, progress)
-    else:
-        summary = run_language_model(recipe, run, device, timer, progress)
-        if recipe.pipeline is not None:  # generate, detection dataset, detectability report (docs/fake_news.md)
-            from .detection import run_pipeline
 
-            summary["pipeline"] = run_pipeline(recipe, run.path, device.type, progress)
-    wall = timer()
-    run.finish({"wall_time_s": round(wall, 1), **summary})
-    return RunResult(run.path, summary.get("final_metrics", {}), wall)
+def resume(run_dir: str | Path, overrides: list[str] | None = None, progress: bool = True) -> RunResult:
+    """Continue the run in ``run_dir`` from its last saved training state (see ``textgan run --resume``)."""
+    from . import runs
+
+    return runs.resume(run_dir, overrides, progress)
 
 
 def generate(checkpoint: str | Path, num: int, out: str | Path, *, temperature: float = 1.0, top_k: int = 0,
@@ -124,8 +101,8 @@ def embed(model: str | Path, docs, *, batch_size: int = 4096, device: str = "aut
         without any vocabulary word gets the model's vector of the empty bag of words,
         ``leaky_relu(b_enc)``.
     """
-    from .train.energy import embed_texts, load_document_model
-    from .train.loop import resolve_device
+    from .embedding import embed_texts, load_document_model
+    from .engine.rundir import resolve_device
 
     loaded = load_document_model(model, resolve_device(device))
     if hasattr(docs, "column_names"):
@@ -148,8 +125,8 @@ def embed_to_file(model: str | Path, input: str | Path, out: str | Path, *, spli
     Ids are the source's ``id`` column, else the row number (blank texts are dropped on load).
     """
     from .data.corpus import load_corpus
-    from .train.energy import embed_texts, load_document_model, write_embeddings
-    from .train.loop import resolve_device
+    from .embedding import embed_texts, load_document_model, write_embeddings
+    from .engine.rundir import resolve_device
 
     loaded = load_document_model(model, resolve_device(device))
     ds = load_corpus(input, split, text_column=text_column)
@@ -163,30 +140,33 @@ def embed_to_file(model: str | Path, input: str | Path, out: str | Path, *, spli
     return EmbedReport(files, len(ids), result.num_empty, loaded.dim)
 
 
-def list_recipes(root: Path = RECIPES_DIR) -> list[tuple[str, str]]:
-    """Every shipped recipe as (path relative to recipes/, first line of its header comment)."""
-    out = []
-    for path in sorted(root.rglob("*.yaml")):
-        summary = ""
-        for line in path.read_text(encoding="utf-8").splitlines():
-            if line.startswith("#"):
-                summary = line.lstrip("# ").strip()
-                if summary:
-                    break
-            elif line.strip():
-                break
-        out.append((str(path.relative_to(root)), summary))
-    return out
+def list_recipes(root: Path | None = None) -> list[tuple[str, str]]:
+    """Every shipped recipe (``recipes/**/*.yaml``) as (path relative to recipes/, summary).
+
+    The summary is the first sentence of the recipe's header comment, its wrapped lines joined
+    (see :func:`textgan.resources.recipe_summary`), never cut mid-phrase.
+    """
+    root = RECIPES_DIR if root is None else Path(root)
+    return [(path.relative_to(root).as_posix(), recipe_summary(path.read_text(encoding="utf-8")))
+            for path in sorted(root.rglob("*.yaml"))]
 
 
 def find_recipe(name: str | Path) -> Path:
-    """A recipe path as given, or a shipped recipe by its name (``mle/synthetic_oracle``)."""
+    """A recipe path as given, or a shipped recipe by its name (``mle/synthetic_oracle``).
+
+    A shipped recipe is also found as ``recipes/<name>`` from any working directory (the
+    installed recipes live inside the package).
+    """
     path = Path(name)
     if path.is_file():
         return path
-    for cand in (RECIPES_DIR / name, RECIPES_DIR / f"{name}.yaml"):
-        if cand.is_file():
-            return cand
+    shorts = [str(name)]
+    if path.parts[:1] == ("recipes",) and len(path.parts) > 1:
+        shorts.append(Path(*path.parts[1:]).as_posix())
+    for short in shorts:
+        for cand in (RECIPES_DIR / short, RECIPES_DIR / f"{short}.yaml"):
+            if cand.is_file():
+                return cand
     import difflib
 
     names = [p for p, _ in list_recipes()]
@@ -195,16 +175,7 @@ def find_recipe(name: str | Path) -> Path:
     raise TextganError(f"recipe {str(name)!r} not found{hint}: pass a YAML path or a name from `textgan recipes`")
 
 
-def load_texts(spec: str | Path, default_split: str = "train", text_column: str | None = None) -> list[str]:
-    """Texts of a user file or named corpus; ``NAME:SPLIT`` picks a corpus split."""
-    from .data.corpus import list_corpora, load_corpus
-
-    spec = str(spec)
-    split = default_split
-    names = {c.name for c in list_corpora()}
-    if ":" in spec and spec.rsplit(":", 1)[0] in names:
-        spec, split = spec.rsplit(":", 1)
-    return list(load_corpus(spec, split, text_column=text_column)["text"])
+from .data.texts import load_texts  # noqa: E402  (re-exported: textgan.api.load_texts)
 
 
 def evaluate(samples: str | Path, references: str | Path | None = None, train: str | Path | None = None,

@@ -169,101 +169,169 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     raise AssertionError(args.what)
 
 
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """Shows each option's default, except where it says nothing (None, off flags, empty lists).
+
+    Descriptions and epilogs keep their line breaks (examples stay readable).
+    """
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if ("%(default)" in text or default is None or default is False or default is argparse.SUPPRESS
+                or default == [] or action.required
+                or (not action.option_strings and action.nargs not in (argparse.OPTIONAL, argparse.ZERO_OR_MORE))):
+            return text
+        return text + " (default: %(default)s)"
+
+
+def _version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("textgan")
+    except metadata.PackageNotFoundError:  # running from a source tree that was never installed
+        import textgan
+
+        return str(getattr(textgan, "__version__", "unknown"))
+
+
+class _VersionAction(argparse.Action):
+    """``--version``: print ``textgan <version>`` and exit 0 (the version is looked up only when asked)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str = argparse.SUPPRESS,
+                 default: str = argparse.SUPPRESS, help: str | None = None) -> None:
+        super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        print(f"textgan {_version()}")
+        parser.exit(0)
+
+
+_DEVICE_HELP = "auto (CUDA when available, else CPU), cpu, cuda or cuda:N"
+
+_RUN_EPILOG = """\
+overriding recipe keys:
+  --set takes a dotted SECTION.KEY path and a YAML value, and can be repeated:
+    textgan run quickstart --set mle.epochs=3 --set discriminator.lr=1e-4
+  lists are written [a,b] (quote them for the shell): --set 'eval.metrics=[nll_oracle,nll_test]'
+  every key, with its value, is printed by `textgan run RECIPE --dry-run`;
+  recipes/README.md and the dataclasses of textgan/config.py document them.
+"""
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for documentation and tests)."""
-    p = argparse.ArgumentParser(prog="textgan", description="Adversarial text generation and document modeling.")
+    p = argparse.ArgumentParser(prog="textgan", description="Adversarial text generation and document modeling.",
+                                formatter_class=_HelpFormatter)
+    p.add_argument("--version", action=_VersionAction, help="print the textgan version and exit")
     p.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
-    sub = p.add_subparsers(dest="command", required=True)
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                           help="`textgan COMMAND --help` shows a command's options")
 
-    r = sub.add_parser("run", help="train a recipe end to end")
+    def command(parent, name: str, help: str, **kw) -> argparse.ArgumentParser:
+        return parent.add_parser(name, help=help, description=kw.pop("description", help),
+                                 formatter_class=_HelpFormatter, **kw)
+
+    r = command(sub, "run", "train a recipe end to end", epilog=_RUN_EPILOG)
     r.add_argument("recipe", help="recipe YAML path or shipped name (see `textgan recipes`)")
-    r.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a recipe key (repeatable)")
-    r.add_argument("--out", default=None, help="run folder (default runs/<name>/<timestamp>)")
-    r.add_argument("--dry-run", action="store_true", help="print the resolved recipe and exit")
+    r.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                   help="override a recipe key, e.g. --set mle.epochs=3 --set discriminator.lr=1e-4; lists as [a,b]; "
+                        "repeatable (`--dry-run` prints every key; see below)")
+    r.add_argument("--out", default=None, help="run folder (default: runs/<name>/<timestamp>)")
+    r.add_argument("--dry-run", action="store_true", help="print the resolved recipe (every key and value) and exit")
     r.add_argument("--quiet", action="store_true", help="no progress bars")
     r.set_defaults(func=_cmd_run)
 
-    g = sub.add_parser("generate", help="sample texts from a run or checkpoint (sharded, resumable)")
+    g = command(sub, "generate", "sample texts from a run or checkpoint (sharded, resumable)")
     g.add_argument("checkpoint", help="run folder or checkpoint folder")
     g.add_argument("--num", type=int, required=True, help="texts to write (kept after filters)")
     g.add_argument("--out", required=True, help="output file (a folder for --format hf); rerun to resume")
     g.add_argument("--format", choices=["jsonl", "parquet", "hf"], default=None,
-                   help="default: parquet for a .parquet --out, else jsonl")
-    g.add_argument("--temperature", type=float, default=1.0)
-    g.add_argument("--top-k", type=int, default=0)
-    g.add_argument("--top-p", type=float, default=1.0)
-    g.add_argument("--min-len", type=int, default=1, help="drop (and count) texts with fewer tokens (default 1: no empty text)")
+                   help="output format (default: parquet for a .parquet --out, else jsonl)")
+    g.add_argument("--temperature", type=float, default=1.0,
+                   help="softmax temperature: below 1 safer, more repetitive texts; above 1 more diverse ones")
+    g.add_argument("--top-k", type=int, default=0, help="sample among the K most likely tokens only (0: no limit)")
+    g.add_argument("--top-p", type=float, default=1.0,
+                   help="nucleus sampling: among the most likely tokens holding this probability mass (1.0: no limit)")
+    g.add_argument("--min-len", type=int, default=1, help="drop (and count) texts with fewer tokens (1: no empty text)")
     g.add_argument("--max-len", type=int, default=None, help="tokens drawn per text (default: the model's)")
-    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--seed", type=int, default=0, help="random seed (the same seed gives the same texts)")
     g.add_argument("--dedupe", action="store_true", help="drop exact duplicate texts (counted)")
     g.add_argument("--drop-train-copies", action="store_true", help="drop texts equal to a training text (counted)")
     g.add_argument("--train", default=None, help="training texts for --drop-train-copies (default: the run's recipe)")
     g.add_argument("--shard-size", type=int, default=10_000, help="texts per shard (the most a kill can lose)")
-    g.add_argument("--batch-size", type=int, default=1000)
-    g.add_argument("--device", default="auto")
+    g.add_argument("--batch-size", type=int, default=1000, help="texts sampled together (memory against speed)")
+    g.add_argument("--device", default="auto", help=_DEVICE_HELP)
     g.add_argument("--quiet", action="store_true", help="no progress bar")
     g.set_defaults(func=_cmd_generate)
 
-    rc = sub.add_parser("recipes", help="list the shipped recipes")
+    rc = command(sub, "recipes", "list the shipped recipes")
     rc.set_defaults(func=_cmd_recipes)
 
-    c = sub.add_parser("corpus", help="named corpora")
-    csub = c.add_subparsers(dest="corpus_cmd", required=True)
-    csub.add_parser("list", help="list named corpora")
-    ci = csub.add_parser("info", help="show a corpus card")
-    ci.add_argument("name")
-    cd = csub.add_parser("detection", help="build a balanced real-vs-generated detection dataset (+ --report)")
+    c = command(sub, "corpus", "named corpora")
+    csub = c.add_subparsers(dest="corpus_cmd", required=True, metavar="CORPUS_COMMAND",
+                            help="`textgan corpus CORPUS_COMMAND --help` shows its options")
+    command(csub, "list", "list named corpora")
+    ci = command(csub, "info", "show a corpus card")
+    ci.add_argument("name", help="corpus name (see `textgan corpus list`)")
+    cd = command(csub, "detection", "build a balanced real-vs-generated detection dataset (+ --report)")
     cd.add_argument("--real", required=True, help="real texts: corpus NAME (every local split), NAME:SPLIT or a file")
     cd.add_argument("--generated", action="append", required=True, metavar="PATH",
                     help="output of `textgan generate` (repeat: one per generation run)")
     cd.add_argument("--out", required=True, help="dataset folder (DatasetDict + JSONL per split + README.md card)")
     cd.add_argument("--real-label", action="append", default=None, metavar="LABEL",
                     help="keep only real rows with this label (repeatable; e.g. 1 for FA-KES credible articles)")
-    cd.add_argument("--real-max-tokens", type=int, default=None, help="cut real texts to this many whitespace tokens")
-    cd.add_argument("--text-column", default=None, help="text column of a real user file")
+    cd.add_argument("--real-max-tokens", type=int, default=None,
+                    help="cut real texts to this many whitespace tokens (default: no cut)")
+    cd.add_argument("--text-column", default=None, help="text column of a real user file (default: text)")
     cd.add_argument("--mix-runs", action="store_true", help="pool the runs instead of splitting by run")
-    cd.add_argument("--validation-fraction", type=float, default=0.1)
-    cd.add_argument("--test-fraction", type=float, default=0.1)
-    cd.add_argument("--max-per-class", type=int, default=None)
-    cd.add_argument("--seed", type=int, default=0)
+    cd.add_argument("--validation-fraction", type=float, default=0.1, help="share of the texts in validation")
+    cd.add_argument("--test-fraction", type=float, default=0.1, help="share of the texts in test")
+    cd.add_argument("--max-per-class", type=int, default=None,
+                    help="cap on texts per class, over all splits (default: no cap)")
+    cd.add_argument("--seed", type=int, default=0, help="random seed of the shuffling and of the detector (--report)")
     cd.add_argument("--report", action="store_true", help="also train the baseline CNN detector: report.md/.json")
     cd.add_argument("--epochs", type=int, default=3, help="detector epochs (--report)")
     cd.add_argument("--tokenize", choices=["whitespace", "nltk"], default="whitespace", help="detector tokens (--report)")
-    cd.add_argument("--device", default="auto")
+    cd.add_argument("--device", default="auto", help=f"detector device (--report): {_DEVICE_HELP}")
     cd.add_argument("--quiet", action="store_true", help="no progress bars")
     c.set_defaults(func=_cmd_corpus)
 
-    e = sub.add_parser("evaluate", help="score generated texts (BLEU, Self-BLEU, novelty...) or sweep a run's temperature")
+    e = command(sub, "evaluate", "score generated texts (BLEU, Self-BLEU, novelty...) or sweep a run's temperature")
     e.add_argument("--samples", help="generated texts: .txt (one per line) or JSONL from `textgan generate`")
     e.add_argument("--references", help="reference texts for BLEU: a file or corpus (NAME or NAME:SPLIT; default split test)")
     e.add_argument("--train", help="training texts for novelty: a file or corpus (default split train)")
     e.add_argument("--metrics", default="bleu,self_bleu,distinct,novelty,length",
                    help="comma list of bleu, self_bleu, distinct, novelty, length")
-    e.add_argument("--orders", default="2,3,4,5", help="n-gram orders (default 2,3,4,5)")
-    e.add_argument("--tokenize", choices=["whitespace", "nltk"], default="whitespace")
+    e.add_argument("--orders", default="2,3,4,5", help="n-gram orders, comma-separated")
+    e.add_argument("--tokenize", choices=["whitespace", "nltk"], default="whitespace",
+                   help="how texts are cut into words for the n-gram metrics (nltk: Treebank tokens, as Texygen)")
     e.add_argument("--run", action="append", help="run folder for a temperature sweep (repeat to draw several runs)")
-    e.add_argument("--temperatures", default="0.7,0.85,1.0,1.2,1.5")
-    e.add_argument("--num-samples", type=int, default=2000, help="samples per temperature")
-    e.add_argument("--plot-order", type=int, default=4, help="BLEU order drawn in the plot")
-    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--temperatures", default="0.7,0.85,1.0,1.2,1.5",
+                   help="sampling temperatures of the sweep (--run), comma-separated")
+    e.add_argument("--num-samples", type=int, default=2000, help="samples per temperature (--run)")
+    e.add_argument("--plot-order", type=int, default=4, help="BLEU order drawn in the plot (--run)")
+    e.add_argument("--seed", type=int, default=0, help="random seed of the sweep's samples (--run)")
     e.add_argument("--out", help="JSON file (with --samples) or folder (with --run; default the first run)")
     e.set_defaults(func=_cmd_evaluate)
 
-    em = sub.add_parser("embed", help="document vectors from a trained ADM (.npy, .parquet or .jsonl by --out)")
+    em = command(sub, "embed", "document vectors from a trained ADM (.npy, .parquet or .jsonl by --out)")
     em.add_argument("--model", required=True, help="ADM run folder or checkpoint folder")
     em.add_argument("--input", required=True, help="corpus name (with --split) or a .txt/.jsonl/.csv/.tsv file")
     em.add_argument("--out", required=True, help="output file: .npy (+ .ids.txt), .parquet or .jsonl (+ .meta.json)")
-    em.add_argument("--split", default="test", help="split of a named corpus (default test)")
+    em.add_argument("--split", default="test", help="split of a named corpus")
     em.add_argument("--text-column", default=None, help="column holding the text (default: text)")
-    em.add_argument("--batch-size", type=int, default=4096)
-    em.add_argument("--device", default="auto")
+    em.add_argument("--batch-size", type=int, default=4096, help="documents embedded together (memory against speed)")
+    em.add_argument("--device", default="auto", help=_DEVICE_HELP)
     em.add_argument("--quiet", action="store_true", help="no progress bar")
     em.set_defaults(func=_cmd_embed)
 
-    b = sub.add_parser("bench", help="speed benchmarks on this machine")
-    b.add_argument("what", choices=["bleu", "discriminator", "rollout", "generation", "adm"])
+    b = command(sub, "bench", "speed benchmarks on this machine")
+    b.add_argument("what", choices=["bleu", "discriminator", "rollout", "generation", "adm"],
+                   help="what to time: bleu, discriminator, rollout, generation or adm")
     b.add_argument("--model", choices=["seqgan", "leakgan"], default="seqgan", help="generator for `bench rollout`")
-    b.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
+    b.add_argument("--threads", type=int, default=2, help="torch threads")
     b.add_argument("--num", type=int, default=10_000, help="samples and references (bleu)")
     b.add_argument("--nltk-subsample", type=int, default=20, help="samples timed with nltk (bleu)")
     b.add_argument("--num-rollouts", default="4,16", help="rollouts per prefix, comma-separated (leakgan)")

@@ -249,6 +249,17 @@ class PipelineConfig:
 
 
 @dataclass(frozen=True)
+class CheckpointConfig:
+    """When a run saves its full training state (``state/``, what ``textgan run --resume`` reads)."""
+
+    every: int | None = None  # steps of a phase between saves; None: after every evaluation (and at every phase's end)
+
+    def __post_init__(self) -> None:
+        if self.every is not None and self.every < 1:
+            raise TextganError(f"checkpoint.every must be a positive number of steps or null, got {self.every}")
+
+
+@dataclass(frozen=True)
 class Recipe:
     """A whole experiment. Load with :func:`load_recipe`."""
 
@@ -257,6 +268,8 @@ class Recipe:
     seed: int = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"
     threads: int | None = None  # torch intra-op threads (None: torch's default)
+    tensorboard: bool = False  # also log metrics to <run>/tensorboard (needs the tensorboard extra)
+    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     data: DataConfig = field(default_factory=DataConfig)
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
     mle: MLEConfig = field(default_factory=MLEConfig)

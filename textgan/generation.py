@@ -177,7 +177,7 @@ def training_sequences(loaded: Any, train: str | Path | None = None) -> set[tupl
             return {_content(r, vocab.eos_id, vocab.pad_id) for r in data.train.tolist()}
         token_lists: Iterable[list[str]] = (data.tokenizer.tokenize(t) for t in data.train_texts)
     else:
-        from .api import load_texts
+        from .data.texts import load_texts
 
         texts = load_texts(train, "train")
         token_lists = (t.split() if tokenizer is None else tokenizer.tokenize(t) for t in texts)
@@ -276,7 +276,7 @@ def generate_texts(checkpoint: str | Path, num: int, out: str | Path, *,
     from tqdm.auto import tqdm
 
     from .train.checkpoint import load_generator
-    from .train.loop import resolve_device
+    from .engine.rundir import resolve_device
 
     if num <= 0:
         raise TextganError(f"--num must be positive, got {num}")

@@ -1,4 +1,10 @@
-"""Atomic file writes: write to a temporary name in the same folder, then rename."""
+"""Atomic file writes: write to a temporary name in the same folder, then rename.
+
+``tempfile.mkstemp`` and ``tempfile.mkdtemp`` create private (0600 / 0700) entries; renamed into
+place as they are, a user's outputs would be unreadable to the group and others whatever the
+umask says. Everything here honours the process umask instead (0644 files and 0755 folders
+under the usual umask 0022), as a plain ``open`` or ``mkdir`` would.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +13,89 @@ import hashlib
 import json
 import os
 import shutil
+import stat
 import tempfile
 from pathlib import Path
-from typing import IO, Any, Iterator
+from typing import IO, Any, Iterator, TypeVar
+
+_P = TypeVar("_P", bound="str | os.PathLike")
+
+
+def _umask_at_import() -> int:
+    # os.umask can only be read by setting it; done once, while importing (single-threaded in
+    # practice), and used only where /proc/self/status has no "Umask:" line (non-Linux, old kernels).
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _proc_umask() -> int | None:
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+_FALLBACK_UMASK: int = _umask_at_import() if (_mask := _proc_umask()) is None else _mask
+del _mask
+
+
+def current_umask() -> int:
+    """The process umask, read without changing it (thread-safe).
+
+    Read from ``/proc/self/status`` on Linux (so later ``os.umask`` calls are seen); elsewhere the
+    value the process had when this module was imported.
+    """
+    mask = _proc_umask()
+    return _FALLBACK_UMASK if mask is None else mask
+
+
+def apply_umask(path: _P) -> _P:
+    """Give ``path`` the mode a plain ``open``/``mkdir`` would: 0666 (file) or 0777 (folder) less the umask.
+
+    For entries made by ``tempfile.mkstemp``/``mkdtemp`` (0600/0700) before they are renamed
+    into a user-visible place. Only the entry itself changes, not a folder's contents.
+    Returns ``path``, so it can wrap the call that made it.
+    """
+    base = 0o777 if os.path.isdir(path) else 0o666
+    os.chmod(path, base & ~current_umask())
+    return path
+
+
+def apply_umask_tree(root: str | os.PathLike) -> None:
+    """`apply_umask` to ``root`` and everything under it (symbolic links are left alone).
+
+    Files with an execute bit get 0777 less the umask, so they stay executable.
+    """
+    mask = current_umask()
+    apply_umask(root)
+    for folder, dirs, files in os.walk(root):
+        for name in dirs + files:
+            path = os.path.join(folder, name)
+            st = os.lstat(path)
+            if stat.S_ISLNK(st.st_mode):
+                continue
+            full = stat.S_ISDIR(st.st_mode) or st.st_mode & 0o111
+            want = (0o777 if full else 0o666) & ~mask
+            if stat.S_IMODE(st.st_mode) != want:
+                os.chmod(path, want)
+
+
+def _mkstemp_beside(path: Path) -> tuple[int, str]:
+    """``tempfile.mkstemp`` beside ``path``, with the umask's mode instead of 0600."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        os.chmod(tmp, 0o666 & ~current_umask())
+    except BaseException:
+        os.close(fd)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    return fd, tmp
 
 
 @contextlib.contextmanager
@@ -26,7 +112,7 @@ def atomic_open(path: str | os.PathLike, mode: str = "w", encoding: str | None =
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = _mkstemp_beside(path)
     try:
         with os.fdopen(fd, mode, encoding=None if "b" in mode else encoding) as f:
             yield f
@@ -40,12 +126,23 @@ def atomic_open(path: str | os.PathLike, mode: str = "w", encoding: str | None =
 
 
 def atomic_tmp_path(path: str | os.PathLike) -> Path:
-    """Return a fresh temporary path beside ``path`` (for libraries that write by file name)."""
+    """Return a fresh temporary path beside ``path`` (for libraries that write by file name).
+
+    The (empty) file exists already, with the umask's mode, which a library that opens it for
+    writing keeps.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = _mkstemp_beside(path)
     os.close(fd)
     return Path(tmp)
+
+
+def make_tmp_dir(dest: str | os.PathLike) -> Path:
+    """A fresh empty folder beside ``dest``, with the umask's mode, to fill and then `replace_dir`."""
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    return apply_umask(Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent)))
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> None:
@@ -69,8 +166,12 @@ def replace_dir(tmp: str | os.PathLike, dest: str | os.PathLike) -> None:
 
     The old folder is first renamed aside, so ``dest`` is at every moment either the complete
     old folder or the complete new one (a crash leaves at most a ``.NAME.old`` folder behind).
+
+    Everything in ``tmp`` first gets the umask's modes (`apply_umask_tree`): a
+    ``tempfile.mkdtemp`` folder is 0700, and some writers (safetensors) make 0600 files.
     """
     tmp, dest = Path(tmp), Path(dest)
+    apply_umask_tree(tmp)
     if dest.exists():
         old = dest.with_name(f".{dest.name}.old")
         shutil.rmtree(old, ignore_errors=True)

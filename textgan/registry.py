@@ -166,3 +166,11 @@ def losses() -> Registry:
 def build_discriminator(kind: str, **kwargs):
     """Construct a registered discriminator from flat keyword arguments."""
     return discriminators().get(kind)(**kwargs)
+
+
+def build_discriminator_from_config(cfg, *, vocab_size: int, pad_id: int | None):
+    """Construct the discriminator of a recipe's ``discriminator`` section for the run's vocabulary."""
+    return build_discriminator(
+        cfg.type, vocab_size=vocab_size, embed_dim=cfg.embed_dim, filter_sizes=cfg.filter_sizes,
+        num_filters=cfg.num_filters, dropout=cfg.dropout, l2_reg=cfg.l2_reg, pad_id=pad_id,
+        highway_gate_bias=cfg.highway_gate_bias, compute_dtype=cfg.compute_dtype)

@@ -105,7 +105,7 @@ def test_step_matches_teacher_forcing():
 def test_sampling_reads_parameters_updated_by_fused_adam():
     """Fused Adam updates parameters without bumping their version counters: sampling after a
     training step must still read the new discriminator and Worker weights (no stale cache)."""
-    from textgan.train.loop import adam
+    from textgan.engine.optim import adam
 
     g = tiny(step_size=3).eval()
     d = g.discriminator

@@ -12,9 +12,10 @@ import torch
 from textgan import api
 from textgan.cli import main
 from textgan.config import load_recipe, recipe_from_dict, recipe_to_dict
+from textgan.embedding import embed_texts, load_document_model
 from textgan.errors import TextganError
 from textgan.models.adm import AdversarialDocumentModel, DenoisingAutoencoder
-from textgan.train.energy import document_batches, embed_texts, load_document_model, train_energy_model
+from textgan.train.energy import document_batches, train_energy_model
 
 TOPICS = {0: "apple banana cherry grape melon fruit juice", 1: "car engine wheel road drive speed motor",
           2: "god church faith pray bible belief soul"}
@@ -49,10 +50,10 @@ def test_adversarial_steps_update_both_networks_and_select_the_best():
     before = {k: v.clone() for k, v in model.state_dict().items()}
     docs = (torch.rand(20, 12, generator=torch.Generator().manual_seed(0)) < 0.3).to(torch.uint8)
     scores = iter([0.1, 0.5, 0.2])
-    logged = []
     result = train_energy_model(model.discriminator, model.generator, docs, steps=6, batch_size=4, lr=1e-2,
                                 betas=(0.5, 0.999), margin=0.6, eval_every=2, validate=lambda: next(scores), seed=0,
-                                state_module=model, on_log=logged.append)
+                                state_module=model)
+    logged = result.history
     assert [r["step"] for r in logged] == [2, 4, 6]
     assert result.best_step == 4 and result.best_score == 0.5
     after = model.state_dict()
@@ -67,9 +68,8 @@ def test_dae_alone_minimises_reconstruction_energy():
     dae = DenoisingAutoencoder(vocab_size=12, hidden_dim=4, noise=0.4)
     docs = (torch.rand(32, 12, generator=torch.Generator().manual_seed(0)) < 0.3).to(torch.uint8)
     start = dae.energy(docs.float()).mean().item()
-    logged = []
-    train_energy_model(dae, None, docs, steps=300, batch_size=8, lr=1e-2, betas=(0.5, 0.999), margin=1.0,
-                       eval_every=300, validate=lambda: 0.0, seed=0, on_log=logged.append)
+    logged = train_energy_model(dae, None, docs, steps=300, batch_size=8, lr=1e-2, betas=(0.5, 0.999), margin=1.0,
+                                eval_every=300, validate=lambda: 0.0, seed=0).history
     assert "g_loss" not in logged[0]
     assert dae.energy(docs.float()).mean().item() < 0.7 * start
 

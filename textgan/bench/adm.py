@@ -9,8 +9,9 @@ from collections.abc import Sequence
 
 import torch
 
+from textgan.embedding import embed_bow
 from textgan.models.adm import AdversarialDocumentModel, DenoisingAutoencoder
-from textgan.train.energy import embed_bow, train_energy_model
+from textgan.train.energy import train_energy_model
 
 logger = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from torch import Tensor
 
 from textgan.models.cnn_discriminator import CNNDiscriminator, _as_dtype
 from textgan.runtime import keep_freed_memory, malloc_tuned
-from textgan.train.loop import adam
+from textgan.engine.optim import adam
 
 logger = logging.getLogger(__name__)
 

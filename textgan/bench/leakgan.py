@@ -11,7 +11,7 @@ from textgan.models.cnn_discriminator import SEQGAN_FILTER_SIZES, SEQGAN_NUM_FIL
 from textgan.models.leakgan import LeakGANGenerator, leakgan_flops_per_token
 from textgan.rl.leakgan import leakgan_loss, leakgan_rewards
 from textgan.rl.rollout import make_rollout_policy
-from textgan.train.loop import adam
+from textgan.engine.optim import adam
 
 # TextGAN-PyTorch's LeakGAN on the development machine (2 CPU cores), for comparison.
 TEXTGAN_PYTORCH_SECONDS = {"mle_epoch": (330.0, 445.0), "sample_10000": 147.0, "adversarial_step_16_rollouts": 57.0}

@@ -14,8 +14,8 @@ from textgan.models.lstm_generator import LSTMGenerator
 from textgan.rl.losses import reinforce_loss
 from textgan.rl.rewards import rollout_rewards
 from textgan.rl.rollout import make_rollout_policy, sequential_monte_carlo_rewards, update_rollout_policy
-from textgan.train.loop import adam
-from textgan.train.pretrain import mle_epoch
+from textgan.engine.optim import adam
+from textgan.train.mle import mle_epoch
 
 logger = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from textgan.data.corpus import cache_root
 from textgan.data.tokenizers import Tokenizer, tokenizer_fingerprint
 from textgan.data.vocab import Vocab
 from textgan.errors import TextganError
-from textgan.io import atomic_tmp_path, write_json
+from textgan.io import apply_umask, atomic_tmp_path, write_json
 
 if TYPE_CHECKING:
     from datasets import Dataset
@@ -215,7 +215,7 @@ def encode_cached(
     tmp = atomic_tmp_path(tensor_path)
     try:
         save_file({"ids": ids.contiguous()}, str(tmp))
-        os.replace(tmp, tensor_path)
+        os.replace(apply_umask(tmp), tensor_path)  # safetensors writes 0600 files
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

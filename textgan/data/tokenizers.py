@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from textgan.errors import TextganError
-from textgan.io import atomic_open
+from textgan.io import atomic_open, make_tmp_dir
 
 logger = logging.getLogger(__name__)
 
@@ -108,10 +108,50 @@ class NltkTokenizer:
         return self._word_tokenize(_maybe_lower(text, self.lowercase), preserve_line=True)
 
     def detokenize(self, tokens: Sequence[str]) -> str:
-        return self._detokenizer.detokenize(list(tokens))
+        """Text that `tokenize` splits back into exactly ``tokens``.
+
+        ``TreebankWordDetokenizer`` gives the natural spacing but does not invert the tokenizer
+        for every sequence a model can sample: it glues a period to the word before it
+        ("a . b" -> "a. b", read back as "a." and "b": with ``preserve_line`` only a final
+        period is split off), merges repeated ellipses ("... ..." -> "......") and writes both
+        quote tokens (the opening two backticks and the closing two apostrophes) as a double
+        quote, whose direction the tokenizer then guesses from the context. Its output is
+        therefore tokenized again; when that does not give ``tokens`` back, the tokens are
+        joined by single spaces instead (each token the tokenizer emits reads back alone between
+        spaces), with a closing quote token attached to the token before it (after a space the
+        tokenizer reads it as an opening quote). The check costs one tokenization per text.
+
+        A few sequences have no text at all that tokenizes into them; they come back as that
+        space-joined best effort: a closing quote token right after an opening bracket or an
+        opening quote, a token ending in a period (an abbreviation such as "Mr.", which only
+        occurs inside a line) at the end of the text, and tokens that the tokenizer itself
+        splits (special tokens such as "<unk>" read as "<", "unk", ">").
+        """
+        tokens = list(tokens)
+        text = self._detokenizer.detokenize(tokens)
+        if self.tokenize(text) == tokens:
+            return text
+        return _spaced_treebank_text(tokens)
 
     def save(self, directory: str | os.PathLike) -> dict[str, Any]:
         return {"kind": self.kind, "lowercase": self.lowercase, "nltk_version": self._version}
+
+
+def _spaced_treebank_text(tokens: list[str]) -> str:
+    """``tokens`` joined by single spaces, each closing quote token attached to the token before it.
+
+    The fallback of `NltkTokenizer.detokenize`: nltk's tokenizer splits a text at the spaces
+    between tokens and reads each token emitted by it back as itself, except the closing quote
+    token (two apostrophes), which it reads as an opening quote after a space or an opening
+    bracket.
+    """
+    parts: list[str] = []
+    for token in tokens:
+        if token == "''" and parts and parts[-1] != "``":
+            parts[-1] += token
+        else:
+            parts.append(token)
+    return " ".join(parts)
 
 
 class SentencePieceTokenizer:
@@ -283,7 +323,7 @@ class HFTokenizer:
         target = directory / _HF_FOLDER
         # save_pretrained writes several files; write them to a fresh folder and rename it
         # into place so a reader never sees half a tokenizer.
-        tmp = Path(tempfile.mkdtemp(prefix=f".{_HF_FOLDER}.", dir=directory))
+        tmp = make_tmp_dir(target)
         try:
             self.tokenizer.save_pretrained(str(tmp))
             if target.exists():

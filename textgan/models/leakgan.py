@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Literal, get_args
 
 import torch
 import torch.nn.functional as F
@@ -162,6 +163,58 @@ class IncrementalFeatures:
         return feats, FeatureState(L, opens, bests)
 
 
+# --------------------------------------------------------------------------- the Manager's goal loss
+
+
+def cosine(a: Tensor, b: Tensor) -> Tensor:
+    """Cosine similarity over the last dimension, 0 where either vector is zero: (..., F) -> (...).
+
+    As the reference's ``1 - cosine_distance(l2_normalize(a), l2_normalize(b))``.
+    """
+    return (F.normalize(a, dim=-1) * F.normalize(b, dim=-1)).sum(dim=-1)
+
+
+def block_bounds(length: int, step_size: int) -> tuple[Tensor, Tensor]:
+    """Start and end prefix lengths of the goal blocks of a length-T sequence.
+
+    Block k covers positions kc..min(kc + c, T) - 1, so it starts at prefix length kc and ends
+    at min(kc + c, T) (the last block is shorter when c does not divide T).
+
+    Returns:
+        (starts, ends), each (ceil(T / c),) int64.
+    """
+    starts = torch.arange(0, length, step_size)
+    return starts, torch.clamp(starts + step_size, max=length)
+
+
+def manager_loss(block_goals: Tensor, features: Tensor, rewards: Tensor | None, step_size: int) -> Tensor:
+    """The Manager's loss: ``-mean_{b,k} Q_k cos(f_{end_k} - f_{start_k}, G_k)`` (Guo et al., eq. 8).
+
+    CR-Gjx/LeakGAN ``goal_loss``: the goal steering block k is compared with the change of the
+    discriminator's features over that block, f_{kc+c} - f_{kc}, weighted by the block's
+    (rescaled) reward; divided by B * T / c. In MLE pretraining the reward is 1
+    (``pretrain_goal_loss``). Defined here, next to the model whose MLE loss uses it; the
+    adversarial losses import it from :mod:`textgan.rl.leakgan`, which re-exports it.
+
+    Args:
+        block_goals: (B, nb, F) G_k, with gradient into the Manager.
+        features: (B, T + 1, F) f_0..f_T, constants.
+        rewards: (B, nb) Q_k, constants, or None for 1.
+        step_size: c.
+
+    Returns:
+        scalar float.
+    """
+    B, nb, _ = block_goals.shape
+    starts, ends = block_bounds(features.size(1) - 1, step_size)
+    starts, ends = starts.to(features.device), ends.to(features.device)
+    change = features.index_select(1, ends) - features.index_select(1, starts)  # (B, nb, F)
+    cos = cosine(change.detach(), block_goals)  # (B, nb)
+    if rewards is not None:
+        cos = cos * rewards.detach()
+    return -cos.sum() / (B * nb)
+
+
 # --------------------------------------------------------------------------- the generator
 
 
@@ -205,10 +258,13 @@ class LeakGANTerms:
 
     Attributes:
         logits: (B, T, V) next-token logits (temperature 1).
-        log_probs: (B, T) log G(y_t | y_<t), 0 at padding.
+        log_probs: (B, T) log G(y_t | y_<t), 0 at padding: log softmax(logits / temperature) at
+            the tokens, for the temperature the pass was asked for (1 by default).
         features: (B, T + 1, F) discriminator features f_0..f_T of the prefixes (no gradient).
         goals: (B, T, F) the Manager's unit goals g_0..g_{T-1} (g_s after reading f_s).
         block_goals: (B, ceil(T / c), F) the summed goal G_k steering block k (G_0 = goal_init).
+        step_size: c, the goal horizon of the generator (so that losses need nothing but the
+            output of ``forward``, which is all a DistributedDataParallel wrapper offers).
     """
 
     logits: Tensor
@@ -216,6 +272,11 @@ class LeakGANTerms:
     features: Tensor
     goals: Tensor
     block_goals: Tensor
+    step_size: int
+
+
+# What ``LeakGANGenerator.forward`` returns (see there).
+LeakGANOutput = Literal["logits", "log_prob", "terms", "nll"]
 
 
 class LeakGANGenerator(nn.Module):
@@ -232,7 +293,7 @@ class LeakGANGenerator(nn.Module):
 
     Gradients follow the reference's parameter split: the Worker's path reads ``G`` detached
     (the Worker's losses train the Worker's parameters and W_psi only); the Manager is trained
-    by its cosine loss (:func:`textgan.rl.leakgan.manager_loss`).
+    by its cosine loss (:func:`manager_loss`).
 
     The discriminator is an explicit argument (``discriminator``, a ``CNNDiscriminator`` whose
     ``feature_dim`` equals ``goal_out_size``), shared and never copied or saved with the
@@ -379,16 +440,8 @@ class LeakGANGenerator(nn.Module):
         start = tokens.new_full((tokens.size(0), 1), self.start_token)
         return torch.cat([start, tokens[:, :-1]], dim=1)
 
-    def terms(self, tokens: Tensor, features: Tensor | None = None) -> LeakGANTerms:
-        """Teacher-forced pass: logits, log-probabilities, features and goals.
-
-        Args:
-            tokens: (B, T) int64.
-            features: optional precomputed ``prefix_features(tokens)`` (B, T + 1, F).
-
-        Returns:
-            A :class:`LeakGANTerms`.
-        """
+    def _terms(self, tokens: Tensor, features: Tensor | None = None, temperature: float = 1.0) -> LeakGANTerms:
+        """The teacher-forced pass behind :meth:`forward` (see :meth:`terms`)."""
         B, T = tokens.shape
         c, nb = self.step_size, self.num_blocks(T)
         last = c * (nb - 1)  # the last goal any block uses
@@ -400,16 +453,60 @@ class LeakGANGenerator(nn.Module):
         w = self.goal_embedding(block_goals).repeat_interleave(c, dim=1)[:, :T]  # (B, T, K)
         worker_hidden, _ = self.worker(self.embedding(self.shift_right(tokens)))  # (B, T, H)
         logits = self.worker_logits(worker_hidden, w)  # (B, T, V)
-        logp = token_log_probs(logits, tokens) * self.mask(tokens)
-        return LeakGANTerms(logits, logp, feats, goals, block_goals)
+        tempered = logits if temperature == 1.0 else logits / temperature
+        logp = token_log_probs(tempered, tokens) * self.mask(tokens)
+        return LeakGANTerms(logits, logp, feats, goals, block_goals, c)
 
-    def forward(self, tokens: Tensor) -> Tensor:
-        """Teacher-forced next-token logits: (B, T) -> (B, T, V); position t predicts tokens[:, t]."""
-        return self.terms(tokens).logits
+    def forward(self, tokens: Tensor, output: LeakGANOutput = "logits", temperature: float = 1.0,
+                features: Tensor | None = None):
+        """The teacher-forced pass; every computation with gradients goes through here.
+
+        DistributedDataParallel only synchronises what runs through ``forward``, so losses call
+        ``generator(tokens, output=...)`` rather than :meth:`terms`, :meth:`log_prob` or
+        :meth:`nll_loss` (a DDP wrapper has no such methods).
+
+        Args:
+            tokens: (B, T) int64.
+            output: what to return:
+                ``"logits"``: (B, T, V) next-token logits; position t predicts tokens[:, t].
+                ``"log_prob"``: (B, T) log softmax(logits / temperature) at ``tokens``, 0 at padding.
+                ``"terms"``: a :class:`LeakGANTerms` (log-probabilities at ``temperature``).
+                ``"nll"``: the MLE loss of :meth:`nll_loss` (a scalar).
+            temperature: the policy's temperature (> 0), for ``"log_prob"`` and ``"terms"``.
+            features: optional precomputed ``prefix_features(tokens)`` (B, T + 1, F).
+        """
+        if output not in get_args(LeakGANOutput):
+            raise ValueError(f"output must be one of {get_args(LeakGANOutput)}, got {output!r}")
+        if temperature <= 0:
+            raise ValueError(f"temperature must be > 0, got {temperature}")
+        terms = self._terms(tokens, features, temperature if output in ("log_prob", "terms") else 1.0)
+        if output == "logits":
+            return terms.logits
+        if output == "log_prob":
+            return terms.log_probs
+        if output == "terms":
+            return terms
+        ignore = -100 if self.pad_id is None else self.pad_id  # output == "nll"
+        nll = F.cross_entropy(terms.logits.reshape(-1, self.vocab_size), tokens.reshape(-1), ignore_index=ignore)
+        goal = manager_loss(terms.block_goals, terms.features, None, self.step_size)
+        return nll + (goal - goal.detach())
+
+    def terms(self, tokens: Tensor, features: Tensor | None = None, temperature: float = 1.0) -> LeakGANTerms:
+        """Teacher-forced pass: logits, log-probabilities, features and goals.
+
+        Args:
+            tokens: (B, T) int64.
+            features: optional precomputed ``prefix_features(tokens)`` (B, T + 1, F).
+            temperature: the temperature of ``log_probs`` (> 0).
+
+        Returns:
+            A :class:`LeakGANTerms`.
+        """
+        return self(tokens, output="terms", temperature=temperature, features=features)
 
     def log_prob(self, tokens: Tensor) -> Tensor:
         """log G(y_t | y_<t): (B, T) float, 0 at padding."""
-        return self.terms(tokens).log_probs
+        return self(tokens, output="log_prob")
 
     def mask(self, tokens: Tensor) -> Tensor:
         """(B, T) float: 1 where the token counts for the loss, 0 at padding."""
@@ -421,17 +518,11 @@ class LeakGANGenerator(nn.Module):
         """The MLE step of CR-Gjx/LeakGAN ``pretrain_step``: Worker NLL and the Manager's goal loss.
 
         The value is the mean per-token NLL; the gradient also holds the Manager's loss
-        (:func:`textgan.rl.leakgan.manager_loss` with reward 1), added as ``m - m.detach()``
-        so that a logged "train_loss" stays comparable with other generators. The two losses
-        touch disjoint parameters (the Worker path reads the goals detached).
+        (:func:`manager_loss` with reward 1), added as ``m - m.detach()`` so that a logged
+        "train_loss" stays comparable with other generators. The two losses touch disjoint
+        parameters (the Worker path reads the goals detached).
         """
-        from ..rl.leakgan import manager_loss
-
-        terms = self.terms(tokens)
-        ignore = -100 if self.pad_id is None else self.pad_id
-        nll = F.cross_entropy(terms.logits.reshape(-1, self.vocab_size), tokens.reshape(-1), ignore_index=ignore)
-        goal = manager_loss(terms.block_goals, terms.features, None, self.step_size)
-        return nll + (goal - goal.detach())
+        return self(tokens, output="nll")
 
     # ------------------------------------------------------------------ stepping and sampling
     def initial_tokens(self, n: int, device: torch.device | None = None) -> Tensor:
@@ -587,5 +678,5 @@ def leakgan_flops_per_token(vocab_size: int, embed_dim: int, hidden_dim: int, go
     return out
 
 
-__all__ = ["IncrementalFeatures", "FeatureState", "LeakGANGenerator", "LeakGANState", "LeakGANTerms", "SharedModule",
-           "leakgan_flops_per_token"]
+__all__ = ["IncrementalFeatures", "FeatureState", "LeakGANGenerator", "LeakGANOutput", "LeakGANState", "LeakGANTerms",
+           "SharedModule", "block_bounds", "cosine", "leakgan_flops_per_token", "manager_loss"]

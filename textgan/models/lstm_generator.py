@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal, get_args
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -10,6 +12,9 @@ from .sampling import (ban_special_logits, banned_tokens, filter_logits, pad_aft
                        sample_linear_softmax, token_log_probs)
 
 State = tuple[Tensor, Tensor]  # (h, c), each (1, B, H)
+
+# What ``LSTMGenerator.forward`` returns (see there).
+GeneratorOutput = Literal["logits", "log_prob", "nll"]
 
 # Rows whose logits are projected and sampled together (a cache-sized slice; see ``sample``).
 SAMPLE_ROWS = 1024
@@ -68,21 +73,40 @@ class LSTMGenerator(nn.Module):
         start = tokens.new_full((tokens.size(0), 1), self.start_token)
         return torch.cat([start, tokens[:, :-1]], dim=1)
 
-    def forward(self, tokens: Tensor) -> Tensor:
-        """Teacher-forced next-token logits.
+    def forward(self, tokens: Tensor, output: GeneratorOutput = "logits", temperature: float = 1.0) -> Tensor:
+        """The teacher-forced pass; every computation with gradients goes through here.
+
+        DistributedDataParallel only synchronises what runs through ``forward``, so losses call
+        ``generator(tokens, output=...)`` rather than :meth:`log_prob` or :meth:`nll_loss`
+        (a DDP wrapper has no such methods).
 
         Args:
             tokens: (B, T) int64 targets.
-
-        Returns:
-            (B, T, V) logits; position t predicts tokens[:, t].
+            output: what to return:
+                ``"logits"``: (B, T, V) next-token logits; position t predicts tokens[:, t].
+                ``"log_prob"``: (B, T) log softmax(logits / temperature) at ``tokens``, 0 at padding.
+                ``"nll"``: the mean per-token negative log-likelihood over counted positions
+                (the MLE loss, a scalar).
+            temperature: the policy's temperature (> 0), for ``"log_prob"`` only.
         """
+        if output not in get_args(GeneratorOutput):
+            raise ValueError(f"output must be one of {get_args(GeneratorOutput)}, got {output!r}")
+        if temperature <= 0:
+            raise ValueError(f"temperature must be > 0, got {temperature}")
         hidden, _ = self.lstm(self.embedding(self.shift_right(tokens)))  # (B, T, H)
-        return self.output(hidden)
+        logits = self.output(hidden)
+        if output == "logits":
+            return logits
+        if output == "log_prob":
+            if temperature != 1.0:
+                logits = logits / temperature
+            return token_log_probs(logits, tokens) * self.mask(tokens)
+        ignore = -100 if self.pad_id is None else self.pad_id  # output == "nll"
+        return F.cross_entropy(logits.reshape(-1, self.vocab_size), tokens.reshape(-1), ignore_index=ignore)
 
     def log_prob(self, tokens: Tensor) -> Tensor:
         """log G(y_t | y_<t) for every position. Returns (B, T) float; 0 at ignored (pad) positions."""
-        return token_log_probs(self(tokens), tokens) * self.mask(tokens)
+        return self(tokens, output="log_prob")
 
     def mask(self, tokens: Tensor) -> Tensor:
         """(B, T) float: 1 where the token counts for the loss, 0 at padding."""
@@ -92,9 +116,7 @@ class LSTMGenerator(nn.Module):
 
     def nll_loss(self, tokens: Tensor) -> Tensor:
         """Mean per-token negative log-likelihood over counted positions (the MLE loss)."""
-        logits = self(tokens)
-        ignore = -100 if self.pad_id is None else self.pad_id
-        return F.cross_entropy(logits.reshape(-1, self.vocab_size), tokens.reshape(-1), ignore_index=ignore)
+        return self(tokens, output="nll")
 
     # ------------------------------------------------------------------ stepping and sampling
     def step(self, tokens: Tensor, state: State | None) -> tuple[Tensor, State]:

@@ -6,59 +6,10 @@ from __future__ import annotations
 from typing import Literal
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..models.leakgan import block_bounds, cosine, manager_loss  # defined next to the model; re-exported here
 from ..models.sampling import sample_categorical
-from .losses import sampled_log_probs
-
-
-def cosine(a: Tensor, b: Tensor) -> Tensor:
-    """Cosine similarity over the last dimension, 0 where either vector is zero: (..., F) -> (...).
-
-    As the reference's ``1 - cosine_distance(l2_normalize(a), l2_normalize(b))``.
-    """
-    return (F.normalize(a, dim=-1) * F.normalize(b, dim=-1)).sum(dim=-1)
-
-
-def block_bounds(length: int, step_size: int) -> tuple[Tensor, Tensor]:
-    """Start and end prefix lengths of the goal blocks of a length-T sequence.
-
-    Block k covers positions kc..min(kc + c, T) - 1, so it starts at prefix length kc and ends
-    at min(kc + c, T) (the last block is shorter when c does not divide T).
-
-    Returns:
-        (starts, ends), each (ceil(T / c),) int64.
-    """
-    starts = torch.arange(0, length, step_size)
-    return starts, torch.clamp(starts + step_size, max=length)
-
-
-def manager_loss(block_goals: Tensor, features: Tensor, rewards: Tensor | None, step_size: int) -> Tensor:
-    """The Manager's loss: ``-mean_{b,k} Q_k cos(f_{end_k} - f_{start_k}, G_k)`` (Guo et al., eq. 8).
-
-    CR-Gjx/LeakGAN ``goal_loss``: the goal steering block k is compared with the change of the
-    discriminator's features over that block, f_{kc+c} - f_{kc}, weighted by the block's
-    (rescaled) reward; divided by B * T / c. In MLE pretraining the reward is 1
-    (``pretrain_goal_loss``).
-
-    Args:
-        block_goals: (B, nb, F) G_k, with gradient into the Manager.
-        features: (B, T + 1, F) f_0..f_T, constants.
-        rewards: (B, nb) Q_k, constants, or None for 1.
-        step_size: c.
-
-    Returns:
-        scalar float.
-    """
-    B, nb, _ = block_goals.shape
-    starts, ends = block_bounds(features.size(1) - 1, step_size)
-    starts, ends = starts.to(features.device), ends.to(features.device)
-    change = features.index_select(1, ends) - features.index_select(1, starts)  # (B, nb, F)
-    cos = cosine(change.detach(), block_goals)  # (B, nb)
-    if rewards is not None:
-        cos = cos * rewards.detach()
-    return -cos.sum() / (B * nb)
 
 
 def worker_intrinsic_rewards(features: Tensor, goals: Tensor, block_goals: Tensor, step_size: int,
@@ -235,22 +186,25 @@ def leakgan_loss(generator: nn.Module, tokens: Tensor, rewards: Tensor, reductio
     Worker's path), so one backward gives CR-Gjx/LeakGAN's ``manager_updates`` and
     ``worker_updates`` gradients.
 
+    Everything with gradients comes from one call of the generator's ``forward``
+    (``generator(tokens, output="terms", temperature=...)``), so ``generator`` may be a
+    DistributedDataParallel wrapper of a ``LeakGANGenerator``.
+
     Args:
-        generator: a ``LeakGANGenerator``.
+        generator: a ``LeakGANGenerator``, or a wrapper whose call runs its ``forward``.
         tokens: (B, T) int64 sampled sequences.
         rewards: (B, T) from :func:`leakgan_rewards` (constant within each block).
         reduction: "mean" (the code: divided by B * T / c and B * T) or "sum" (not divided).
         intrinsic: ``"code"`` or ``"paper"``, see :func:`worker_intrinsic_rewards`.
         temperature: the temperature ``tokens`` were sampled at: the Worker's REINFORCE term uses
-            the log-probabilities of that tempered policy (:func:`textgan.rl.losses.sampled_log_probs`).
+            the log-probabilities of that tempered policy (as :func:`textgan.rl.losses.sampled_log_probs`).
             CR-Gjx/LeakGAN takes them at temperature 1, which is off-policy for tempered samples.
 
     Returns:
         scalar float.
     """
-    c = generator.step_size
-    terms = generator.terms(tokens)
-    log_probs = terms.log_probs if temperature == 1.0 else sampled_log_probs(generator, tokens, temperature, terms.logits)
+    terms = generator(tokens, output="terms", temperature=temperature)  # forward: works through a DDP wrapper
+    c, log_probs = terms.step_size, terms.log_probs
     manager = manager_loss(terms.block_goals, terms.features, rewards[:, ::c], c)
     r = worker_intrinsic_rewards(terms.features, terms.goals, terms.block_goals, c, intrinsic)
     worker = worker_loss(log_probs, r)

@@ -12,6 +12,9 @@ from ..models.sampling import token_log_probs
 class GeneratorLoss(Protocol):
     """``loss_fn(generator, tokens (B, T), rewards (B, T), temperature=T) -> scalar`` to minimise.
 
+    Losses reach the generator only through its call (``generator(tokens, output=...)``, i.e.
+    ``forward``), so a DistributedDataParallel wrapper can stand in for it.
+
     ``temperature`` is the one the tokens were sampled at: the policy being trained is
     softmax(logits / T), so the log-probabilities are taken under it (on-policy REINFORCE).
     """
@@ -30,18 +33,20 @@ def sampled_log_probs(generator: nn.Module, tokens: Tensor, temperature: float =
     temperature 1.5 that way).
 
     Args:
-        generator: a generator whose ``generator(tokens)`` gives (B, T, V) teacher-forced logits
-            and ``mask(tokens)`` (B, T) the positions that count.
+        generator: a generator whose ``generator(tokens, output="log_prob", temperature=T)``
+            gives them (its ``forward``; a DistributedDataParallel wrapper works).
         tokens: (B, T) int64 sampled sequences.
         temperature: the sampling temperature (> 0).
-        logits: the teacher-forced logits when already computed.
+        logits: the teacher-forced logits when already computed; then ``generator.mask(tokens)``
+            gives the (B, T) positions that count (so ``generator`` must be the bare model).
 
     Returns:
         (B, T) float with gradients into the generator.
     """
     if temperature <= 0:
         raise ValueError(f"temperature must be > 0, got {temperature}")
-    logits = generator(tokens) if logits is None else logits
+    if logits is None:
+        return generator(tokens, output="log_prob", temperature=temperature)
     if temperature != 1.0:
         logits = logits / temperature
     return token_log_probs(logits, tokens) * generator.mask(tokens)
@@ -70,10 +75,14 @@ def policy_gradient_loss(log_probs: Tensor, rewards: Tensor, reduction: Literal[
 
 def reinforce_loss(generator: nn.Module, tokens: Tensor, rewards: Tensor, reduction: Literal["sum", "mean"] = "sum",
                    temperature: float = 1.0) -> Tensor:
-    """:func:`policy_gradient_loss` of a generator with ``log_prob(tokens) -> (B, T)`` (0 at padding).
+    """:func:`policy_gradient_loss` of a generator's log-probabilities of ``tokens``.
+
+    They come from the generator's ``forward``,
+    ``generator(tokens, output="log_prob", temperature=temperature) -> (B, T)`` (0 at padding),
+    so ``generator`` may be a DistributedDataParallel wrapper.
 
     Args:
-        generator: the policy being trained.
+        generator: the policy being trained (or a wrapper whose call runs its ``forward``).
         tokens: (B, T) int64 sampled sequences.
         rewards: (B, T) float rewards.
         reduction: see :func:`policy_gradient_loss`.
@@ -82,5 +91,5 @@ def reinforce_loss(generator: nn.Module, tokens: Tensor, rewards: Tensor, reduct
     Returns:
         scalar float with gradients into ``generator``.
     """
-    log_probs = generator.log_prob(tokens) if temperature == 1.0 else sampled_log_probs(generator, tokens, temperature)
+    log_probs = sampled_log_probs(generator, tokens, temperature)
     return policy_gradient_loss(log_probs, rewards, reduction)

@@ -1,7 +1,8 @@
-"""The one policy-gradient GAN trainer: discriminator pretraining, then alternating g- and d-steps.
+"""Policy-gradient GAN training: discriminator pretraining, then alternating g- and d-steps.
 
 The reward and the generator loss are passed in (SeqGAN: Monte Carlo rollout rewards and
-REINFORCE), so other policy-gradient variants reuse this loop instead of copying it.
+REINFORCE), so other policy-gradient variants reuse these pieces instead of copying them. The
+phases at the end of this module run them on the engine (:mod:`textgan.engine.loop`).
 """
 
 from __future__ import annotations
@@ -14,9 +15,9 @@ from typing import Callable
 import torch
 from torch import Tensor, nn
 
-from ..config import Recipe
 from ..rl.rollout import make_rollout_policy, update_rollout_policy
-from .loop import RunDir, Timer, adam, check_finite
+from ..engine.loop import Phase
+from ..engine.optim import check_finite
 
 log = logging.getLogger(__name__)
 
@@ -190,25 +191,7 @@ class AdversarialTrainer:
         return stats
 
 
-# --------------------------------------------------------------------------- a recipe's adversarial phase
-
-
-def _is_better(metric: str, value: float, best: float | None) -> bool:
-    if best is None:
-        return True
-    return value < best if metric.startswith("nll") else value > best
-
-
-def build_recipe_discriminator(recipe: Recipe, data) -> nn.Module:
-    """The recipe's discriminator for the run's vocabulary (padding id from the data)."""
-    from ..registry import build_discriminator
-
-    dcfg = recipe.discriminator
-    assert dcfg is not None
-    return build_discriminator(
-        dcfg.type, vocab_size=len(data.vocab), embed_dim=dcfg.embed_dim, filter_sizes=dcfg.filter_sizes,
-        num_filters=dcfg.num_filters, dropout=dcfg.dropout, l2_reg=dcfg.l2_reg, pad_id=data.vocab.pad_id,
-        highway_gate_bias=dcfg.highway_gate_bias, compute_dtype=dcfg.compute_dtype)
+# --------------------------------------------------------------------------- phases
 
 
 def discriminator_rounds(discriminator: nn.Module, optimizer: torch.optim.Optimizer, generator: nn.Module, real: Tensor,
@@ -229,107 +212,90 @@ def discriminator_rounds(discriminator: nn.Module, optimizer: torch.optim.Optimi
     return stats
 
 
-def run_adversarial(recipe: Recipe, run: RunDir, device: torch.device, timer: Timer, generator: nn.Module, data,
-                    evaluate: Callable[[nn.Module], tuple[dict, list[str]]], step_offset: int,
-                    progress: bool = True, discriminator: nn.Module | None = None,
-                    d_optimizer: torch.optim.Optimizer | None = None, pretrained_discriminator: bool = False) -> dict:
-    """Pretrain the discriminator and train the generator adversarially, as the recipe says.
+class DiscriminatorPretrainPhase(Phase):
+    """Discriminator pretraining: one round (fresh negatives, ``epochs`` epochs) per step.
 
-    Logs to the run's ``metrics.jsonl``: one ``phase: "discriminator"`` record after the
-    pretraining, then ``phase: "adversarial"`` records every ``eval.every_adversarial`` batches
-    (and after the first and last) with ``step = step_offset + batch + 1``. Saves
-    ``checkpoints/last`` (generator), ``checkpoints/discriminator`` and, with
-    ``adversarial.best_metric``, ``checkpoints/best``.
+    Logs one ``phase: "discriminator"`` record at the end, at ``step`` (the last MLE epoch), with
+    the recipe's round count and the last round's loss and accuracy.
+    """
+
+    name = "discriminator"
+    unit = "round"
+
+    def __init__(self, trainer: AdversarialTrainer, rounds: int, epochs: int, step: int, rounds_shown: int) -> None:
+        super().__init__()
+        self.trainer, self.steps, self.epochs = trainer, rounds, epochs
+        self.at_step, self.rounds_shown = step, rounds_shown
+        self.stats: dict = {}
+
+    def step(self, i: int) -> dict:
+        self.stats = self.trainer.train_discriminator(1, self.epochs, desc="D pretrain")
+        return self.stats
+
+    def end(self) -> dict:
+        self.ctx.log({"phase": "discriminator", "step": self.at_step, "rounds": self.rounds_shown, **self.stats})
+        self.ctx.say(f"[discriminator] pretrained {self.rounds_shown} rounds x {self.epochs} epochs  "
+                     + "  ".join(f"{k}={v:.4f}" for k, v in self.stats.items()))
+        return {}
+
+    def state_dict(self) -> dict:
+        return {"stats": self.stats}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.stats = state["stats"]
+
+
+class AdversarialPhase(Phase):
+    """Adversarial training: one :meth:`AdversarialTrainer.adversarial_batch` per step.
+
+    Evaluates after batch 0, every ``eval_every`` batches and after the last, logging
+    ``phase: "adversarial"`` records with ``step = step_offset + batch + 1``. The rollout policy
+    starts as a copy of the generator when the phase begins.
 
     Args:
-        recipe: with ``discriminator`` and ``adversarial`` sections.
-        run: the run folder.
-        device: where the models live.
-        timer: the run's clock.
-        generator: the MLE-pretrained generator.
-        data: the run's PreparedData.
-        evaluate: ``evaluate(generator) -> (metrics, texts)``.
+        trainer: the pieces (generator, discriminator, rollout policy, optimizers, randomness).
+        batches: adversarial batches.
+        eval_every: batches between evaluations.
         step_offset: the last MLE step, so the step counter continues.
-        progress: show progress bars.
-        discriminator: an already built discriminator (e.g. the one a LeakGAN generator reads),
-            or None to build the recipe's.
-        d_optimizer: its optimizer, kept from pretraining, or None for a fresh Adam.
-        pretrained_discriminator: skip the discriminator pretraining (done between MLE epochs).
-
-    Returns:
-        The last evaluation record.
+        evaluate: ``() -> (metrics, texts)``.
+        report: ``(record, texts) -> None`` (samples file and a printed line).
+        on_end: called with the last record when the phase ends (saves checkpoints).
     """
-    from tqdm.auto import tqdm
 
-    from ..registry import losses, rewards
-    from .checkpoint import save_checkpoint
+    name = "adversarial"
+    unit = "batch"
 
-    dcfg, acfg = recipe.discriminator, recipe.adversarial
-    assert dcfg is not None and acfg is not None
-    if discriminator is None:
-        discriminator = build_recipe_discriminator(recipe, data).to(device)
-    reward_fn = functools.partial(rewards().get(acfg.reward), num_rollouts=acfg.num_rollouts,
-                                  chunk_size=acfg.rollout_chunk_size)
-    loss_fn = functools.partial(losses().get(acfg.loss), reduction=acfg.loss_reduction)
-    mle_fn = None
-    if acfg.mle_every:
-        from .pretrain import mle_epoch
+    def __init__(self, trainer: AdversarialTrainer, batches: int, eval_every: int, step_offset: int,
+                 evaluate: Callable[[], tuple[dict, list[str]]], report: Callable[[dict, list[str]], None],
+                 on_end: Callable[[dict], None] | None = None) -> None:
+        super().__init__()
+        self.trainer, self.steps, self.eval_every, self.step_offset = trainer, batches, max(eval_every, 1), step_offset
+        self.evaluate_fn, self.report, self.on_end = evaluate, report, on_end
+        self.last: dict = {}
 
-        mle_optimizer = adam(generator.parameters(), lr=recipe.mle.lr)
-        mle_shuffle = torch.Generator().manual_seed(recipe.seed + 17)
+    def begin(self) -> None:
+        self.trainer.rollout.load_state_dict(self.trainer.generator.state_dict())
 
-        def mle_fn() -> float:
-            return mle_epoch(generator, data.train, mle_optimizer, recipe.mle.batch_size, recipe.mle.grad_clip,
-                             mle_shuffle, recipe.mle.drop_last, max_batches=acfg.mle_batches)
+    def step(self, i: int) -> dict:
+        return self.trainer.adversarial_batch()
 
-    trainer = AdversarialTrainer(
-        generator, discriminator, data.train, reward_fn=reward_fn, loss_fn=loss_fn,
-        g_optimizer=adam(generator.parameters(), lr=acfg.lr),
-        d_optimizer=d_optimizer or adam(discriminator.parameters(), lr=dcfg.lr),
-        batch_size=acfg.batch_size, g_steps=acfg.g_steps, d_rounds=acfg.d_rounds, d_epochs=acfg.d_epochs,
-        d_batch_size=dcfg.batch_size, num_negatives=dcfg.num_negatives,
-        rollout_update_rate=acfg.rollout_update_rate, grad_clip=acfg.grad_clip, seed=recipe.seed,
-        sample_batch_size=recipe.eval.batch_size * 10, temperature=acfg.temperature, mle_every=acfg.mle_every,
-        mle_fn=mle_fn)
+    def should_evaluate(self, i: int) -> bool:
+        return i % self.eval_every == 0 or i == self.steps - 1
 
-    def say(text: str) -> None:
-        if progress:
-            tqdm.write(text)
-        else:
-            log.info(text)
+    def evaluate(self, i: int, stats: dict) -> dict:
+        metrics, texts = self.evaluate_fn()
+        self.last = self.ctx.log({"phase": "adversarial", "batch": i, "step": self.step_offset + i + 1, **stats,
+                                  **metrics})
+        self.report(self.last, texts)
+        return self.last
 
-    rounds = 0 if pretrained_discriminator else dcfg.pretrain_rounds
-    stats = trainer.train_discriminator(rounds, dcfg.pretrain_epochs, progress, desc="D pretrain")
-    run.log_metrics({"phase": "discriminator", "step": step_offset, "rounds": dcfg.pretrain_rounds, **stats,
-                     "time": round(timer(), 2)})
-    say(f"[discriminator] pretrained {dcfg.pretrain_rounds} rounds x {dcfg.pretrain_epochs} epochs  "
-        + "  ".join(f"{k}={v:.4f}" for k, v in stats.items()))
+    def end(self) -> dict:
+        if self.on_end is not None:
+            self.on_end(self.last)
+        return {}
 
-    kind = recipe.generator.type
-    last: dict = {}
-    best: float | None = None
-    every = max(recipe.eval.every_adversarial, 1)
+    def state_dict(self) -> dict:
+        return {"last": self.last, "batches_done": self.trainer.batches_done}
 
-    def on_batch(k: int, batch_stats: dict) -> None:
-        nonlocal last, best
-        if not (k % every == 0 or k == acfg.batches - 1):
-            return
-        metrics, texts = evaluate(generator)
-        last = {"phase": "adversarial", "batch": k, "step": step_offset + k + 1, **batch_stats, **metrics,
-                "time": round(timer(), 2)}
-        run.log_metrics(last)
-        run.write_samples(f"adversarial_batch{k:04d}", texts[: recipe.eval.save_samples])
-        say(f"[adversarial] batch {k:4d}  " + "  ".join(f"{key}={v:.4f}" for key, v in {**batch_stats, **metrics}.items()))
-        metric = acfg.best_metric
-        if metric is not None and metric in metrics and math.isfinite(metrics[metric]) \
-                and _is_better(metric, metrics[metric], best):
-            best = metrics[metric]
-            save_checkpoint(run.checkpoints / "best", generator, kind, data.vocab, data.tokenizer,
-                            {"recipe": recipe.name, "phase": "adversarial", "batch": k, "metrics": metrics})
-
-    trainer.train(acfg.batches, on_batch, progress)
-    save_checkpoint(run.checkpoints / "last", generator, kind, data.vocab, data.tokenizer,
-                    {"recipe": recipe.name, "phase": "adversarial", "batch": acfg.batches, "metrics": last})
-    save_checkpoint(run.checkpoints / "discriminator", discriminator, dcfg.type, data.vocab, data.tokenizer,
-                    {"recipe": recipe.name, "role": "discriminator"})
-    return last
+    def load_state_dict(self, state: dict) -> None:
+        self.last, self.trainer.batches_done = state["last"], state["batches_done"]

@@ -39,6 +39,18 @@ def generator_nll(generator: torch.nn.Module, tokens: torch.Tensor, batch_size: 
     return total / max(count, 1.0)
 
 
+def make_decoder(data: PreparedData) -> Callable[[torch.Tensor], list[str]]:
+    """ids (N, T) -> texts, using the run's vocabulary and tokenizer."""
+
+    def decode(ids: torch.Tensor) -> list[str]:
+        rows = ids.tolist()
+        if data.tokenizer is None:
+            return [" ".join(data.vocab.decode(r)) for r in rows]
+        return [data.tokenizer.detokenize(data.vocab.decode(r)) for r in rows]
+
+    return decode
+
+
 def make_evaluator(cfg: EvalConfig, data: PreparedData, seed: int,
                    decode: Callable[[torch.Tensor], list[str]]) -> Callable[[torch.nn.Module], tuple[dict, list[str]]]:
     """Build ``evaluate(generator) -> (metrics, sample_texts)`` for a run.
@@ -166,7 +178,6 @@ def quality_diversity(run_dirs: list, temperatures: tuple[float, ...], num_sampl
     from ..config import load_recipe
     from ..data.prepare import prepare_data
     from .checkpoint import load_generator
-    from .lm import make_decoder
 
     rows = []
     for run_dir in run_dirs:

@@ -1,107 +1,198 @@
-"""A language-model run: data, generator, MLE pretraining, evaluation and checkpoints."""
+"""A language-model run as engine phases: MLE pretraining, then (optionally) discriminator
+pretraining and adversarial training (SeqGAN, LeakGAN).
+
+:func:`build_language_model` prepares the data, builds every model, optimizer and random
+generator, registers them in a :class:`~textgan.engine.state.TrainState` and returns the phases;
+the engine runs them. Building everything before the first step is what makes a run resumable:
+the same build, then the saved state loaded over it, is the run at the moment it was saved.
+"""
 
 from __future__ import annotations
 
+import functools
 import logging
+from dataclasses import dataclass, field
 
 import torch
+from torch import nn
 
 from ..config import Recipe
 from ..data.prepare import PreparedData, prepare_data
-from ..registry import build_generator_from_config, generator_needs
+from ..engine.loop import BestTracker, Phase
+from ..engine.optim import adam
+from ..engine.rundir import RunDir
+from ..engine.state import TrainState
+from ..registry import build_discriminator_from_config, build_generator_from_config, generator_needs, losses, rewards
+from .adversarial import AdversarialPhase, AdversarialTrainer, DiscriminatorPretrainPhase, discriminator_rounds
 from .checkpoint import save_checkpoint
-from .evaluation import make_evaluator
-from .loop import RunDir, Timer, adam
-from .pretrain import mle_epoch
+from .evaluation import make_decoder, make_evaluator
+from .mle import MLEPhase, mle_epoch
 
 log = logging.getLogger(__name__)
 
 
-def make_decoder(data: PreparedData):
-    """ids (N, T) -> texts, using the run's vocabulary and tokenizer."""
+@dataclass
+class LanguageModelRun:
+    """Everything a language-model run trains, and the phases that train it.
 
-    def decode(ids: torch.Tensor) -> list[str]:
-        rows = ids.tolist()
-        if data.tokenizer is None:
-            return [" ".join(data.vocab.decode(r)) for r in rows]
-        return [data.tokenizer.detokenize(data.vocab.decode(r)) for r in rows]
-
-    return decode
-
-
-def run_language_model(recipe: Recipe, run: RunDir, device: torch.device, timer: Timer, progress: bool = True) -> dict:
-    """Train the recipe's generator by MLE, evaluating at ``eval.every`` epochs.
-
-    Returns:
-        A summary for ``run.json``: final metrics, truncation count.
+    ``run`` is set by the caller once the run folder exists (after the build succeeded, so a
+    bad input leaves no folder behind).
     """
-    from tqdm.auto import tqdm
 
+    recipe: Recipe
+    data: PreparedData
+    generator: nn.Module
+    discriminator: nn.Module | None
+    phases: list[Phase]
+    state: TrainState
+    run: RunDir | None = None
+    progress: bool = True
+    records: list[dict] = field(default_factory=list)
+
+    def report(self, record: dict, texts: list[str]) -> None:
+        """Write an evaluation's samples and print its line."""
+        name = (f"mle_epoch{record['epoch']:03d}" if record["phase"] == "mle"
+                else f"adversarial_batch{record['batch']:04d}")
+        if self.run is not None:
+            self.run.write_samples(name, texts[: self.recipe.eval.save_samples])
+        self.records.append(record)
+        skip = ("phase", "epoch", "batch", "step", "time", "train_loss")
+        shown = "  ".join(f"{k}={v:.4f}" for k, v in record.items() if k not in skip and isinstance(v, float))
+        if record["phase"] == "mle":
+            loss = record["train_loss"]
+            text = f"[mle] epoch {record['epoch']:4d}  train_loss {'-' if loss is None else f'{loss:.4f}'}  {shown}"
+        else:
+            text = f"[adversarial] batch {record['batch']:4d}  {shown}"
+        self.phases[0].ctx.say(text)
+
+    def save(self, name: str, model: nn.Module, kind: str, extra: dict) -> None:
+        if self.run is not None:
+            save_checkpoint(self.run.checkpoints / name, model, kind, self.data.vocab, self.data.tokenizer,
+                            {"recipe": self.recipe.name, **extra})
+
+    def summary(self, records: list[dict]) -> dict:
+        """``final_metrics`` (the last evaluation), truncation count and training split, for ``run.json``."""
+        last = next((r for r in reversed(records) if r.get("phase") in ("mle", "adversarial")), {})
+        final = {k: v for k, v in last.items() if k not in ("phase", "epoch", "batch", "step", "time")}
+        return {"final_metrics": final, "n_truncated": self.data.n_truncated, "train_split": self.data.train_split}
+
+
+def build_language_model(recipe: Recipe, device: torch.device, progress: bool = True) -> LanguageModelRun:
+    """Prepare the data and build the phases of a language-model recipe (MLE, then SeqGAN/LeakGAN).
+
+    Randomness: model initialisation draws from torch's default generator (seeded by the
+    caller); sampling, shuffling and rollouts each draw from their own ``torch.Generator``,
+    registered in the run's state.
+    """
     data = prepare_data(recipe.data, recipe.seed)
-    g = recipe.generator
-    dcfg = recipe.discriminator
-    cycles = dcfg.pretrain_cycles if dcfg is not None and recipe.adversarial is not None else 1
-    discriminator = d_optimizer = None
-    if dcfg is not None and ("discriminator" in generator_needs(g.type) or cycles > 1):
-        # Built before MLE: the generator reads its features (LeakGAN), or pretraining interleaves the two.
-        from .adversarial import build_recipe_discriminator
+    g, dcfg, acfg = recipe.generator, recipe.discriminator, recipe.adversarial
+    state = TrainState()
+    seed = recipe.seed
+    cycles = dcfg.pretrain_cycles if dcfg is not None and acfg is not None else 1
+    needs_d = dcfg is not None and ("discriminator" in generator_needs(g.type) or acfg is not None or cycles > 1)
+    # Built before the generator when the generator reads its features (LeakGAN) or pretraining
+    # interleaves the two; otherwise after it (the order fixes what each initialisation draws).
+    d_first = needs_d and ("discriminator" in generator_needs(g.type) or cycles > 1)
 
-        discriminator = build_recipe_discriminator(recipe, data).to(device)
-        d_optimizer = adam(discriminator.parameters(), lr=dcfg.lr)
+    def make_discriminator() -> nn.Module:
+        return build_discriminator_from_config(dcfg, vocab_size=len(data.vocab), pad_id=data.vocab.pad_id).to(device)
+
+    discriminator = make_discriminator() if d_first else None
     generator = build_generator_from_config(g, vocab_size=len(data.vocab), max_len=recipe.data.max_len,
                                             start_token=data.start_token, pad_id=data.vocab.pad_id,
                                             eos_id=data.vocab.eos_id, discriminator=discriminator).to(device)
+    if needs_d and discriminator is None:
+        discriminator = make_discriminator()
+    state.register("generator", generator)
+    if discriminator is not None:
+        state.register("discriminator", discriminator)
     if data.oracle is not None:
         data.oracle.to(device)
-    evaluate = make_evaluator(recipe.eval, data, recipe.seed, make_decoder(data))
-    optimizer = adam(generator.parameters(), lr=recipe.mle.lr)
-    shuffle = torch.Generator().manual_seed(recipe.seed + 3)
+    evaluate_generator = make_evaluator(recipe.eval, data, seed, make_decoder(data))
+    evaluate = functools.partial(evaluate_generator, generator)
 
-    def do_eval(epoch: int, loss: float | None) -> dict:
-        metrics, texts = evaluate(generator)
-        record = {"phase": "mle", "epoch": epoch, "step": epoch, "train_loss": loss, **metrics, "time": round(timer(), 2)}
-        run.log_metrics(record)
-        run.write_samples(f"mle_epoch{epoch:03d}", texts[: recipe.eval.save_samples])
-        shown = " ".join(f"{k}={v:.4f}" for k, v in metrics.items())
-        if progress:
-            tqdm.write(f"[mle] epoch {epoch:4d}  train_loss {'-' if loss is None else f'{loss:.4f}'}  {shown}")
-        else:
-            log.info("epoch %d  %s", epoch, shown)
-        return record
+    mle_optimizer = state.register("mle.optimizer", adam(generator.parameters(), lr=recipe.mle.lr))
+    shuffle = state.register("mle.shuffle", torch.Generator().manual_seed(seed + 3))
+    d_optimizer = state.register("discriminator.optimizer", adam(discriminator.parameters(), lr=dcfg.lr)) \
+        if discriminator is not None else None
 
-    last = do_eval(0, None)
+    lm = LanguageModelRun(recipe, data, generator, discriminator, [], state, progress=progress)
     epochs = recipe.mle.epochs
     d_before: dict[int, int] = {}  # epoch -> discriminator rounds trained just before it (interleaved pretraining)
+    d_rounds_fn = None
     if cycles > 1:
         for i in range(cycles):
             rounds = dcfg.pretrain_rounds * (i + 1) // cycles - dcfg.pretrain_rounds * i // cycles
             start = epochs * i // cycles + 1
             d_before[start] = d_before.get(start, 0) + rounds
-        d_rng = torch.Generator(device=device).manual_seed(recipe.seed + 19)
-        d_shuffle = torch.Generator().manual_seed(recipe.seed + 23)
+        d_rng = state.register("pretrain.d_rng", torch.Generator(device=device).manual_seed(seed + 19))
+        d_shuffle = state.register("pretrain.d_shuffle", torch.Generator().manual_seed(seed + 23))
         num_negatives = dcfg.num_negatives or (data.train.size(0) // dcfg.batch_size) * dcfg.batch_size
-    bar = tqdm(range(1, epochs + 1), desc="MLE", unit="epoch", disable=not progress, dynamic_ncols=True)
-    for epoch in bar:
-        if d_before.get(epoch):
-            from .adversarial import discriminator_rounds
 
-            stats = discriminator_rounds(discriminator, d_optimizer, generator, data.train, d_before[epoch],
-                                         dcfg.pretrain_epochs, dcfg.batch_size, num_negatives, d_rng, d_shuffle,
-                                         recipe.eval.batch_size * 10, where="D pretrain")
-            run.log_metrics({"phase": "discriminator", "step": epoch - 1, "rounds": d_before[epoch], **stats,
-                             "time": round(timer(), 2)})
-        loss = mle_epoch(generator, data.train, optimizer, recipe.mle.batch_size, recipe.mle.grad_clip, shuffle,
-                         recipe.mle.drop_last, epoch)
-        bar.set_postfix(loss=f"{loss:.4f}")
-        if epoch % recipe.eval.every == 0 or epoch == epochs:
-            last = do_eval(epoch, loss)
-    save_checkpoint(run.checkpoints / ("mle" if recipe.adversarial is not None else "last"), generator, g.type,
-                    data.vocab, data.tokenizer, {"recipe": recipe.name, "epoch": epochs, "metrics": last})
-    if recipe.adversarial is not None:
-        from .adversarial import run_adversarial
+        def d_rounds_fn(rounds: int) -> dict:
+            return discriminator_rounds(discriminator, d_optimizer, generator, data.train, rounds, dcfg.pretrain_epochs,
+                                        dcfg.batch_size, num_negatives, d_rng, d_shuffle,
+                                        recipe.eval.batch_size * 10, where="D pretrain")
 
-        last = run_adversarial(recipe, run, device, timer, generator, data, evaluate, epochs, progress,
-                               discriminator=discriminator, d_optimizer=d_optimizer,
-                               pretrained_discriminator=cycles > 1 and epochs > 0) or last
-    final = {k: v for k, v in last.items() if k not in ("phase", "epoch", "batch", "step", "time")}
-    return {"final_metrics": final, "n_truncated": data.n_truncated, "train_split": data.train_split}
+    phases: list[Phase] = [MLEPhase(
+        generator, data.train, mle_optimizer, shuffle, recipe.mle, recipe.eval.every, evaluate, lm.report,
+        d_rounds_before=d_before, d_rounds=d_rounds_fn,
+        on_end=lambda last: lm.save("mle" if acfg is not None else "last", generator, g.type,
+                                    {"epoch": epochs, "metrics": last}))]
+
+    if acfg is not None:
+        reward_fn = functools.partial(rewards().get(acfg.reward), num_rollouts=acfg.num_rollouts,
+                                      chunk_size=acfg.rollout_chunk_size)
+        loss_fn = functools.partial(losses().get(acfg.loss), reduction=acfg.loss_reduction)
+        mle_fn = None
+        if acfg.mle_every:
+            inter_optimizer = state.register("adversarial.mle_optimizer", adam(generator.parameters(), lr=recipe.mle.lr))
+            inter_shuffle = state.register("adversarial.mle_shuffle", torch.Generator().manual_seed(seed + 17))
+
+            def mle_fn() -> float:
+                return mle_epoch(generator, data.train, inter_optimizer, recipe.mle.batch_size, recipe.mle.grad_clip,
+                                 inter_shuffle, recipe.mle.drop_last, max_batches=acfg.mle_batches)
+
+        trainer = AdversarialTrainer(
+            generator, discriminator, data.train, reward_fn=reward_fn, loss_fn=loss_fn,
+            g_optimizer=adam(generator.parameters(), lr=acfg.lr), d_optimizer=d_optimizer,
+            batch_size=acfg.batch_size, g_steps=acfg.g_steps, d_rounds=acfg.d_rounds, d_epochs=acfg.d_epochs,
+            d_batch_size=dcfg.batch_size, num_negatives=dcfg.num_negatives,
+            rollout_update_rate=acfg.rollout_update_rate, grad_clip=acfg.grad_clip, seed=seed,
+            sample_batch_size=recipe.eval.batch_size * 10, temperature=acfg.temperature, mle_every=acfg.mle_every,
+            mle_fn=mle_fn)
+        state.register("adversarial.optimizer", trainer.g_optimizer)
+        state.register("adversarial.rng", trainer.rng)
+        state.register("adversarial.shuffle", trainer.shuffle)
+        state.register("rollout", trainer.rollout)
+        pretrained = cycles > 1 and epochs > 0
+        phases.append(DiscriminatorPretrainPhase(trainer, 0 if pretrained else dcfg.pretrain_rounds,
+                                                 dcfg.pretrain_epochs, step=epochs, rounds_shown=dcfg.pretrain_rounds))
+
+        def end_adversarial(last: dict) -> None:
+            lm.save("last", generator, g.type, {"phase": "adversarial", "batch": acfg.batches, "metrics": last})
+            lm.save("discriminator", discriminator, dcfg.type, {"role": "discriminator"})
+
+        adversarial = AdversarialPhase(trainer, acfg.batches, recipe.eval.every_adversarial, epochs, evaluate,
+                                       lm.report, on_end=end_adversarial)
+        if acfg.best_metric is not None:
+            metric = acfg.best_metric
+            skip = ("phase", "epoch", "batch", "step", "time")
+
+            def save_best(step: int, value: float, record: dict) -> None:
+                metrics = {k: v for k, v in record.items() if k not in skip and k in _eval_keys(record)}
+                lm.save("best", generator, g.type, {"phase": "adversarial", "batch": record["batch"],
+                                                    "metrics": metrics})
+
+            adversarial.best.append(BestTracker(metric, "min" if metric.startswith("nll") else "max", save_best))
+        phases.append(adversarial)
+    lm.phases = phases
+    return lm
+
+
+_BATCH_STATS = ("g_loss", "reward_mean", "reward_last", "mle_loss", "d_loss", "d_accuracy")
+
+
+def _eval_keys(record: dict) -> list[str]:
+    """The evaluation metrics of an adversarial record (not the batch's training statistics)."""
+    return [k for k in record if k not in _BATCH_STATS]

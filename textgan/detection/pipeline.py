@@ -1,0 +1,71 @@
+"""The fake-news pipeline of a recipe: generate texts, build the detection dataset, write the detectability report."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from .dataset import build_detection_dataset
+from .report import detectability_report
+
+
+def run_pipeline(recipe: Any, run_path: str | Path, device: str = "auto", progress: bool = False) -> dict:
+    """The stages after training when a recipe has a ``pipeline`` section: generate texts from the
+    run's checkpoint, build the detection dataset, write the detectability report.
+
+    Outputs go into the run folder: ``generated/generated.jsonl`` and ``detection/``.
+
+    Args:
+        recipe: the :class:`textgan.config.Recipe` (with ``pipeline`` set).
+        run_path: the run folder holding ``checkpoints/``.
+        device: where to sample and train the detector.
+        progress: show progress bars.
+
+    Returns:
+        A summary for ``run.json``: generated count and speed, dataset counts, detector test
+        accuracy and F1, wall time per stage.
+    """
+    from ..data.prepare import first_available_split
+    from ..generation import SamplingSettings, generate_texts
+
+    cfg, data = recipe.pipeline, recipe.data
+    run_path = Path(run_path)
+    timings = {}
+    t0 = time.perf_counter()
+    sampling = SamplingSettings(temperature=cfg.temperature, top_k=cfg.top_k, top_p=cfg.top_p, min_len=cfg.min_len,
+                                seed=recipe.seed if cfg.seed is None else cfg.seed)
+    gen = generate_texts(run_path, cfg.num_generate, run_path / "generated" / "generated.jsonl", sampling=sampling,
+                         shard_size=cfg.shard_size, batch_size=cfg.batch_size, drop_duplicates=cfg.drop_duplicates,
+                         drop_train_copies=cfg.drop_train_copies, device=device, progress=progress)
+    timings["generate_s"] = round(time.perf_counter() - t0, 1)
+
+    t0 = time.perf_counter()
+    real = cfg.real or (f"{data.corpus}:{data.test_split}" if data.test_split else data.corpus)
+    labels = cfg.real_labels if cfg.real_labels is not None else data.keep_labels
+    max_tokens = cfg.real_max_tokens if cfg.real_max_tokens is not None else data.max_len - 1
+    ds = build_detection_dataset(real, [gen.path], run_path / "detection", real_labels=labels,
+                                 real_max_tokens=max_tokens, text_column=data.text_column,
+                                 validation_fraction=cfg.validation_fraction, test_fraction=cfg.test_fraction,
+                                 max_per_class=cfg.max_per_class, seed=recipe.seed)
+    timings["dataset_s"] = round(time.perf_counter() - t0, 1)
+
+    t0 = time.perf_counter()
+    train_split, train_ds = first_available_split(data)
+    train_texts = list(train_ds["text"])
+    if data.keep_labels is not None and "label" in train_ds.column_names:
+        wanted = {str(x) for x in data.keep_labels}
+        train_texts = [t for t, lab in zip(train_texts, train_ds["label"]) if str(lab) in wanted]
+    d = cfg.detector
+    report = detectability_report(ds.path, embed_dim=d.embed_dim, filter_sizes=d.filter_sizes,
+                                  num_filters=d.num_filters, dropout=d.dropout, l2_reg=d.l2_reg, lr=d.lr,
+                                  batch_size=d.batch_size, epochs=d.epochs, max_len=d.max_len, tokenize=d.tokenize,
+                                  compute_dtype=d.compute_dtype, novelty_texts=train_texts,
+                                  novelty_source=f"the generator's training texts ({data.corpus}:{train_split})",
+                                  max_eval_samples=d.max_eval_samples, seed=recipe.seed, device=device,
+                                  progress=progress)
+    timings["report_s"] = round(time.perf_counter() - t0, 1)
+    return {"generated": {"path": str(gen.path), "num": gen.num, "drawn": gen.drawn, "dropped": gen.dropped,
+                          "texts_per_second": round(gen.texts_per_second, 1)},
+            "detection": {"path": str(ds.path), "counts": ds.counts},
+            "detector_test": report["test"], "timings": timings}

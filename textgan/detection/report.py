@@ -1,0 +1,146 @@
+"""The detectability report of a detection dataset: a baseline detector's test scores and text statistics."""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from pathlib import Path
+from typing import Sequence
+
+import torch
+
+from ..errors import TextganError
+from ..io import atomic_open, write_json
+from .dataset import SPLITS, _load_split
+from .detector import _classification, _predict, train_detector
+
+
+def detectability_report(dataset: str | Path, *, embed_dim: int = 64,
+                         filter_sizes: Sequence[int] = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 15, 20),
+                         num_filters: Sequence[int] = (100, 200, 200, 200, 200, 100, 100, 100, 100, 100, 160, 160),
+                         dropout: float = 0.25, l2_reg: float = 0.2, lr: float = 1e-4, batch_size: int = 64,
+                         epochs: int = 3, max_len: int | None = None, tokenize: str = "whitespace",
+                         compute_dtype: str = "float32", novelty_texts: Sequence[str] | None = None,
+                         novelty_source: str | None = None, max_eval_samples: int = 2000, seed: int = 0,
+                         device: str = "auto", progress: bool = False) -> dict:
+    """Train a baseline detector on a detection dataset and describe how detectable the generated texts are.
+
+    Detector: SeqGAN's CNN discriminator trained from scratch (see :func:`train_detector`) on
+    ``tokenize`` tokens with a vocabulary built from the train split; accuracy, precision,
+    recall and F1 (generated = positive class) on the test split. Text statistics of the
+    generated test texts (at most ``max_eval_samples``, a seeded subsample): BLEU-2..5 against
+    the real test texts, Self-BLEU-2..5, distinct-n, novelty against ``novelty_texts`` (default:
+    the real train texts) and lengths; real test lengths are given for comparison.
+
+    Writes ``report.json`` and ``report.md`` into the dataset folder.
+
+    Args:
+        dataset: a folder written by :func:`build_detection_dataset`.
+        embed_dim, filter_sizes, num_filters, dropout, l2_reg, lr, batch_size, epochs,
+            compute_dtype: the detector and its training.
+        max_len: tokens per text given to the detector (None: the longest train text, at most 512).
+        tokenize: "whitespace" or "nltk".
+        novelty_texts: the generator's training texts for novelty (None: the real train texts).
+        novelty_source: what ``novelty_texts`` are, for the report.
+        max_eval_samples: generated / real test texts used for BLEU and Self-BLEU.
+        seed: detector and subsampling seed.
+        device: "auto", "cpu" or "cuda".
+        progress: show progress bars.
+
+    Returns:
+        The report as a dict (also in ``report.json``).
+    """
+    from ..data.encode import encode_texts
+    from ..data.tokenizers import build_tokenizer
+    from ..data.vocab import Vocab
+    from ..metrics.bleu import tokenize_texts
+    from ..train.evaluation import evaluate_texts
+    from ..engine.rundir import resolve_device
+
+    path = Path(dataset)
+    if not path.is_dir():
+        raise TextganError(f"detection dataset {str(path)!r} not found: build it with `textgan corpus detection`")
+    start = time.perf_counter()
+    rows = {s: _load_split(path, s) for s in SPLITS}
+    tokenizer = build_tokenizer(tokenize)
+    train_tokens = tokenize_texts([r["text"] for r in rows["train"]], tokenize)
+    vocab = Vocab.build(train_tokens, specials=True)
+    if max_len is None:
+        max_len = min(max(len(t) for t in train_tokens) + 1, 512)
+    encoded, truncated = {}, {}
+    for s in SPLITS:
+        ids, n_trunc = encode_texts([r["text"] for r in rows[s]], tokenizer, vocab, max_len)
+        encoded[s] = (ids, torch.tensor([r["label"] for r in rows[s]], dtype=torch.long))
+        truncated[s] = n_trunc
+    dev = resolve_device(device)
+    model, history = train_detector(*encoded["train"], *encoded["validation"], len(vocab), vocab.pad_id,
+                                    embed_dim=embed_dim, filter_sizes=filter_sizes, num_filters=num_filters,
+                                    dropout=dropout, l2_reg=l2_reg, lr=lr, batch_size=batch_size, epochs=epochs,
+                                    compute_dtype=compute_dtype, seed=seed, device=dev, progress=progress)
+    test_ids, test_labels = encoded["test"]
+    detector = _classification(_predict(model, test_ids, 512, dev), test_labels)
+    train_seconds = sum(h["seconds"] for h in history)
+
+    rng = random.Random(seed)
+    gen_test = [r["text"] for r in rows["test"] if r["label"] == 1]
+    real_test = [r["text"] for r in rows["test"] if r["label"] == 0]
+    gen_eval = rng.sample(gen_test, min(len(gen_test), max_eval_samples))
+    real_eval = rng.sample(real_test, min(len(real_test), max_eval_samples))
+    if novelty_texts is None:
+        novelty_texts = [r["text"] for r in rows["train"] if r["label"] == 0]
+        novelty_source = "real texts of the train split"
+    metrics = ("bleu", "self_bleu", "distinct", "novelty", "length") if len(gen_eval) >= 2 else ("bleu", "novelty", "length")
+    text_stats = evaluate_texts(gen_eval, real_eval, list(novelty_texts), metrics=metrics, orders=(2, 3, 4, 5),
+                                tokenize=tokenize)
+    real_len = evaluate_texts(real_eval, metrics=("length",), tokenize=tokenize)
+    meta = json.loads((path / "detection.json").read_text(encoding="utf-8")) if (path / "detection.json").is_file() else {}
+    report = {
+        "dataset": str(path),
+        "counts": {s: {"real": sum(r["label"] == 0 for r in rows[s]), "generated": sum(r["label"] == 1 for r in rows[s])}
+                   for s in SPLITS},
+        "detector": {"architecture": "CNNDiscriminator (SeqGAN), trained from scratch", "tokenize": tokenize,
+                     "vocab_size": len(vocab), "max_len": max_len, "truncated": truncated, "embed_dim": embed_dim,
+                     "filter_sizes": list(filter_sizes), "num_filters": list(num_filters), "dropout": dropout,
+                     "l2_reg": l2_reg, "lr": lr, "batch_size": batch_size, "epochs": epochs,
+                     "compute_dtype": compute_dtype, "seed": seed, "device": dev.type, "history": history,
+                     "train_seconds": round(train_seconds, 1)},
+        "test": detector,
+        "generated_text": {**text_stats, "novelty_reference": novelty_source or "given texts",
+                           "num_novelty_reference": len(novelty_texts)},
+        "real_text": {k: v for k, v in real_len.items()},
+        "generator": meta.get("generated", []),
+        "real_source": meta.get("real", {}),
+        "seconds": round(time.perf_counter() - start, 1),
+    }
+    write_json(path / "report.json", report)
+    with atomic_open(path / "report.md") as f:
+        f.write(format_report(report))
+    return report
+
+
+def format_report(report: dict) -> str:
+    """The report as one Markdown table (plus a short header)."""
+    t, g, r = report["test"], report["generated_text"], report["real_text"]
+    counts = report["counts"]
+    rows = [("detector accuracy (test)", t["accuracy"]), ("detector F1, generated = positive (test)", t["f1"]),
+            ("detector precision (test)", t["precision"]), ("detector recall (test)", t["recall"])]
+    rows += [(f"BLEU-{n} of generated vs real test texts", g.get(f"bleu{n}")) for n in (2, 3, 4, 5)]
+    rows += [(f"Self-BLEU-{n} of generated texts", g.get(f"self_bleu{n}")) for n in (2, 3, 4, 5)]
+    rows += [("novelty: share of generated texts copied from the reference", g.get("copied"))]
+    rows += [(f"novelty: share of novel {n}-grams", g.get(f"novel_{n}gram")) for n in (2, 3, 4)]
+    rows += [("length of generated texts, mean (std) tokens", f"{g['len_mean']:.1f} ({g['len_std']:.1f})"),
+             ("length of generated texts, min / median / max", f"{g['len_min']:.0f} / {g['len_median']:.0f} / {g['len_max']:.0f}"),
+             ("length of real test texts, mean (std) tokens", f"{r['len_mean']:.1f} ({r['len_std']:.1f})")]
+    det = report["detector"]
+    lines = ["# Detectability report", "",
+             f"Dataset `{report['dataset']}`: " + ", ".join(f"{s} {c['real']} real + {c['generated']} generated"
+                                                           for s, c in counts.items()) + ".",
+             f"Detector: {det['architecture']}, {det['tokenize']} tokens, vocabulary {det['vocab_size']} from the "
+             f"train split, {det['epochs']} epochs (best validation epoch kept), {det['train_seconds']} s on {det['device']}.",
+             f"Text statistics on {g['num_samples']} generated test texts; novelty against {g['novelty_reference']}.", "",
+             "| measure | value |", "|---|---:|"]
+    for name, value in rows:
+        shown = "n/a" if value is None else (f"{value:.4f}" if isinstance(value, float) else str(value))
+        lines.append(f"| {name} | {shown} |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,223 @@
+"""Embedding documents with a trained ADM or DAE: loading the checkpoint, embedding bags of words and texts, writing vectors.
+
+Used by ``textgan embed`` (:func:`textgan.api.embed`, :func:`textgan.api.embed_to_file`) and by
+the validation and test retrieval of :func:`textgan.train.energy.run_adm`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from .errors import TextganError
+from .io import atomic_open, atomic_tmp_path, write_json
+from .models.adm import AdversarialDocumentModel, DenoisingAutoencoder
+from .train.checkpoint import file_sha256, resolve_checkpoint
+
+MODEL_KINDS: dict[str, type[nn.Module]] = {"adm": AdversarialDocumentModel, "dae": DenoisingAutoencoder}
+"""Checkpoint ``kind`` -> class, for :func:`load_document_model`."""
+
+
+# --------------------------------------------------------------------------- bags of words
+
+
+@torch.no_grad()
+def embed_bow(model: nn.Module, docs: Tensor, *, batch_size: int = 4096, progress: bool = False) -> Tensor:
+    """Embed bags of words with a model's ``embed`` in eval mode, batch by batch.
+
+    Args:
+        model: a module with ``embed((B, V) float) -> (B, H)``.
+        docs: (N, V) counts or 0/1 values (any dtype; binarised here).
+        batch_size: documents per forward pass.
+        progress: show a progress bar.
+
+    Returns:
+        (N, H) float32 on the CPU.
+    """
+    from tqdm.auto import tqdm
+
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    out = []
+    for start in tqdm(range(0, docs.shape[0], batch_size), desc="embed", unit="batch", disable=not progress,
+                      dynamic_ncols=True):
+        batch = (docs[start:start + batch_size].to(device) > 0).float()
+        out.append(model.embed(batch).float().cpu())
+    model.train(was_training)
+    return torch.cat(out) if out else torch.zeros(0, model.embed(torch.zeros(1, docs.shape[1], device=device)).shape[1])
+
+
+# --------------------------------------------------------------------------- checkpoints
+
+
+@dataclass
+class LoadedDocumentModel:
+    """An ADM (or DAE) checkpoint with its bag-of-words vocabulary.
+
+    Attributes:
+        model: module with ``embed((B, V)) -> (B, H)``, in eval mode.
+        encoder: texts -> bags of words (``textgan.data.bow.BowEncoder``).
+        kind: ``"adm"`` or ``"dae"``.
+        config: the checkpoint's config.json.
+        path: the checkpoint folder.
+        sha256: hash of the weights file.
+    """
+
+    model: nn.Module
+    encoder: object
+    kind: str
+    config: dict
+    path: Path
+    sha256: str
+
+    @property
+    def dim(self) -> int:
+        """H, the embedding size."""
+        return int(self.config["args"]["hidden_dim"])
+
+
+def load_document_model(path: str | Path, device: str | torch.device = "cpu") -> LoadedDocumentModel:
+    """Load an ADM or DAE checkpoint (or the best checkpoint of a run folder).
+
+    Raises:
+        TextganError: no checkpoint there, or it holds another kind of model.
+    """
+    from safetensors.torch import load_file
+
+    from .data.bow import BowEncoder
+
+    ckpt = resolve_checkpoint(path)
+    try:
+        config = json.loads((ckpt / "config.json").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise TextganError(f"checkpoint config {str(ckpt / 'config.json')!r} is unreadable ({e}): re-save the checkpoint") from None
+    kind = config.get("kind")
+    if kind not in MODEL_KINDS:
+        raise TextganError(f"checkpoint {str(ckpt)!r} holds a {kind!r} model, not a document model: pass an ADM run folder "
+                           f"(one trained with an adm: recipe section)")
+    model = MODEL_KINDS[kind](**config["args"])
+    model.load_state_dict(load_file(str(ckpt / "model.safetensors")))
+    model.to(device).eval()
+    return LoadedDocumentModel(model, BowEncoder.load(ckpt / "vocab.json"), kind, config, ckpt,
+                               file_sha256(ckpt / "model.safetensors"))
+
+
+# --------------------------------------------------------------------------- embedding texts
+
+
+@dataclass
+class Embeddings:
+    """Vectors of documents.
+
+    Attributes:
+        vectors: (N, H) float32.
+        empty: (N,) bool, True for a document without any vocabulary word (its vector is the
+            model's vector of the all-zero bag of words, ``leaky_relu(b_enc)``, the same for all).
+    """
+
+    vectors: Tensor
+    empty: Tensor
+
+    @property
+    def num_empty(self) -> int:
+        return int(self.empty.sum())
+
+
+@torch.no_grad()
+def embed_texts(loaded: LoadedDocumentModel, texts: Sequence[str], *, batch_size: int = 4096,
+                progress: bool = False) -> Embeddings:
+    """Tokenize, encode and embed texts batch by batch.
+
+    Args:
+        loaded: from :func:`load_document_model`.
+        texts: N documents.
+        batch_size: documents per batch.
+        progress: show a progress bar (in documents).
+
+    Returns:
+        The (N, H) vectors and the empty-document flags.
+    """
+    from tqdm.auto import tqdm
+
+    device = next(loaded.model.parameters()).device
+    vectors, empty = [], []
+    with tqdm(total=len(texts), desc="embed", unit="doc", disable=not progress, dynamic_ncols=True) as bar:
+        for start in range(0, len(texts), batch_size):
+            counts = loaded.encoder.counts(texts[start:start + batch_size])
+            empty.append(counts.sum(dim=1, dtype=torch.int64) == 0)
+            vectors.append(loaded.model.embed((counts > 0).float().to(device)).float().cpu())
+            bar.update(counts.shape[0])
+    if not vectors:
+        return Embeddings(torch.zeros(0, loaded.dim), torch.zeros(0, dtype=torch.bool))
+    return Embeddings(torch.cat(vectors), torch.cat(empty))
+
+
+EMBEDDING_FORMATS: tuple[str, ...] = (".npy", ".parquet", ".jsonl")
+
+
+def write_embeddings(out: str | Path, embeddings: Embeddings, ids: Sequence, meta: dict) -> list[Path]:
+    """Write vectors atomically, in the format given by ``out``'s extension.
+
+    * ``.npy``: (N, H) float32 array, ids in ``<stem>.ids.txt`` (one per line, row order);
+    * ``.parquet``: columns ``id`` (string), ``embedding`` (list of float32), ``empty`` (bool);
+    * ``.jsonl``: one ``{"id", "embedding", "empty"}`` object per document.
+
+    Every format also gets ``<stem>.meta.json``: model, checkpoint hash, dimension, number of
+    documents and of empty documents, and what an empty document's vector is.
+
+    Returns:
+        The files written.
+
+    Raises:
+        TextganError: an unsupported extension.
+    """
+    import numpy as np
+
+    out = Path(out)
+    suffix = out.suffix.lower()
+    if suffix not in EMBEDDING_FORMATS:
+        raise TextganError(f"unsupported embedding file {out.name!r}: end --out with one of {', '.join(EMBEDDING_FORMATS)}")
+    vectors = embeddings.vectors.float().numpy()
+    empty = embeddings.empty.tolist()
+    written = [out]
+    stem = out.with_suffix("")
+    if suffix == ".npy":
+        with atomic_open(out, "wb") as f:
+            np.save(f, vectors, allow_pickle=False)
+        ids_path = stem.with_name(stem.name + ".ids.txt")
+        with atomic_open(ids_path) as f:
+            for i in ids:
+                f.write(str(i).replace("\n", " ") + "\n")
+        written.append(ids_path)
+    elif suffix == ".parquet":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pa.table({
+            "id": pa.array([str(i) for i in ids], pa.string()),
+            "embedding": pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1), pa.float32()), vectors.shape[1]),
+            "empty": pa.array(empty, pa.bool_()),
+        }).replace_schema_metadata({"textgan": json.dumps(meta)})
+        tmp = atomic_tmp_path(out)
+        try:
+            pq.write_table(table, tmp)
+            os.replace(tmp, out)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+    else:
+        with atomic_open(out) as f:
+            for i, vec, e in zip(ids, vectors.tolist(), empty):
+                f.write(json.dumps({"id": i, "embedding": vec, "empty": e}) + "\n")
+    meta_path = stem.with_name(stem.name + ".meta.json")
+    write_json(meta_path, meta)
+    written.append(meta_path)
+    return written
+

@@ -1,0 +1,222 @@
+"""Running a recipe: build its phases, make the run folder, hand them to the engine, resume.
+
+This is the workflow layer over the engine: it knows the recipe kinds (language model with
+optional adversarial training, Adversarial Document Model, the fake-news pipeline after
+training) and turns each into engine phases. The order of events makes failures clean:
+the recipe is validated, the data loaded and every model built *before* the run folder is
+made, so bad input leaves nothing behind; once training has started, a failure or a signal
+leaves a resumable folder whose ``run.json`` says so.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Iterator
+
+import torch
+
+from .config import Recipe, load_recipe, recipe_from_dict, recipe_to_dict
+from .engine.loop import Engine, Phase, RunInterrupted
+from .engine.rundir import RunDir, environment, resolve_device
+from .errors import TextganError
+
+log = logging.getLogger(__name__)
+
+SHAPE_KEYS = ("seed", "data.", "generator.", "discriminator.type", "discriminator.embed_dim",
+              "discriminator.filter_sizes", "discriminator.num_filters", "discriminator.highway_gate_bias",
+              "discriminator.pretrain_cycles", "adm.vocab_file", "adm.vocab_size", "adm.tokenizer", "adm.hidden_dim",
+              "adm.noise_dim", "adm.generator_dim", "adm.validation_fraction", "adm.baselines")
+"""Recipe keys a resumed run may not change: they fix the data, the models' shapes or the phases."""
+
+
+def default_run_dir(recipe: Recipe) -> Path:
+    """``runs/<recipe name>/<timestamp>`` under the working directory."""
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    return Path("runs") / recipe.name / stamp
+
+
+@contextlib.contextmanager
+def isolated_runtime(recipe: Recipe, device: torch.device) -> Iterator[None]:
+    """Seed and thread settings for one run, undone afterwards.
+
+    The run seeds torch's default generator (model initialisation, dropout) inside
+    ``torch.random.fork_rng``, and sets the recipe's thread count, so the caller's random state
+    and thread count are what they were once the run returns (a notebook keeps its own).
+    """
+    threads = torch.get_num_threads()
+    devices = [device.index or 0] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        if recipe.threads:
+            torch.set_num_threads(recipe.threads)
+        torch.manual_seed(recipe.seed)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(threads)
+
+
+@dataclass
+class Built:
+    """A recipe built for training: its phases and state, and how to summarise the run."""
+
+    phases: list[Phase]
+    state: object
+    bind: object  # (run: RunDir) -> None: tells the builders where to write
+    summary: object  # (records) -> dict for run.json
+
+
+def build(recipe: Recipe, device: torch.device, progress: bool) -> Built:
+    """Load the data and build every model and phase of ``recipe`` (nothing is written)."""
+    if recipe.adm is not None:
+        from .train.energy import build_adm
+
+        adm = build_adm(recipe, device, progress)
+        return Built(adm.phases, adm.state, adm.bind, adm.summary)
+    from .train.lm import build_language_model
+
+    lm = build_language_model(recipe, device, progress)
+    phases = list(lm.phases)
+
+    def bind(run: RunDir) -> None:
+        lm.run = run
+
+    if recipe.pipeline is not None:
+        phases.append(PipelinePhase(recipe, device))
+    return Built(phases, lm.state, bind, lm.summary)
+
+
+class PipelinePhase(Phase):
+    """After training: generate texts, build the detection dataset, report detectability (one step).
+
+    Generation writes resumable shards, so a run killed here and resumed keeps what was generated.
+    """
+
+    name = "pipeline"
+    steps = 1
+
+    def __init__(self, recipe: Recipe, device: torch.device) -> None:
+        super().__init__()
+        self.recipe, self.device = recipe, device
+        self.result: dict = {}
+
+    def step(self, i: int) -> dict:
+        from .detection import run_pipeline
+
+        self.result = run_pipeline(self.recipe, self.ctx.run.path, self.device.type, self.ctx.engine.progress)
+        return {}
+
+    def end(self) -> dict:
+        return {"pipeline": self.result}
+
+    def state_dict(self) -> dict:
+        return {"result": self.result}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.result = state["result"]
+
+
+@dataclass
+class RunResult:
+    """What :func:`start` and :func:`resume` return: the run folder, the last evaluation, the wall time."""
+
+    path: Path
+    metrics: dict
+    wall_time_s: float
+
+
+def _execute(recipe: Recipe, device: torch.device, run: RunDir | None, make_run, progress: bool,
+             resume_from: RunDir | None = None) -> RunResult:
+    built = build(recipe, device, progress)
+    run = resume_from if resume_from is not None else make_run()
+    built.bind(run)
+    engine = Engine(built.phases, built.state, run, checkpoint_every=recipe.checkpoint.every, progress=progress,
+                    tensorboard=recipe.tensorboard)
+    if resume_from is not None:
+        engine.resume()
+        run.update_info(status="running")
+    try:
+        summary = engine.run_phases()
+    except RunInterrupted:
+        run.update_info(status="interrupted", elapsed_s=round(engine.elapsed(), 1))
+        raise
+    except BaseException as e:
+        status = "interrupted" if isinstance(e, KeyboardInterrupt) else "failed"
+        run.update_info(status=status, error=f"{type(e).__name__}: {e}"[:500], elapsed_s=round(engine.elapsed(), 1))
+        raise
+    summary = {**built.summary(engine.records), **summary}
+    wall = engine.elapsed()
+    run.finish({"wall_time_s": round(wall, 1), **summary})
+    return RunResult(run.path, summary.get("final_metrics", {}), wall)
+
+
+def start(recipe: Recipe, out_dir: str | Path | None = None, progress: bool = True) -> RunResult:
+    """Train a recipe from nothing into ``out_dir`` (which must not hold a run)."""
+    device = resolve_device(recipe.device)
+    out = Path(out_dir) if out_dir is not None else default_run_dir(recipe)
+    if RunDir.holds_run(out):
+        raise TextganError(f"run folder {str(out)!r} already holds a run: continue it with "
+                           f"`textgan run --resume {out}`, or pass another --out")
+    with isolated_runtime(recipe, device):
+        def make_run() -> RunDir:
+            run = RunDir.create(out, recipe_to_dict(recipe), environment(recipe.seed, device))
+            log.info("run folder: %s", run.path)
+            return run
+
+        return _execute(recipe, device, None, make_run, progress)
+
+
+def _changed_keys(old: dict, new: dict, prefix: str = "") -> list[str]:
+    keys = []
+    for k in sorted(set(old) | set(new)):
+        a, b = old.get(k), new.get(k)
+        full = f"{prefix}{k}"
+        if isinstance(a, dict) and isinstance(b, dict):
+            keys += _changed_keys(a, b, full + ".")
+        elif a != b:
+            keys.append(full)
+    return keys
+
+
+def resume(run_dir: str | Path, overrides: list[str] | None = None, progress: bool = True) -> RunResult:
+    """Continue the run in ``run_dir`` from its last saved state.
+
+    ``overrides`` may change what does not fix the models or the data (evaluation, thread
+    count, number of adversarial batches...); a change to a model's shape, the data or the seed
+    is refused with one line.
+    """
+    run = RunDir(run_dir)
+    if not (run.path / "recipe.yaml").is_file():
+        raise TextganError(f"{str(run.path)!r} is not a run folder (no recipe.yaml): pass the folder a "
+                           "`textgan run` made")
+    if not run.state.is_dir():
+        raise TextganError(f"{str(run.path)!r} has no saved training state: it was stopped before its first "
+                           "checkpoint; start it again without --resume")
+    info = run.info()
+    if info.get("status") == "finished":
+        raise TextganError(f"the run in {str(run.path)!r} has finished: nothing to resume (start a new run with --out)")
+    saved = recipe_to_dict(load_recipe(run.path / "recipe.yaml"))
+    recipe = load_recipe(run.path / "recipe.yaml", overrides)
+    changed = [k for k in _changed_keys(saved, recipe_to_dict(recipe))
+               if any(k == s or k.startswith(s) if s.endswith(".") else k == s or k.startswith(s + ".")
+                      for s in SHAPE_KEYS)]
+    if changed:
+        raise TextganError(f"--set {', '.join(changed)} would change the model, the data or the seed of a resumed run: "
+                           "drop it, or start a new run with --out")
+    device = resolve_device(recipe.device)
+    if overrides:
+        from .io import atomic_open
+        import yaml
+
+        with atomic_open(run.path / "recipe.yaml") as f:
+            yaml.safe_dump(recipe_to_dict(recipe), f, sort_keys=False)
+    run.update_info(resumed=[*info.get("resumed", []), {"at": datetime.now().isoformat(timespec="seconds"),
+                                                        "overrides": list(overrides or [])}])
+    with isolated_runtime(recipe, device):
+        return _execute(recipe, device, run, None, progress, resume_from=run)
+
+
+__all__ = ["RunResult", "start", "resume", "build", "default_run_dir", "isolated_runtime", "recipe_from_dict"]

@@ -1,0 +1,123 @@
+"""Maximum-likelihood (teacher-forcing) training of a generator, and the MLE phase of a run."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import Tensor, nn
+
+from ..engine.loop import Phase
+from ..engine.optim import check_finite
+
+
+def mle_epoch(generator: nn.Module, data: Tensor, optimizer: torch.optim.Optimizer, batch_size: int,
+              grad_clip: float | None, generator_rng: torch.Generator, drop_last: bool = True,
+              epoch: int = 0, max_batches: int | None = None) -> float:
+    """One epoch of teacher forcing over shuffled ``data``.
+
+    Args:
+        generator: a model with ``nll_loss(tokens) -> scalar``.
+        data: (N, T) int64 training sequences (on any device; batches move to the model's).
+        optimizer: the generator's optimizer.
+        batch_size: sequences per update.
+        grad_clip: global gradient-norm clip (SeqGAN: 5.0), or None.
+        generator_rng: shuffling randomness (CPU generator).
+        drop_last: skip the last incomplete batch (SeqGAN uses 156 full batches of 10,000).
+        epoch: for error messages.
+        max_batches: stop after this many batches (a partial epoch), or None.
+
+    Returns:
+        The mean training loss (nats per counted token) over the epoch's batches.
+    """
+    device = next(generator.parameters()).device
+    generator.train()
+    order = torch.randperm(data.size(0), generator=generator_rng)
+    n_batches = data.size(0) // batch_size if drop_last else -(-data.size(0) // batch_size)
+    if max_batches is not None:
+        n_batches = min(n_batches, max_batches)
+    total = 0.0
+    for b in range(n_batches):
+        batch = data[order[b * batch_size:(b + 1) * batch_size]].to(device, non_blocking=True)
+        loss = generator.nll_loss(batch)
+        check_finite(loss, f"MLE epoch {epoch} batch {b}", "lower mle.lr or set mle.grad_clip (e.g. --set mle.lr=0.001)")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if grad_clip:
+            nn.utils.clip_grad_norm_(generator.parameters(), grad_clip)
+        optimizer.step()
+        total += loss.item()
+    return total / max(n_batches, 1)
+
+
+class MLEPhase(Phase):
+    """MLE pretraining: ``epochs`` epochs of :func:`mle_epoch`, evaluated every ``eval_every`` epochs.
+
+    Epoch 0 (the untrained generator) is evaluated when the phase begins; the first and last
+    epochs always are. With ``d_rounds_before`` (LeakGAN's interleaved pretraining), the
+    discriminator trains that many rounds just before the given epochs, through ``d_rounds``.
+
+    Args:
+        generator: the model (``nll_loss``).
+        train: (N, T) training sequences.
+        optimizer: the generator's MLE optimizer.
+        shuffle: CPU generator of the epoch orders.
+        cfg: the recipe's ``mle`` section.
+        eval_every: epochs between evaluations.
+        evaluate: ``() -> (metrics, texts)``.
+        report: ``(record, texts) -> None``, writes samples and prints a line (the run builder's).
+        d_rounds_before: epoch -> discriminator rounds trained just before it.
+        d_rounds: ``rounds -> stats`` trains the discriminator.
+        on_end: called when the phase ends (saves the MLE checkpoint).
+    """
+
+    name = "mle"
+    unit = "epoch"
+
+    def __init__(self, generator: nn.Module, train: Tensor, optimizer: torch.optim.Optimizer,
+                 shuffle: torch.Generator, cfg, eval_every: int, evaluate: Callable[[], tuple[dict, list[str]]],
+                 report: Callable[[dict, list[str]], None], d_rounds_before: dict[int, int] | None = None,
+                 d_rounds: Callable[[int], dict] | None = None, on_end: Callable[[dict], None] | None = None) -> None:
+        super().__init__()
+        self.generator, self.train, self.optimizer, self.shuffle = generator, train, optimizer, shuffle
+        self.cfg, self.eval_every, self.evaluate_fn, self.report = cfg, max(eval_every, 1), evaluate, report
+        self.d_rounds_before, self.d_rounds, self.on_end = d_rounds_before or {}, d_rounds, on_end
+        self.steps = cfg.epochs
+        self.last: dict = {}
+
+    def _evaluate(self, epoch: int, loss: float | None) -> dict:
+        metrics, texts = self.evaluate_fn()
+        record = self.ctx.log({"phase": "mle", "epoch": epoch, "step": epoch, "train_loss": loss, **metrics})
+        self.report(record, texts)
+        self.last = record
+        return record
+
+    def begin(self) -> None:
+        self._evaluate(0, None)
+
+    def step(self, i: int) -> dict:
+        epoch = i + 1
+        rounds = self.d_rounds_before.get(epoch, 0)
+        if rounds:
+            stats = self.d_rounds(rounds)
+            self.ctx.log({"phase": "discriminator", "step": epoch - 1, "rounds": rounds, **stats})
+        loss = mle_epoch(self.generator, self.train, self.optimizer, self.cfg.batch_size, self.cfg.grad_clip,
+                         self.shuffle, self.cfg.drop_last, epoch)
+        return {"loss": loss}
+
+    def should_evaluate(self, i: int) -> bool:
+        return (i + 1) % self.eval_every == 0 or i + 1 == self.steps
+
+    def evaluate(self, i: int, stats: dict) -> dict:
+        return self._evaluate(i + 1, stats["loss"])
+
+    def end(self) -> dict:
+        if self.on_end is not None:
+            self.on_end(self.last)
+        return {}
+
+    def state_dict(self) -> dict:
+        return {"last": self.last}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.last = state["last"]
