@@ -6,6 +6,7 @@ import argparse
 import logging
 import os
 import sys
+from pathlib import Path
 from typing import Sequence
 
 from .errors import TextganError
@@ -14,14 +15,40 @@ from .errors import TextganError
 def _cmd_run(args: argparse.Namespace) -> int:
     from . import api
     from .config import load_recipe, recipe_to_dict
+    from .engine.loop import RunInterrupted
 
-    recipe = load_recipe(api.find_recipe(args.recipe), args.set)
-    if args.dry_run:
-        import yaml
+    if args.resume is not None:
+        if args.recipe is not None or args.out is not None or args.dry_run:
+            raise TextganError("--resume RUN_DIR continues a run with its own recipe and folder: "
+                               "drop the recipe, --out and --dry-run (use --set for allowed changes)")
+        run_dir = args.resume
+    else:
+        if args.recipe is None:
+            raise TextganError("run needs a RECIPE (a YAML path or a name from `textgan recipes`), or --resume RUN_DIR")
+        recipe = load_recipe(api.find_recipe(args.recipe), args.set)
+        if args.dry_run:
+            import yaml
 
-        print(yaml.safe_dump(recipe_to_dict(recipe), sort_keys=False), end="")
-        return 0
-    result = api.train(recipe, out_dir=args.out, progress=not args.quiet)
+            print(yaml.safe_dump(recipe_to_dict(recipe), sort_keys=False), end="")
+            return 0
+        run_dir = args.out if args.out is not None else api.default_run_dir(recipe)
+    try:
+        if args.resume is not None:
+            result = api.resume(run_dir, args.set, progress=not args.quiet)
+        else:
+            result = api.train(recipe, out_dir=run_dir, progress=not args.quiet)
+    except RunInterrupted as e:
+        print(f"interrupted: {e}", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        from .engine.rundir import RunDir
+
+        if (Path(run_dir) / "state").is_dir() and RunDir.holds_run(run_dir):
+            print(f"interrupted: the run in {str(run_dir)!r} keeps its last saved state: continue it with "
+                  f"`textgan run --resume {run_dir}`", file=sys.stderr)
+        else:
+            print("interrupted before training started: nothing was saved", file=sys.stderr)
+        return 130
     shown = "  ".join(f"{k}={v:.4f}" for k, v in result.metrics.items() if isinstance(v, float))
     print(f"run folder: {result.path}")
     print(f"final: {shown}  (wall time {result.wall_time_s:.1f} s)")
@@ -234,7 +261,11 @@ def build_parser() -> argparse.ArgumentParser:
                                  formatter_class=_HelpFormatter, **kw)
 
     r = command(sub, "run", "train a recipe end to end", epilog=_RUN_EPILOG)
-    r.add_argument("recipe", help="recipe YAML path or shipped name (see `textgan recipes`)")
+    r.add_argument("recipe", nargs="?", default=None,
+                   help="recipe YAML path or shipped name (see `textgan recipes`); omitted with --resume")
+    r.add_argument("--resume", default=None, metavar="RUN_DIR",
+                   help="continue the run in RUN_DIR from its last saved training state (after a crash, kill or "
+                        "Ctrl-C); --set may change what does not fix the models or the data")
     r.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="override a recipe key, e.g. --set mle.epochs=3 --set discriminator.lr=1e-4; lists as [a,b]; "
                         "repeatable (`--dry-run` prints every key; see below)")

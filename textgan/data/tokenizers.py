@@ -116,25 +116,95 @@ class NltkTokenizer:
         period is split off), merges repeated ellipses ("... ..." -> "......") and writes both
         quote tokens (the opening two backticks and the closing two apostrophes) as a double
         quote, whose direction the tokenizer then guesses from the context. Its output is
-        therefore tokenized again; when that does not give ``tokens`` back, the tokens are
-        joined by single spaces instead (each token the tokenizer emits reads back alone between
-        spaces), with a closing quote token attached to the token before it (after a space the
-        tokenizer reads it as an opening quote). The check costs one tokenization per text.
+        therefore tokenized again (one tokenization per text when it reads back, the common
+        case); where it does not, the first token read wrongly is set apart by spaces (a
+        closing quote token is written as such and attached to the token before it instead:
+        after a space the tokenizer reads it as an opening quote), and so on until the text
+        reads back. When that fails, the tokens are joined by single spaces (each token the
+        tokenizer emits reads back alone between spaces).
 
-        A few sequences have no text at all that tokenizes into them; they come back as that
-        space-joined best effort: a closing quote token right after an opening bracket or an
-        opening quote, a token ending in a period (an abbreviation such as "Mr.", which only
-        occurs inside a line) at the end of the text, and tokens that the tokenizer itself
-        splits (special tokens such as "<unk>" read as "<", "unk", ">").
+        A few sequences have no text at all that tokenizes into them: a closing quote token
+        right after an opening bracket or an opening quote, a token ending in a period (an
+        abbreviation such as "Mr.", which only occurs inside a line) at the end of the text, and
+        tokens that the tokenizer itself splits (special tokens such as "<unk>" read as "<",
+        "unk", ">"). They come back as a best effort, the split tokens written where the other
+        tokens read back as themselves.
         """
         tokens = list(tokens)
+        text, ok = self._render(tokens)
+        if ok:
+            return text
+        # When tokens that the tokenizer splits even alone ("<unk>") are the cause, spell the
+        # rest as if they were plain words, so that it still reads back.
+        split = {t for t in set(tokens) if self.tokenize(t) != [t]}
+        if not split:
+            return text
+        slots = {f"xtextgantoken{i}x": t for i, t in enumerate(tokens) if t in split}
+        text, _ = self._render([f"xtextgantoken{i}x" if t in split else t for i, t in enumerate(tokens)])
+        for slot, token in slots.items():
+            text = text.replace(slot, token)
+        return text
+
+    def _render(self, tokens: list[str]) -> tuple[str, bool]:
+        """(text, whether it tokenizes back into ``tokens``): see :meth:`detokenize`."""
         text = self._detokenizer.detokenize(tokens)
         if self.tokenize(text) == tokens:
-            return text
-        return _spaced_treebank_text(tokens)
+            return text, True
+        layout = _treebank_layout(tokens, text)
+        if layout is not None:
+            pieces, spaces = layout
+
+            def set_apart(j: int) -> None:
+                # The token as itself (a quote token, not '"'), spaces around it; a closing quote
+                # token attached to the token before it (after a space it reads as an opening one).
+                pieces[j], spaces[j] = tokens[j], j > 0 and tokens[j] != "''"
+                if j + 1 < len(tokens) and tokens[j + 1] != "''":
+                    spaces[j + 1] = True
+
+            while True:  # each round sets more apart (never less), so this ends
+                text = _join_layout(pieces, spaces)
+                got = self.tokenize(text)
+                if got == tokens:
+                    return text, True
+                k = next((i for i, (a, b) in enumerate(zip(got, tokens)) if a != b), min(len(got), len(tokens)))
+                k = min(k, len(tokens) - 1)  # the first token read wrongly
+                before = (pieces[:], spaces[:])
+                set_apart(k)
+                if (pieces, spaces) == before:  # already apart: the cause is next to it
+                    for j in (k - 1, k + 1):
+                        if 0 <= j < len(tokens):
+                            set_apart(j)
+                    if (pieces, spaces) == before:
+                        break
+        text = _spaced_treebank_text(tokens)
+        return text, self.tokenize(text) == tokens
 
     def save(self, directory: str | os.PathLike) -> dict[str, Any]:
         return {"kind": self.kind, "lowercase": self.lowercase, "nltk_version": self._version}
+
+
+def _treebank_layout(tokens: list[str], text: str) -> tuple[list[str], list[bool]] | None:
+    """How ``TreebankWordDetokenizer`` wrote ``tokens`` as ``text``: each token's spelling (a
+    quote token may have become '"') and whether a space precedes it; None when the text is not
+    the tokens in order with spaces dropped (the detokenizer also reorders some quotes)."""
+    pieces, spaces, pos = [], [], 0
+    for token in tokens:
+        start = pos
+        while pos < len(text) and text[pos] == " ":
+            pos += 1
+        spaces.append(pos > start)
+        if text.startswith(token, pos):
+            pieces.append(token)
+        elif token in ("``", "''") and text.startswith('"', pos):
+            pieces.append('"')
+        else:
+            return None
+        pos += len(pieces[-1])
+    return (pieces, spaces) if pos == len(text) else None
+
+
+def _join_layout(pieces: list[str], spaces: list[bool]) -> str:
+    return "".join((" " if space and i else "") + piece for i, (piece, space) in enumerate(zip(pieces, spaces)))
 
 
 def _spaced_treebank_text(tokens: list[str]) -> str:

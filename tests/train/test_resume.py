@@ -1,0 +1,140 @@
+"""Exact resume: a run killed with SIGKILL (or stopped by SIGTERM) mid-run and resumed logs the same values.
+
+Each test trains a tiny recipe uninterrupted in this process, then runs the same recipe with
+``python -m textgan run`` in a subprocess, kills it once the log shows it is inside the phase
+under test, resumes it with ``textgan run --resume`` and compares every logged value (all but
+the wall-clock ``time``) and the final numbers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.train.engine_cases import ADM, LEAKGAN, ROOT, SEQGAN, case_recipe, outcome, read_jsonl
+from textgan import api
+from textgan.cli import main
+
+LONGER = {  # more steps in the phase that is killed, so the kill lands inside it
+    "seqgan": [*SEQGAN, "adversarial.batches=12"],
+    "leakgan": [*LEAKGAN, "adversarial.batches=10"],
+    "adm": [*ADM, "adm.steps=400", "adm.eval_every=40"],
+}
+
+
+def killed_when(case: str):
+    """The log condition at which the subprocess is killed."""
+    if case == "adm":  # inside the first baseline's training, after the ADM finished
+        return lambda run: len(_records(run / "baselines" / "adm_ae" / "metrics.jsonl")) >= 2
+    return lambda run: sum(r.get("phase") == "adversarial" for r in _records(run / "metrics.jsonl")) >= 2
+
+
+def _records(path: Path) -> list[dict]:
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        return []
+    out = []
+    for line in lines:
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError:  # a line being written
+            break
+    return out
+
+
+def _recipe_and_overrides(case: str, tmp: Path) -> tuple[Path, list[str]]:
+    recipe, overrides = case_recipe(case, tmp)
+    extra = [o for o in LONGER[case] if o not in overrides]
+    return recipe, [*overrides, *extra]
+
+
+def _run_and_kill(recipe: Path, overrides: list[str], out: Path, ready, sig: int, timeout: float = 120.0) -> int:
+    cmd = [sys.executable, "-m", "textgan", "run", str(recipe), "--out", str(out), "--quiet"]
+    for o in overrides:
+        cmd += ["--set", o]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                _, err = proc.communicate()
+                pytest.fail(f"the run ended (status {proc.returncode}) before it could be killed: {err[-2000:]}")
+            if ready(out):
+                proc.send_signal(sig)
+                break
+            time.sleep(0.003)
+        else:
+            pytest.fail("the run did not reach the kill point in time")
+        _, err = proc.communicate(timeout=timeout)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    if sig == signal.SIGTERM:
+        assert "--resume" in err, err[-2000:]
+    return proc.returncode
+
+
+@pytest.mark.parametrize("case", ["seqgan", "leakgan", "adm"])
+def test_kill_9_mid_run_then_resume_gives_the_uninterrupted_metrics(case, tmp_path):
+    recipe, overrides = _recipe_and_overrides(case, tmp_path)
+    expected = outcome(api.train(recipe, out_dir=tmp_path / "whole", overrides=overrides, progress=False).path)
+
+    out = tmp_path / "killed"
+    rc = _run_and_kill(recipe, overrides, out, killed_when(case), signal.SIGKILL)
+    assert rc == -signal.SIGKILL
+    assert json.loads((out / "run.json").read_text())["status"] == "running"  # killed: nothing could mark it
+    assert main(["run", "--resume", str(out), "--quiet"]) == 0
+    got = outcome(out)
+    assert got == json.loads(json.dumps(expected))
+    info = json.loads((out / "run.json").read_text())
+    assert info["status"] == "finished" and len(info["resumed"]) == 1
+    for name in ("best", "last") if case != "adm" else ("best", "last"):
+        assert (out / "checkpoints" / name / "model.safetensors").is_file()
+
+
+def test_sigterm_saves_the_state_and_names_the_resume_command(tmp_path):
+    recipe, overrides = _recipe_and_overrides("seqgan", tmp_path)
+    expected = outcome(api.train(recipe, out_dir=tmp_path / "whole", overrides=overrides, progress=False).path)
+    out = tmp_path / "stopped"
+    rc = _run_and_kill(recipe, overrides, out, killed_when("seqgan"), signal.SIGTERM)
+    assert rc == 130
+    assert json.loads((out / "run.json").read_text())["status"] == "interrupted"
+    assert api.resume(out, progress=False).path == out
+    assert outcome(out) == json.loads(json.dumps(expected))
+
+
+def test_out_folder_holding_a_run_is_refused_with_the_resume_command(tmp_path, capsys):
+    recipe, overrides = case_recipe("seqgan", tmp_path)
+    out = tmp_path / "run"
+    api.train(recipe, out_dir=out, overrides=[*overrides, "adversarial.batches=0", "mle.epochs=1"], progress=False)
+    argv = ["run", str(recipe), "--out", str(out), "--quiet"] + [a for o in overrides for a in ("--set", o)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and f"textgan run --resume {out}" in err
+    assert main(["run", "--resume", str(out)]) == 2  # finished: nothing to resume
+    assert "finished" in capsys.readouterr().err
+
+
+def test_resume_refuses_a_shape_change_and_accepts_other_overrides(tmp_path, capsys):
+    recipe, overrides = case_recipe("seqgan", tmp_path)
+    out = tmp_path / "run"
+    rc = _run_and_kill(recipe, [*overrides, "adversarial.batches=12"], out, killed_when("seqgan"), signal.SIGKILL)
+    assert rc == -signal.SIGKILL
+    before = (out / "metrics.jsonl").read_bytes()
+    assert main(["run", "--resume", str(out), "--set", "generator.hidden_dim=48"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "generator.hidden_dim" in err
+    assert (out / "metrics.jsonl").read_bytes() == before  # the refusal touched nothing
+    assert main(["run", "--resume", str(out), "--quiet", "--set", "adversarial.batches=13"]) == 0
+    adversarial = [r for r in read_jsonl(out / "metrics.jsonl") if r["phase"] == "adversarial"]
+    assert adversarial[-1]["batch"] == 12
