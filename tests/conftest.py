@@ -29,3 +29,5 @@ def shared_corpora() -> Path | None:
 
 
 requires_corpora = pytest.mark.skipif(shared_corpora() is None, reason="TEXTGAN_CORPORA is not set to the shared corpora")
+
+requires_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")

@@ -47,16 +47,13 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class GeneratorConfig:
-    """The generator's architecture (SeqGAN's LSTM by default)."""
+    """The generator: ``type`` names a registered generator (``lstm``, SeqGAN's LSTM; ``leakgan``).
 
-    type: Literal["lstm", "leakgan"] = "lstm"
-    embed_dim: int = 32
-    hidden_dim: int = 32
-    init_std: float = 0.1  # SeqGAN initialises every weight from N(0, 0.1)
-    goal_size: int = 16  # leakgan: K, the Worker's goal embedding size
-    goal_out_size: int | None = None  # leakgan: the Manager's goal size; None: the discriminator's feature size
-    step_size: int = 4  # leakgan: c, goals are summed and rewards taken every c steps
-    compute_dtype: Literal["float32", "bfloat16"] = "float32"  # leakgan: dtype of the Worker's output product
+    The other keys of the section are the chosen generator's own config dataclass (e.g.
+    :class:`textgan.models.lstm_generator.LSTMGeneratorConfig`), the only place their defaults live.
+    """
+
+    type: str = "lstm"
 
 
 @dataclass(frozen=True)
@@ -86,16 +83,13 @@ class EvalConfig:
 
 @dataclass(frozen=True)
 class DiscriminatorConfig:
-    """The discriminator and its supervised training (SeqGAN's CNN; LantaoYu/SeqGAN sequence_gan.py)."""
+    """The discriminator and its supervised training (SeqGAN's CNN; LantaoYu/SeqGAN sequence_gan.py).
 
-    type: Literal["cnn"] = "cnn"
-    embed_dim: int = 64
-    filter_sizes: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 15, 20)
-    num_filters: tuple[int, ...] = (100, 200, 200, 200, 200, 100, 100, 100, 100, 100, 160, 160)
-    dropout: float = 0.25  # SeqGAN keeps 0.75
-    l2_reg: float = 0.2
-    highway_gate_bias: float = 0.0  # SeqGAN calls its highway() with bias=0
-    compute_dtype: Literal["float32", "bfloat16"] = "float32"  # bfloat16: faster CPU matmuls, D(real) within ~1e-2
+    ``type`` names a registered discriminator (``cnn``); its architecture keys come from its own
+    config dataclass (:class:`textgan.models.cnn_discriminator.CNNDiscriminatorConfig`).
+    """
+
+    type: str = "cnn"
     lr: float = 1e-4  # Adam
     batch_size: int = 64
     pretrain_rounds: int = 50  # rounds of fresh negatives before adversarial training
@@ -104,26 +98,28 @@ class DiscriminatorConfig:
     pretrain_cycles: int = 1  # >1: pretraining alternates this many cycles of (pretrain_rounds / n D rounds, then mle.epochs / n MLE epochs), as LeakGAN's code (10)
 
     def __post_init__(self) -> None:
-        if len(self.filter_sizes) != len(self.num_filters) or not self.filter_sizes:
-            raise TextganError(f"discriminator.filter_sizes {list(self.filter_sizes)} and num_filters {list(self.num_filters)} "
-                               "must be non-empty lists of equal length: fix the discriminator section")
+        if self.pretrain_cycles < 1:
+            raise TextganError(f"discriminator.pretrain_cycles must be positive, got {self.pretrain_cycles}")
 
 
 @dataclass(frozen=True)
 class AdversarialConfig:
-    """Policy-gradient adversarial training (SeqGAN, Yu et al. 2017; LantaoYu/SeqGAN sequence_gan.py)."""
+    """Policy-gradient adversarial training (SeqGAN, Yu et al. 2017; LantaoYu/SeqGAN sequence_gan.py).
+
+    ``reward`` and ``loss`` name registered components; their own keys (``num_rollouts``,
+    ``rollout_chunk_size``, ``loss_reduction``...) come from their config dataclasses
+    (:mod:`textgan.rl.rewards`, :mod:`textgan.rl.losses`, :mod:`textgan.rl.leakgan`). A reward or
+    loss that does not fit the generator is refused when the recipe loads.
+    """
 
     batches: int = 200  # adversarial batches (SeqGAN's TOTAL_BATCH)
     batch_size: int = 64  # generated sequences per generator step
     g_steps: int = 1  # generator steps per adversarial batch
     d_rounds: int = 5  # rounds of fresh negatives per adversarial batch
     d_epochs: int = 3  # epochs over each round's data
-    reward: Literal["rollout", "leakgan"] = "rollout"  # Monte Carlo rollouts scored by the discriminator (leakgan: every c steps, rank-rescaled)
-    num_rollouts: int = 16
+    reward: str = "rollout"  # Monte Carlo rollouts scored by the discriminator (leakgan: every c steps, rank-rescaled)
     rollout_update_rate: float = 0.8  # rollout <- rate * rollout + (1 - rate) * generator after each step
-    rollout_chunk_size: int = 4096  # completion rows stepped / scored at a time
-    loss: Literal["reinforce", "leakgan"] = "reinforce"
-    loss_reduction: Literal["sum", "mean"] = "sum"  # SeqGAN sums over batch and time (LeakGAN's code: mean)
+    loss: str = "reinforce"
     temperature: float = 1.0  # softmax temperature of the batches the generator is trained on (LeakGAN: 1.5)
     mle_every: int = 0  # >0: an MLE phase on real data after every this many adversarial batches (LeakGAN on text: 15)
     mle_batches: int | None = None  # batches per interleaved MLE phase; None: one epoch
@@ -132,9 +128,9 @@ class AdversarialConfig:
     best_metric: str | None = None  # also keep checkpoints/best by this eval metric (nll_*: lower is better)
 
     def __post_init__(self) -> None:
-        if self.num_rollouts < 1 or self.batch_size < 1 or self.batches < 0:
-            raise TextganError("adversarial.num_rollouts and adversarial.batch_size must be positive and "
-                               "adversarial.batches non-negative: fix the adversarial section")
+        if self.batch_size < 1 or self.batches < 0:
+            raise TextganError("adversarial.batch_size must be positive and adversarial.batches non-negative: "
+                               "fix the adversarial section")
         if not 0.0 <= self.rollout_update_rate <= 1.0:
             raise TextganError(f"adversarial.rollout_update_rate must be in [0, 1], got {self.rollout_update_rate}")
         if self.temperature <= 0 or self.mle_every < 0:
@@ -271,7 +267,7 @@ class Recipe:
     tensorboard: bool = False  # also log metrics to <run>/tensorboard (needs the tensorboard extra)
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     data: DataConfig = field(default_factory=DataConfig)
-    generator: GeneratorConfig = field(default_factory=GeneratorConfig)
+    generator: GeneratorConfig = field(default_factory=lambda: section_class(GeneratorConfig, {})())
     mle: MLEConfig = field(default_factory=MLEConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     adm: ADMConfig | None = None  # an Adversarial Document Model run instead of a language model
@@ -284,10 +280,13 @@ class Recipe:
             raise TextganError("an adm recipe needs a text corpus: set data.corpus (e.g. newsgroups20 or a file path)")
         if self.adversarial is not None and self.discriminator is None:
             raise TextganError("an adversarial section needs a discriminator section: add `discriminator: {type: cnn}`")
-        if self.generator.type == "leakgan" and self.discriminator is None:
-            raise TextganError("generator.type leakgan reads the discriminator's features: add a discriminator section")
-        if self.generator.step_size < 1 or (self.discriminator is not None and self.discriminator.pretrain_cycles < 1):
-            raise TextganError("generator.step_size and discriminator.pretrain_cycles must be positive")
+        from .registry import check_fit, generator_needs
+
+        if "discriminator" in generator_needs(self.generator.type) and self.discriminator is None:
+            raise TextganError(f"generator.type {self.generator.type} reads the discriminator's features: "
+                               "add a discriminator section")
+        if self.adversarial is not None:
+            check_fit(self.generator.type, self.adversarial.reward, self.adversarial.loss)
         if self.pipeline is not None and self.data.corpus == "synthetic_oracle":
             raise TextganError("a pipeline section needs a text corpus: set data.corpus (e.g. emnlp_news)")
         if self.data.max_len < 2:
@@ -296,6 +295,64 @@ class Recipe:
         for m in self.eval.metrics:
             if m not in known:
                 raise TextganError(f"eval.metrics has unknown metric {m!r}: use some of {sorted(known)}")
+
+
+# --------------------------------------------------------------------------- sections made of components
+
+DISPATCH: dict[type, tuple[tuple[str, str], ...]] = {
+    GeneratorConfig: (("type", "generator"),),
+    DiscriminatorConfig: (("type", "discriminator"),),
+    AdversarialConfig: (("reward", "reward"), ("loss", "loss")),
+}
+"""Sections whose keys depend on registered components: section class -> (key naming the component, table)."""
+
+_COMPOSED: dict[tuple, type] = {}
+
+
+def section_class(base: type, raw: dict) -> type:
+    """The dataclass of a section made of ``base``'s keys plus those of the components ``raw`` names.
+
+    E.g. ``generator: {type: leakgan, ...}`` validates against :class:`GeneratorConfig` plus
+    the fields of LeakGAN's config dataclass. Composed classes are cached, so two recipes with
+    the same components compare equal.
+    """
+    from .registry import component_config, table
+
+    parts = []
+    for key, kind in DISPATCH[base]:
+        name = raw.get(key, next(f.default for f in dataclasses.fields(base) if f.name == key))
+        if not isinstance(name, str):
+            raise TextganError(f"recipe key {key!r} names a {kind} and must be a string, got {name!r}")
+        table(kind).get(name)  # an unknown name: one line with the nearest known one
+        parts.append(component_config(kind, name))
+    cache_key = (base, *parts)
+    if cache_key not in _COMPOSED:
+        own = {f.name for f in dataclasses.fields(base)}
+        extra, seen = [], {}
+        for part in parts:
+            for f in dataclasses.fields(part):
+                if f.name in own:
+                    raise TypeError(f"{part.__name__}.{f.name} clashes with a key of {base.__name__}")
+                if f.name in seen:
+                    continue  # two components sharing a key (e.g. num_rollouts) share its default
+                seen[f.name] = part
+                default = (dataclasses.field(default=f.default) if f.default is not dataclasses.MISSING
+                           else dataclasses.field(default_factory=f.default_factory))
+                extra.append((f.name, typing.get_type_hints(part)[f.name], default))
+
+        def __post_init__(self, _parts=tuple(parts)) -> None:
+            if hasattr(base, "__post_init__"):
+                base.__post_init__(self)
+            for part in _parts:
+                if hasattr(part, "__post_init__"):
+                    part.__post_init__(self)
+
+        names = "+".join(p.__name__ for p in parts)
+        cls = dataclasses.make_dataclass(f"{base.__name__}[{names}]", extra, bases=(base,), frozen=True,
+                                         namespace={"__post_init__": __post_init__, "__module__": base.__module__})
+        cls.__doc__ = f"{base.__doc__}\n\nComposed with: {names}."
+        _COMPOSED[cache_key] = cls
+    return _COMPOSED[cache_key]
 
 
 # --------------------------------------------------------------------------- validation
@@ -353,6 +410,8 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
             raise bad
+        if tp in DISPATCH:
+            tp = section_class(tp, value)
         return _build(tp, value, key)
     if tp is bool:
         if isinstance(value, bool):
@@ -394,7 +453,17 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
 
 
 def _hints(cls: type) -> dict[str, Any]:
-    return typing.get_type_hints(cls)
+    hints: dict[str, Any] = {}
+    for klass in reversed(cls.__mro__):  # composed sections: the base's hints, then the components'
+        if dataclasses.is_dataclass(klass):
+            try:
+                hints.update(typing.get_type_hints(klass))
+            except NameError:
+                hints.update({f.name: f.type for f in dataclasses.fields(klass)})
+    for f in dataclasses.fields(cls):
+        if not isinstance(f.type, str):
+            hints[f.name] = f.type
+    return hints
 
 
 def _build(cls: type, raw: dict, prefix: str = "") -> Any:
@@ -409,7 +478,11 @@ def _build(cls: type, raw: dict, prefix: str = "") -> Any:
             where = f"section {prefix!r}" if prefix else "the recipe's top level"
             raise TextganError(f"unknown recipe key {full!r}: {hint}valid keys in {where}: {', '.join(names)}")
         kwargs[key] = _coerce(value, hints[key], full)
-    return cls(**kwargs)
+    try:
+        return cls(**kwargs)
+    except ValueError as e:  # a component config's own check
+        where = f"the {prefix} section" if prefix else "the recipe"
+        raise TextganError(f"{e}: fix {where}") from None
 
 
 def recipe_from_dict(raw: dict) -> Recipe:

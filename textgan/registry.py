@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 from typing import Callable, Generic, TypeVar
 
@@ -62,11 +63,14 @@ def _generators() -> Registry:
 
     from .models.leakgan import LeakGANGenerator
 
+    from .models.leakgan import LeakGANConfig
+    from .models.lstm_generator import LSTMGeneratorConfig
+
     reg: Registry = Registry("generator")
-    reg.register("lstm", LSTMGenerator, options=("embed_dim", "hidden_dim", "init_std"))
-    reg.register("leakgan", LeakGANGenerator, needs=("discriminator",),
-                 options=("embed_dim", "hidden_dim", "init_std", "goal_size", "goal_out_size", "step_size",
-                          "compute_dtype"))
+    # provides: what the generator offers rewards and losses (see check_fit)
+    reg.register("lstm", LSTMGenerator, config=LSTMGeneratorConfig, provides=("rollout_policy", "log_prob"))
+    reg.register("leakgan", LeakGANGenerator, config=LeakGANConfig, needs=("discriminator",),
+                 provides=("leakgan_policy", "log_prob"))
     return reg
 
 
@@ -100,7 +104,7 @@ def build_generator_from_config(cfg, *, vocab_size: int, max_len: int, start_tok
     (LeakGAN reads its features); ``goal_out_size: null`` becomes its feature size.
     """
     meta = generators().meta(cfg.type)
-    kwargs = {key: getattr(cfg, key) for key in meta.get("options", ())}
+    kwargs = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(meta["config"])}
     if "discriminator" in meta.get("needs", ()):
         if discriminator is None:
             raise TextganError(f"generator {cfg.type!r} needs a discriminator: add a discriminator section")
@@ -112,30 +116,31 @@ def build_generator_from_config(cfg, *, vocab_size: int, max_len: int, start_tok
 
 
 def _discriminators() -> Registry:
-    from .models.cnn_discriminator import CNNDiscriminator
+    from .models.cnn_discriminator import CNNDiscriminator, CNNDiscriminatorConfig
 
     reg: Registry = Registry("discriminator")
-    reg.register("cnn", CNNDiscriminator)
+    reg.register("cnn", CNNDiscriminator, config=CNNDiscriminatorConfig)
     return reg
 
 
 def _rewards() -> Registry:
-    from .rl.leakgan import leakgan_rewards
-    from .rl.rewards import rollout_rewards
+    from .rl.leakgan import LeakGANRewardConfig, leakgan_rewards
+    from .rl.rewards import RolloutRewardConfig, rollout_rewards
 
     reg: Registry = Registry("reward")
-    reg.register("rollout", rollout_rewards)
-    reg.register("leakgan", leakgan_rewards)
+    # requires: what the generator must provide (its "provides")
+    reg.register("rollout", rollout_rewards, config=RolloutRewardConfig, requires="rollout_policy")
+    reg.register("leakgan", leakgan_rewards, config=LeakGANRewardConfig, requires="leakgan_policy")
     return reg
 
 
 def _losses() -> Registry:
-    from .rl.leakgan import leakgan_loss
-    from .rl.losses import reinforce_loss
+    from .rl.leakgan import LeakGANLossConfig, leakgan_loss
+    from .rl.losses import ReinforceLossConfig, reinforce_loss
 
     reg: Registry = Registry("loss")
-    reg.register("reinforce", reinforce_loss)
-    reg.register("leakgan", leakgan_loss)
+    reg.register("reinforce", reinforce_loss, config=ReinforceLossConfig, requires="log_prob")
+    reg.register("leakgan", leakgan_loss, config=LeakGANLossConfig, requires="leakgan_policy")
     return reg
 
 
@@ -170,7 +175,45 @@ def build_discriminator(kind: str, **kwargs):
 
 def build_discriminator_from_config(cfg, *, vocab_size: int, pad_id: int | None):
     """Construct the discriminator of a recipe's ``discriminator`` section for the run's vocabulary."""
-    return build_discriminator(
-        cfg.type, vocab_size=vocab_size, embed_dim=cfg.embed_dim, filter_sizes=cfg.filter_sizes,
-        num_filters=cfg.num_filters, dropout=cfg.dropout, l2_reg=cfg.l2_reg, pad_id=pad_id,
-        highway_gate_bias=cfg.highway_gate_bias, compute_dtype=cfg.compute_dtype)
+    fields = dataclasses.fields(discriminators().meta(cfg.type)["config"])
+    return build_discriminator(cfg.type, vocab_size=vocab_size, pad_id=pad_id,
+                               **{f.name: getattr(cfg, f.name) for f in fields})
+
+
+TABLES = ("generator", "discriminator", "reward", "loss")
+
+
+def table(kind: str) -> Registry:
+    """The registry of ``kind``: "generator", "discriminator", "reward" or "loss"."""
+    return {"generator": generators, "discriminator": discriminators, "reward": rewards, "loss": losses}[kind]()
+
+
+def component_config(kind: str, name: str) -> type:
+    """The config dataclass the component ``name`` of ``kind`` brings (its recipe keys and defaults)."""
+    return table(kind).meta(name)["config"]
+
+
+def component_options(cfg, kind: str):
+    """The config dataclass instance of the ``kind`` component ("generator", "reward"...) in a recipe section."""
+    key = {"generator": "type", "discriminator": "type", "reward": "reward", "loss": "loss"}[kind]
+    part = component_config(kind, getattr(cfg, key))
+    return part(**{f.name: getattr(cfg, f.name) for f in dataclasses.fields(part)})
+
+
+def component_fn(kind: str, cfg):
+    """A reward or loss of a recipe's ``adversarial`` section with its options bound (``functools.partial``)."""
+    import functools
+
+    name = getattr(cfg, kind)
+    return functools.partial(table(kind).get(name), **component_options(cfg, kind).kwargs())
+
+
+def check_fit(generator: str, reward: str, loss: str) -> None:
+    """Refuse, with one line, a reward or loss that needs what the generator does not offer."""
+    provides = set(generators().meta(generator).get("provides", ()))
+    for kind, name in (("reward", reward), ("loss", loss)):
+        need = table(kind).meta(name).get("requires")
+        if need is not None and need not in provides:
+            fitting = [n for n in table(kind).names() if table(kind).meta(n).get("requires") in provides]
+            raise TextganError(f"adversarial.{kind} {name!r} does not fit generator {generator!r} (it needs a "
+                               f"{need.replace('_', ' ')}): use adversarial.{kind}={' or '.join(fitting)}")

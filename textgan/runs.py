@@ -19,7 +19,7 @@ from typing import Iterator
 
 import torch
 
-from .config import Recipe, load_recipe, recipe_from_dict, recipe_to_dict
+from .config import Recipe, load_recipe, recipe_to_dict
 from .engine.loop import Engine, Phase, RunInterrupted
 from .engine.rundir import RunDir, environment, resolve_device
 from .errors import TextganError
@@ -119,13 +119,89 @@ class PipelinePhase(Phase):
         self.result = state["result"]
 
 
-@dataclass
 class RunResult:
-    """What :func:`start` and :func:`resume` return: the run folder, the last evaluation, the wall time."""
+    """A finished run, for a notebook or a script: its folder, numbers and trained model.
 
-    path: Path
-    metrics: dict
-    wall_time_s: float
+    Returned by :func:`start`, :func:`resume` (``api.train``, ``api.resume``) and by
+    :func:`load` (``textgan.load(path)``), so a run trained now and one read back later are used
+    the same way. The model is read from the run's checkpoint (``best``, else ``last``) when
+    first needed.
+
+    Attributes:
+        path: the run folder.
+        metrics: the final evaluation (``final_metrics`` of ``run.json``).
+        wall_time_s: training seconds (across resumes).
+    """
+
+    def __init__(self, path: str | Path, metrics: dict | None = None, wall_time_s: float | None = None) -> None:
+        self.path = Path(path)
+        info = RunDir(self.path).info() if (self.path / "run.json").is_file() else {}
+        self.metrics = metrics if metrics is not None else info.get("final_metrics", {})
+        self.wall_time_s = wall_time_s if wall_time_s is not None else info.get("wall_time_s")
+        self._model = None
+
+    def __repr__(self) -> str:
+        return f"RunResult({str(self.path)!r}, metrics={self.metrics})"
+
+    @property
+    def history(self) -> list[dict]:
+        """Every record of ``metrics.jsonl`` (one per evaluation), as dicts."""
+        return RunDir(self.path).metrics()
+
+    @property
+    def recipe(self) -> Recipe:
+        """The run's resolved recipe."""
+        return load_recipe(self.path / "recipe.yaml")
+
+    def model(self, device: str = "cpu"):
+        """The trained generator (a :class:`textgan.train.checkpoint.LoadedGenerator`), loaded once."""
+        if self._model is None:
+            from .train.checkpoint import load_generator
+
+            self._model = load_generator(self.path, resolve_device(device))
+        return self._model
+
+    def sample(self, n: int, *, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0, seed: int = 0,
+               batch_size: int = 1000, device: str = "cpu") -> list[str]:
+        """``n`` texts drawn from the trained generator (the same seed gives the same texts)."""
+        from .generation import SamplingSettings
+
+        SamplingSettings(temperature=temperature, top_k=top_k, top_p=top_p, seed=seed)  # one-line errors
+        loaded = self.model(device)
+        gen = loaded.model
+        rng = torch.Generator(device=next(gen.parameters()).device).manual_seed(seed)
+        with torch.no_grad():
+            ids = gen.sample(n, temperature=temperature, top_k=top_k, top_p=top_p, generator=rng,
+                             batch_size=batch_size)
+        words = [loaded.vocab.decode(row) for row in ids.tolist()]
+        if loaded.tokenizer is None:
+            return [" ".join(w) for w in words]
+        return [loaded.tokenizer.detokenize(w) for w in words]
+
+    def evaluate(self, texts: list[str] | None = None, *, references=None, train=None, n: int = 1000,
+                 metrics: tuple[str, ...] = ("bleu", "self_bleu", "distinct", "novelty", "length"),
+                 orders: tuple[int, ...] = (2, 3, 4, 5), tokenize: str = "whitespace", **sampling) -> dict:
+        """Score ``texts`` (default: ``n`` fresh samples) with the text metrics of ``textgan evaluate``.
+
+        ``references`` and ``train`` are lists of texts or corpus specs (``NAME``, ``NAME:SPLIT``,
+        a file); metrics whose input is missing are skipped.
+        """
+        from .data.texts import load_texts
+        from .train.evaluation import evaluate_texts
+
+        texts = self.sample(n, **sampling) if texts is None else list(texts)
+        refs = load_texts(references, "test") if isinstance(references, (str, Path)) else references
+        train_texts = load_texts(train, "train") if isinstance(train, (str, Path)) else train
+        metrics = tuple(m for m in metrics if not (m == "bleu" and refs is None) and not (m == "novelty" and train_texts is None))
+        return evaluate_texts(texts, refs, train_texts, metrics=metrics, orders=orders, tokenize=tokenize)
+
+
+def load(path: str | Path) -> RunResult:
+    """The run in ``path`` (a folder made by ``textgan run``), as :func:`start` returns it."""
+    path = Path(path)
+    if not (path / "run.json").is_file():
+        raise TextganError(f"{str(path)!r} is not a run folder (no run.json): pass a folder made by `textgan run`")
+    return RunResult(path)
 
 
 def _execute(recipe: Recipe, device: torch.device, run: RunDir | None, make_run, progress: bool,
@@ -219,4 +295,4 @@ def resume(run_dir: str | Path, overrides: list[str] | None = None, progress: bo
         return _execute(recipe, device, run, None, progress, resume_from=run)
 
 
-__all__ = ["RunResult", "start", "resume", "build", "default_run_dir", "isolated_runtime", "recipe_from_dict"]
+__all__ = ["RunResult", "start", "resume", "load", "build", "default_run_dir", "isolated_runtime"]

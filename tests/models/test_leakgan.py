@@ -183,10 +183,12 @@ def test_checkpoint_round_trip_saves_the_discriminator(tmp_path):
 
 
 def test_registry_builds_from_config_with_the_discriminator_feature_size():
-    from textgan.config import GeneratorConfig
+    from textgan.config import recipe_from_dict
 
     d = tiny_d()
-    g = build_generator_from_config(GeneratorConfig(type="leakgan", embed_dim=8, hidden_dim=6, goal_size=4, step_size=2),
+    cfg = recipe_from_dict({"generator": {"type": "leakgan", "embed_dim": 8, "hidden_dim": 6, "goal_size": 4,
+                                          "step_size": 2}, "discriminator": {}}).generator
+    g = build_generator_from_config(cfg,
                                     vocab_size=12, max_len=6, start_token=0, pad_id=None, eos_id=None, discriminator=d)
     assert g.goal_out_size == d.feature_dim and g.discriminator is d
     assert "discriminator" in generators().meta("leakgan")["needs"]

@@ -138,3 +138,32 @@ def test_resume_refuses_a_shape_change_and_accepts_other_overrides(tmp_path, cap
     assert main(["run", "--resume", str(out), "--quiet", "--set", "adversarial.batches=13"]) == 0
     adversarial = [r for r in read_jsonl(out / "metrics.jsonl") if r["phase"] == "adversarial"]
     assert adversarial[-1]["batch"] == 12
+
+
+def test_train_returns_a_handle_that_load_gives_back(tmp_path):
+    import textgan
+
+    recipe, overrides = case_recipe("seqgan", tmp_path)
+    result = api.train(recipe, out_dir=tmp_path / "run", progress=False,
+                       overrides=[*overrides, "adversarial.batches=0", "mle.epochs=1"])
+    again = textgan.load(result.path)
+    assert again.metrics == result.metrics and again.path == result.path
+    assert [r["step"] for r in again.history] == [0, 1, 1]
+    texts = result.sample(5, temperature=0.8, seed=3)
+    assert len(texts) == 5 and texts == again.sample(5, temperature=0.8, seed=3)
+    scores = again.evaluate(n=20, metrics=("self_bleu", "distinct", "length"))
+    assert 0.0 <= scores["self_bleu2"] <= 1.0
+
+
+def test_train_leaves_the_callers_seed_and_threads_alone(tmp_path):
+    import torch
+
+    recipe, overrides = case_recipe("seqgan", tmp_path)
+    torch.set_num_threads(1)
+    torch.manual_seed(1234)
+    expected = torch.rand(3)
+    torch.manual_seed(1234)
+    api.train(recipe, out_dir=tmp_path / "run", progress=False,
+              overrides=[*overrides, "adversarial.batches=0", "mle.epochs=1", "threads=2"])
+    assert torch.get_num_threads() == 1
+    assert torch.equal(torch.rand(3), expected)

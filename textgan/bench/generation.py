@@ -22,16 +22,16 @@ def build_bench_generator(kind: str, vocab_size: int, max_len: int, embed_dim: i
     Ids 0..3 are pad, bos, eos, unk (as :class:`textgan.data.vocab.Vocab`). A kind that needs a
     discriminator (LeakGAN) gets SeqGAN's CNN with the recipe defaults.
     """
-    from ..config import DiscriminatorConfig, GeneratorConfig
-    from ..registry import build_discriminator, build_generator_from_config, generator_needs
+    from ..config import recipe_from_dict
+    from ..registry import build_discriminator_from_config, build_generator_from_config, generator_needs
 
     torch.manual_seed(seed)
     discriminator = None
     if "discriminator" in generator_needs(kind):
-        d = DiscriminatorConfig()
-        discriminator = build_discriminator(d.type, vocab_size=vocab_size, embed_dim=d.embed_dim,
-                                            filter_sizes=d.filter_sizes, num_filters=d.num_filters, pad_id=0)
-    cfg = GeneratorConfig(type=kind, embed_dim=embed_dim, hidden_dim=hidden_dim)
+        d = recipe_from_dict({"discriminator": {}}).discriminator
+        discriminator = build_discriminator_from_config(d, vocab_size=vocab_size, pad_id=0)
+    cfg = recipe_from_dict({"generator": {"type": kind, "embed_dim": embed_dim, "hidden_dim": hidden_dim},
+                            "discriminator": {}}).generator
     return build_generator_from_config(cfg, vocab_size=vocab_size, max_len=max_len, start_token=1, pad_id=0, eos_id=2,
                                        discriminator=discriminator).eval()
 

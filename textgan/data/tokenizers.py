@@ -135,8 +135,9 @@ class NltkTokenizer:
         if ok:
             return text
         # When tokens that the tokenizer splits even alone ("<unk>") are the cause, spell the
-        # rest as if they were plain words, so that it still reads back.
-        split = {t for t in set(tokens) if self.tokenize(t) != [t]}
+        # rest as if they were plain words, so that it still reads back. (A word ending in a
+        # period is split alone but not inside a line: it is not one of them.)
+        split = {t for t in set(tokens) if not t.endswith(".") and self.tokenize(t) != [t]}
         if not split:
             return text
         slots = {f"xtextgantoken{i}x": t for i, t in enumerate(tokens) if t in split}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from typing import Sequence
 
 import torch
@@ -56,41 +55,26 @@ def train_detector(train_ids: torch.Tensor, train_labels: torch.Tensor, val_ids:
     Returns:
         The trained model (eval mode) and one record per epoch (loss, validation accuracy, seconds).
     """
-    from tqdm.auto import tqdm
-
-    from ..models.cnn_discriminator import CNNDiscriminator
+    from ..engine.loop import Engine
     from ..engine.optim import adam
+    from ..models.cnn_discriminator import CNNDiscriminator
+    from ..train.classifier import ClassifierPhase
 
     device = torch.device(device)
-    torch.manual_seed(seed)
-    model = CNNDiscriminator(vocab_size, embed_dim, filter_sizes, num_filters, dropout=dropout, l2_reg=l2_reg,
-                             pad_id=pad_id, compute_dtype=compute_dtype).to(device)
-    optimizer = adam(model.parameters(), lr=lr)
-    shuffle = torch.Generator().manual_seed(seed + 1)
-    history, best, best_acc = [], None, -1.0
-    for epoch in range(1, epochs + 1):
-        model.train()
-        start = time.perf_counter()
-        order = torch.randperm(train_ids.size(0), generator=shuffle)
-        total, count = 0.0, 0
-        for i in tqdm(range(0, order.numel(), batch_size), desc=f"detector epoch {epoch}", disable=not progress,
-                      leave=False, dynamic_ncols=True):
-            idx = order[i:i + batch_size]
-            tokens, target = train_ids[idx].to(device), (1 - train_labels[idx]).to(device)  # class 1 = real
-            loss = model.loss(tokens, target)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            total += loss.item() * idx.numel()
-            count += idx.numel()
-        record = {"epoch": epoch, "train_loss": total / max(count, 1), "seconds": round(time.perf_counter() - start, 2)}
+    devices = [device.index or 0] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):  # the seed is the detector's own: the caller's RNG is untouched
+        torch.manual_seed(seed)
+        model = CNNDiscriminator(vocab_size, embed_dim, filter_sizes, num_filters, dropout=dropout, l2_reg=l2_reg,
+                                 pad_id=pad_id, compute_dtype=compute_dtype).to(device)
+        validate = None
         if val_ids.size(0):
-            record["validation_accuracy"] = _classification(_predict(model, val_ids, 512, device), val_labels)["accuracy"]
-        acc = record.get("validation_accuracy", float(epoch))
-        if acc > best_acc:
-            best_acc, best = acc, {k: v.detach().clone() for k, v in model.state_dict().items()}
-        history.append(record)
-        log.info("detector epoch %d: %s", epoch, record)
-    if best is not None:
-        model.load_state_dict(best)
-    return model.eval(), history
+            def validate() -> float:
+                return _classification(_predict(model, val_ids, 512, device), val_labels)["accuracy"]
+
+        phase = ClassifierPhase(model, adam(model.parameters(), lr=lr), train_ids, 1 - train_labels,  # class 1 = real
+                                epochs=epochs, batch_size=batch_size, shuffle=torch.Generator().manual_seed(seed + 1),
+                                validate=validate, name="detector")
+        Engine([phase], progress=progress, handle_signals=False).run_phases()
+    for record in phase.history:
+        log.info("detector epoch %d: %s", record["epoch"], record)
+    return model, phase.history

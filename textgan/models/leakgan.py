@@ -680,3 +680,20 @@ def leakgan_flops_per_token(vocab_size: int, embed_dim: int, hidden_dim: int, go
 
 __all__ = ["IncrementalFeatures", "FeatureState", "LeakGANGenerator", "LeakGANOutput", "LeakGANState", "LeakGANTerms",
            "SharedModule", "block_bounds", "cosine", "leakgan_flops_per_token", "manager_loss"]
+
+
+@dataclass(frozen=True)
+class LeakGANConfig:
+    """Recipe keys of the ``leakgan`` generator (``generator: {type: leakgan, ...}``)."""
+
+    embed_dim: int = 32
+    hidden_dim: int = 32
+    init_std: float = 0.1
+    goal_size: int = 16  # K, the Worker's goal embedding size
+    goal_out_size: int | None = None  # the Manager's goal size; None: the discriminator's feature size
+    step_size: int = 4  # c, goals are summed and rewards taken every c steps
+    compute_dtype: Literal["float32", "bfloat16"] = "float32"  # dtype of the Worker's output product
+
+    def __post_init__(self) -> None:
+        if self.step_size < 1 or self.goal_size < 1 or self.embed_dim < 1 or self.hidden_dim < 1:
+            raise ValueError("generator.step_size, goal_size, embed_dim and hidden_dim must be positive")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from typing import Literal, get_args
 
 import torch
@@ -194,3 +196,16 @@ class LSTMGenerator(nn.Module):
     def finish(self, tokens: Tensor) -> Tensor:
         """Replace everything after the first end-of-sequence token by padding (text only)."""
         return pad_after_eos(tokens, self.eos_id, self.pad_id)
+
+
+@dataclass(frozen=True)
+class LSTMGeneratorConfig:
+    """Recipe keys of the ``lstm`` generator (``generator: {type: lstm, ...}``); vocabulary and length come from the data."""
+
+    embed_dim: int = 32
+    hidden_dim: int = 32
+    init_std: float = 0.1  # SeqGAN initialises every weight from N(0, 0.1)
+
+    def __post_init__(self) -> None:
+        if self.embed_dim < 1 or self.hidden_dim < 1 or self.init_std <= 0:
+            raise ValueError("generator.embed_dim and hidden_dim must be positive and init_std > 0")

@@ -3,6 +3,8 @@ activation, the Manager's goal loss and the Worker's intrinsic reward (Guo et al
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from typing import Literal
 
 import torch
@@ -211,3 +213,30 @@ def leakgan_loss(generator: nn.Module, tokens: Tensor, rewards: Tensor, reductio
     if reduction == "sum":
         return manager * terms.block_goals[:, :, 0].numel() + worker * log_probs.numel()
     return manager + worker
+
+
+@dataclass(frozen=True)
+class LeakGANRewardConfig:
+    """Recipe keys of the ``leakgan`` reward (``adversarial: {reward: leakgan, ...}``)."""
+
+    num_rollouts: int = 16  # completions per block prefix (LeakGAN's code: 4)
+    rollout_chunk_size: int = 4096  # rows scored by the discriminator at a time
+
+    def __post_init__(self) -> None:
+        if self.num_rollouts < 1 or self.rollout_chunk_size < 1:
+            raise ValueError("adversarial.num_rollouts and rollout_chunk_size must be positive")
+
+    def kwargs(self) -> dict:
+        """Keyword arguments of :func:`leakgan_rewards`."""
+        return {"num_rollouts": self.num_rollouts, "chunk_size": self.rollout_chunk_size}
+
+
+@dataclass(frozen=True)
+class LeakGANLossConfig:
+    """Recipe keys of the ``leakgan`` loss (``adversarial: {loss: leakgan, ...}``)."""
+
+    loss_reduction: Literal["sum", "mean"] = "sum"  # LeakGAN's code: mean
+
+    def kwargs(self) -> dict:
+        """Keyword arguments of :func:`leakgan_loss`."""
+        return {"reduction": self.loss_reduction}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from typing import Literal, Protocol
 
 from torch import Tensor, nn
@@ -93,3 +95,14 @@ def reinforce_loss(generator: nn.Module, tokens: Tensor, rewards: Tensor, reduct
     """
     log_probs = sampled_log_probs(generator, tokens, temperature)
     return policy_gradient_loss(log_probs, rewards, reduction)
+
+
+@dataclass(frozen=True)
+class ReinforceLossConfig:
+    """Recipe keys of the ``reinforce`` loss (``adversarial: {loss: reinforce, ...}``)."""
+
+    loss_reduction: Literal["sum", "mean"] = "sum"  # SeqGAN sums over batch and time (LeakGAN's code: mean)
+
+    def kwargs(self) -> dict:
+        """Keyword arguments of :func:`reinforce_loss`."""
+        return {"reduction": self.loss_reduction}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from typing import Callable, Protocol
 
 import torch
@@ -54,3 +56,19 @@ def rollout_rewards(tokens: Tensor, rollout_policy: RolloutPolicy, discriminator
                                    generator=generator, chunk_size=chunk_size)
     finally:
         discriminator.train(was_training)
+
+
+@dataclass(frozen=True)
+class RolloutRewardConfig:
+    """Recipe keys of the ``rollout`` reward (``adversarial: {reward: rollout, ...}``; SeqGAN's)."""
+
+    num_rollouts: int = 16  # completions per prefix
+    rollout_chunk_size: int = 4096  # completion rows stepped / scored at a time
+
+    def __post_init__(self) -> None:
+        if self.num_rollouts < 1 or self.rollout_chunk_size < 1:
+            raise ValueError("adversarial.num_rollouts and rollout_chunk_size must be positive")
+
+    def kwargs(self) -> dict:
+        """Keyword arguments of :func:`rollout_rewards`."""
+        return {"num_rollouts": self.num_rollouts, "chunk_size": self.rollout_chunk_size}

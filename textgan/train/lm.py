@@ -22,7 +22,7 @@ from ..engine.loop import BestTracker, Phase
 from ..engine.optim import adam
 from ..engine.rundir import RunDir
 from ..engine.state import TrainState
-from ..registry import build_discriminator_from_config, build_generator_from_config, generator_needs, losses, rewards
+from ..registry import build_discriminator_from_config, build_generator_from_config, component_fn, generator_needs
 from .adversarial import AdversarialPhase, AdversarialTrainer, DiscriminatorPretrainPhase, discriminator_rounds
 from .checkpoint import save_checkpoint
 from .evaluation import make_decoder, make_evaluator
@@ -141,9 +141,7 @@ def build_language_model(recipe: Recipe, device: torch.device, progress: bool = 
                                     {"epoch": epochs, "metrics": last}))]
 
     if acfg is not None:
-        reward_fn = functools.partial(rewards().get(acfg.reward), num_rollouts=acfg.num_rollouts,
-                                      chunk_size=acfg.rollout_chunk_size)
-        loss_fn = functools.partial(losses().get(acfg.loss), reduction=acfg.loss_reduction)
+        reward_fn, loss_fn = component_fn("reward", acfg), component_fn("loss", acfg)
         mle_fn = None
         if acfg.mle_every:
             inter_optimizer = state.register("adversarial.mle_optimizer", adam(generator.parameters(), lr=recipe.mle.lr))
