@@ -91,3 +91,14 @@ def test_the_leakgan_fake_news_chain_trains_as_the_leakgan_emnlp_budget_recipe()
     alone = yaml.safe_load((RECIPES_DIR / "leakgan" / "emnlp_news_cpu.yaml").read_text())
     for section in ("seed", "data", "generator", "mle", "discriminator", "adversarial", "eval"):
         assert chain[section] == alone[section], section
+
+
+def test_the_tokenizer_has_one_name_and_its_old_spellings_are_aliases():
+    from textgan.config import recipe_from_dict
+
+    r = recipe_from_dict({"eval": {"bleu_tokenize": "nltk"}})
+    assert r.eval.tokenizer == "nltk"
+    r = recipe_from_dict({"data": {"corpus": "x.txt"}, "pipeline": {"detector": {"tokenize": "nltk"}}})
+    assert r.pipeline.detector.tokenizer == "nltk"
+    with pytest.raises(TextganError, match="same setting"):
+        recipe_from_dict({"eval": {"bleu_tokenize": "nltk", "tokenizer": "whitespace"}})

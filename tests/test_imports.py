@@ -155,7 +155,7 @@ def test_graph_sees_every_kind_of_import(graph):
     assert API in imports and f"{PACKAGE}.cli" in imports
     assert API in imports[f"{PACKAGE}.cli"]  # `from . import api` inside functions
     assert f"{PACKAGE}.data.texts" in imports[f"{PACKAGE}.generation"]  # function-level relative import
-    assert f"{PACKAGE}.embedding" in imports[f"{PACKAGE}.bench.adm"]  # absolute import
+    assert f"{PACKAGE}.models.adm" in imports[f"{PACKAGE}.bench.adm"]  # absolute import
     assert f"{PACKAGE}.data.texts" in imports[API]  # a module-level import
     assert f"{PACKAGE}.detection.pipeline" in imports[f"{PACKAGE}.detection"]  # a package
     assert f"{PACKAGE}.detection.dataset" in imports[f"{PACKAGE}.detection.pipeline"]

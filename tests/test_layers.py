@@ -114,3 +114,25 @@ def test_the_check_allows_imports_within_and_below(source):
 def test_relative_imports_in_the_package_init_resolve_from_the_package():
     assert violations("from ..rl import losses", "textgan.models", is_package=True)
     assert violations("from .rl import losses", "textgan.models", is_package=True) == []  # textgan.models.rl
+
+
+WORKFLOWS = ("textgan.runs", "textgan.api", "textgan.cli", "textgan.detection", "textgan.generation",
+             "textgan.embedding", "textgan.bench")
+LAYERS = {
+    # package: what it may not import (everything above it)
+    "engine": ("textgan.models", "textgan.rl", "textgan.train", "textgan.data", *WORKFLOWS),
+    "train": WORKFLOWS,
+    "rl": ("textgan.train", "textgan.engine", *WORKFLOWS),
+    "data": ("textgan.rl", "textgan.train", "textgan.engine", *WORKFLOWS),  # the oracle corpus is drawn from a model
+}
+
+
+@pytest.mark.parametrize("package", sorted(LAYERS))
+def test_each_layer_imports_only_what_lies_below_it(package):
+    bad = []
+    for path in sorted((PACKAGE_ROOT / package).rglob("*.py")):
+        name = module_name(path)
+        for line, target in imported_modules(path.read_text(encoding="utf-8"), name, path.name == "__init__.py"):
+            if any(target == f or target.startswith(f + ".") for f in LAYERS[package]):
+                bad.append(f"{path.relative_to(PACKAGE_ROOT.parent)}:{line} imports {target}")
+    assert not bad, "\n".join(bad)

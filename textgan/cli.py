@@ -324,7 +324,7 @@ def build_parser() -> argparse.ArgumentParser:
     cd.add_argument("--seed", type=int, default=0, help="random seed of the shuffling and of the detector (--report)")
     cd.add_argument("--report", action="store_true", help="also train the baseline CNN detector: report.md/.json")
     cd.add_argument("--epochs", type=int, default=3, help="detector epochs (--report)")
-    cd.add_argument("--tokenize", choices=["whitespace", "nltk"], default="whitespace", help="detector tokens (--report)")
+    cd.add_argument("--tokenizer", "--tokenize", dest="tokenize", choices=["whitespace", "nltk"], default="whitespace", help="detector tokens (--report)")
     cd.add_argument("--device", default="auto", help=f"detector device (--report): {_DEVICE_HELP}")
     cd.add_argument("--quiet", action="store_true", help="no progress bars")
     c.set_defaults(func=_cmd_corpus)
@@ -336,7 +336,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--metrics", default="bleu,self_bleu,distinct,novelty,length",
                    help="comma list of bleu, self_bleu, distinct, novelty, length")
     e.add_argument("--orders", default="2,3,4,5", help="n-gram orders, comma-separated")
-    e.add_argument("--tokenize", choices=["whitespace", "nltk"], default="whitespace",
+    e.add_argument("--tokenizer", "--tokenize", dest="tokenize", choices=["whitespace", "nltk"], default="whitespace",
                    help="how texts are cut into words for the n-gram metrics (nltk: Treebank tokens, as Texygen)")
     e.add_argument("--run", action="append", help="run folder for a temperature sweep (repeat to draw several runs)")
     e.add_argument("--temperatures", default="0.7,0.85,1.0,1.2,1.5",

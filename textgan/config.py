@@ -77,7 +77,7 @@ class EvalConfig:
     metrics: tuple[str, ...] = ("nll_oracle", "nll_test")
     temperature: float = 1.0
     save_samples: int = 200  # samples written to the run folder at each evaluation
-    bleu_tokenize: Literal["whitespace", "nltk"] = "whitespace"  # words for BLEU / Self-BLEU (Texygen: nltk)
+    tokenizer: Literal["whitespace", "nltk"] = "whitespace"  # words for BLEU / Self-BLEU (Texygen: nltk); alias bleu_tokenize
     batch_size: int = 1000
 
 
@@ -202,7 +202,7 @@ class DetectorConfig:
     batch_size: int = 64
     epochs: int = 3  # the epoch with the best validation accuracy is kept
     max_len: int | None = None  # tokens per text (None: the longest train text, at most 512)
-    tokenize: Literal["whitespace", "nltk"] = "whitespace"
+    tokenizer: Literal["whitespace", "nltk"] = "whitespace"  # alias tokenize
     compute_dtype: Literal["float32", "bfloat16"] = "float32"
     max_eval_samples: int = 2000  # generated / real test texts scored by BLEU and Self-BLEU
 
@@ -466,11 +466,24 @@ def _hints(cls: type) -> dict[str, Any]:
     return hints
 
 
+ALIASES: dict[str, str] = {"bleu_tokenize": "tokenizer", "tokenize": "tokenizer"}
+"""Older spellings of recipe keys, accepted wherever the new name is a key of the section."""
+
+
 def _build(cls: type, raw: dict, prefix: str = "") -> Any:
     hints = _hints(cls)
     names = [f.name for f in dataclasses.fields(cls)]
     kwargs = {}
+    renamed = {}
     for key, value in raw.items():
+        new = ALIASES.get(key) if key not in names else None
+        if new in names:
+            if new in raw:
+                where = f"{prefix}." if prefix else ""
+                raise TextganError(f"recipe keys {where + key!r} and {where + new!r} are the same setting: keep {new!r}")
+            key = new
+        renamed[key] = value
+    for key, value in renamed.items():
         full = f"{prefix}.{key}" if prefix else str(key)
         if key not in names:
             close = difflib.get_close_matches(str(key), names, n=1, cutoff=0.5)

@@ -17,7 +17,7 @@ from torch import Tensor, nn
 
 from .errors import TextganError
 from .io import atomic_open, atomic_tmp_path, write_json
-from .models.adm import AdversarialDocumentModel, DenoisingAutoencoder
+from .models.adm import AdversarialDocumentModel, DenoisingAutoencoder, embed_bow  # noqa: F401  (embed_bow: re-exported)
 from .train.checkpoint import file_sha256, resolve_checkpoint
 
 MODEL_KINDS: dict[str, type[nn.Module]] = {"adm": AdversarialDocumentModel, "dae": DenoisingAutoencoder}
@@ -25,33 +25,6 @@ MODEL_KINDS: dict[str, type[nn.Module]] = {"adm": AdversarialDocumentModel, "dae
 
 
 # --------------------------------------------------------------------------- bags of words
-
-
-@torch.no_grad()
-def embed_bow(model: nn.Module, docs: Tensor, *, batch_size: int = 4096, progress: bool = False) -> Tensor:
-    """Embed bags of words with a model's ``embed`` in eval mode, batch by batch.
-
-    Args:
-        model: a module with ``embed((B, V) float) -> (B, H)``.
-        docs: (N, V) counts or 0/1 values (any dtype; binarised here).
-        batch_size: documents per forward pass.
-        progress: show a progress bar.
-
-    Returns:
-        (N, H) float32 on the CPU.
-    """
-    from tqdm.auto import tqdm
-
-    device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    out = []
-    for start in tqdm(range(0, docs.shape[0], batch_size), desc="embed", unit="batch", disable=not progress,
-                      dynamic_ncols=True):
-        batch = (docs[start:start + batch_size].to(device) > 0).float()
-        out.append(model.embed(batch).float().cpu())
-    model.train(was_training)
-    return torch.cat(out) if out else torch.zeros(0, model.embed(torch.zeros(1, docs.shape[1], device=device)).shape[1])
 
 
 # --------------------------------------------------------------------------- checkpoints

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 import torch
 
-from textgan.embedding import embed_bow
+from textgan.models.adm import embed_bow
 from textgan.models.adm import AdversarialDocumentModel, DenoisingAutoencoder
 from textgan.train.energy import train_energy_model
 

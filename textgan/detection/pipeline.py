@@ -59,7 +59,7 @@ def run_pipeline(recipe: Any, run_path: str | Path, device: str = "auto", progre
     d = cfg.detector
     report = detectability_report(ds.path, embed_dim=d.embed_dim, filter_sizes=d.filter_sizes,
                                   num_filters=d.num_filters, dropout=d.dropout, l2_reg=d.l2_reg, lr=d.lr,
-                                  batch_size=d.batch_size, epochs=d.epochs, max_len=d.max_len, tokenize=d.tokenize,
+                                  batch_size=d.batch_size, epochs=d.epochs, max_len=d.max_len, tokenize=d.tokenizer,
                                   compute_dtype=d.compute_dtype, novelty_texts=train_texts,
                                   novelty_source=f"the generator's training texts ({data.corpus}:{train_split})",
                                   max_eval_samples=d.max_eval_samples, seed=recipe.seed, device=device,

@@ -21,16 +21,15 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from ..embedding import embed_bow
-from ..figures import pca_2d, plot_embedding_map, plot_precision_recall, tsne_2d
-from ..io import atomic_open, write_json
-from ..metrics.retrieval import retrieval_precision, retrieved_count, tfidf
-from ..models.adm import (AdversarialDocumentModel, DenoisingAutoencoder, MLPGenerator, discriminator_loss,
-                          generator_loss, reconstruction_energy)
 from ..engine.loop import Engine, Phase
 from ..engine.optim import adam, check_finite
 from ..engine.rundir import RunDir, plot_learning_curve
 from ..engine.state import TrainState
+from ..figures import pca_2d, plot_embedding_map, plot_precision_recall, tsne_2d
+from ..io import atomic_open, write_json
+from ..metrics.retrieval import retrieval_precision, retrieved_count, tfidf
+from ..models.adm import (AdversarialDocumentModel, DenoisingAutoencoder, MLPGenerator, discriminator_loss, embed_bow,
+                          generator_loss, reconstruction_energy)
 from .checkpoint import save_checkpoint
 
 log = logging.getLogger(__name__)

@@ -87,10 +87,10 @@ def make_evaluator(cfg: EvalConfig, data: PreparedData, seed: int,
 
             # BLEU is computed on words of the detokenized texts, whatever the model's tokenizer
             # (subword pieces would make scores incomparable across tokenizers).
-            sample_tokens = tokenize_texts(texts, cfg.bleu_tokenize)
+            sample_tokens = tokenize_texts(texts, cfg.tokenizer)
             if "bleu" in metrics:
                 if bleu_refs is None:
-                    bleu_refs = BleuReference(tokenize_texts(data.test_texts, cfg.bleu_tokenize), max_n=5)
+                    bleu_refs = BleuReference(tokenize_texts(data.test_texts, cfg.tokenizer), max_n=5)
                 for n, scores in bleu_refs.scores_by_order(sample_tokens, (2, 3, 4, 5)).items():
                     out[f"bleu{n}"] = sequential_mean(scores)
             if "self_bleu" in metrics:
@@ -196,7 +196,7 @@ def quality_diversity(run_dirs: list, temperatures: tuple[float, ...], num_sampl
                 row["nll_test"] = generator_nll(model, data.test, batch_size, temperature=temp)
             else:
                 row.update(evaluate_texts(decode(samples), data.test_texts, metrics=("bleu", "self_bleu"),
-                                          orders=orders, tokenize=recipe.eval.bleu_tokenize))
+                                          orders=orders, tokenize=recipe.eval.tokenizer))
             rows.append(row)
             log.info("%s T=%.2f %s", recipe.name, temp, row)
     return rows
