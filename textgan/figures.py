@@ -12,8 +12,9 @@ from torch import Tensor
 def pca_2d(vectors: Tensor, seed: int = 0) -> Tensor:
     """(N, H) -> (N, 2) projection on the two leading principal components (``torch.pca_lowrank``)."""
     x = vectors.float()
-    torch.manual_seed(seed)
-    _, _, v = torch.pca_lowrank(x, q=min(2, x.shape[1]), center=True, niter=6)
+    with torch.random.fork_rng(devices=[]):  # pca_lowrank draws from the global generator: seed it privately
+        torch.manual_seed(seed)
+        _, _, v = torch.pca_lowrank(x, q=min(2, x.shape[1]), center=True, niter=6)
     return (x - x.mean(dim=0)) @ v[:, :2]
 
 

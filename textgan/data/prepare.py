@@ -12,6 +12,7 @@ from torch import Tensor
 
 from ..config import DataConfig
 from ..errors import TextganError
+from ..seeds import stream
 
 log = logging.getLogger(__name__)
 
@@ -111,8 +112,8 @@ def prepare_data(cfg: DataConfig, seed: int, cache_dir: Path | None = None) -> P
 
     if cfg.corpus == ORACLE_CORPUS:
         oracle = build_oracle(cfg)
-        train = oracle.sample(cfg.num_train, torch.Generator().manual_seed(seed))
-        test = oracle.sample(cfg.num_test, torch.Generator().manual_seed(seed + 1)) if cfg.num_test else None
+        train = oracle.sample(cfg.num_train, stream(seed, "data.train"))
+        test = oracle.sample(cfg.num_test, stream(seed, "data.test")) if cfg.num_test else None
         return PreparedData(train, test, Vocab.integers(oracle.vocab_size), None, oracle)
 
     from .corpus import load_corpus

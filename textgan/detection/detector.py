@@ -58,6 +58,7 @@ def train_detector(train_ids: torch.Tensor, train_labels: torch.Tensor, val_ids:
     from ..engine.loop import Engine
     from ..engine.optim import adam
     from ..models.cnn_discriminator import CNNDiscriminator
+    from ..seeds import stream
     from ..train.classifier import ClassifierPhase
 
     device = torch.device(device)
@@ -72,7 +73,7 @@ def train_detector(train_ids: torch.Tensor, train_labels: torch.Tensor, val_ids:
                 return _classification(_predict(model, val_ids, 512, device), val_labels)["accuracy"]
 
         phase = ClassifierPhase(model, adam(model.parameters(), lr=lr), train_ids, 1 - train_labels,  # class 1 = real
-                                epochs=epochs, batch_size=batch_size, shuffle=torch.Generator().manual_seed(seed + 1),
+                                epochs=epochs, batch_size=batch_size, shuffle=stream(seed, "detector.shuffle"),
                                 validate=validate, name="detector")
         Engine([phase], progress=progress, handle_signals=False).run_phases()
     for record in phase.history:

@@ -18,6 +18,7 @@ from torch import Tensor, nn
 from ..rl.rollout import make_rollout_policy, update_rollout_policy
 from ..engine.loop import Phase
 from ..engine.optim import check_finite
+from ..seeds import stream
 
 log = logging.getLogger(__name__)
 
@@ -120,8 +121,8 @@ class AdversarialTrainer:
         self.sample_batch_size = sample_batch_size
         self.temperature, self.mle_every, self.mle_fn = temperature, mle_every, mle_fn
         device = next(generator.parameters()).device
-        self.rng = torch.Generator(device=device).manual_seed(seed + 11)
-        self.shuffle = torch.Generator().manual_seed(seed + 13)
+        self.rng = stream(seed, "adversarial.sampling", device)
+        self.shuffle = stream(seed, "adversarial.shuffle")
         self.rollout = make_rollout_policy(generator)
         self.batches_done = 0
 

@@ -30,6 +30,7 @@ from ..io import atomic_open, write_json
 from ..metrics.retrieval import retrieval_precision, retrieved_count, tfidf
 from ..models.adm import (AdversarialDocumentModel, DenoisingAutoencoder, MLPGenerator, discriminator_loss, embed_bow,
                           generator_loss, reconstruction_energy)
+from ..seeds import stream
 from .checkpoint import save_checkpoint
 
 log = logging.getLogger(__name__)
@@ -157,8 +158,8 @@ class EnergyPhase(Phase):
         self.device = discriminator.encoder.weight.device
         self.state_module = state_module or discriminator
         state.register(f"{name}.model", self.state_module)
-        self.order = state.register(f"{name}.order", torch.Generator().manual_seed(seed))
-        self.rng = state.register(f"{name}.rng", torch.Generator(device=self.device).manual_seed(seed + 1))
+        self.order = state.register(f"{name}.order", stream(seed, "energy.order"))
+        self.rng = state.register(f"{name}.rng", stream(seed, "energy.noise", self.device))
         self.batches = state.register(f"{name}.batches", DocumentBatches(train_docs.shape[0], batch_size, self.order))
         self.d_opt = state.register(f"{name}.d_optimizer", adam(discriminator.parameters(), lr=lr, betas=betas))
         self.g_opt = None

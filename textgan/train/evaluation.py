@@ -9,6 +9,7 @@ import torch
 
 from ..config import EvalConfig
 from ..data.prepare import PreparedData
+from ..seeds import stream
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +76,7 @@ def make_evaluator(cfg: EvalConfig, data: PreparedData, seed: int,
         generator.eval()
         out: dict = {}
         samples = generator.sample(cfg.num_samples, temperature=cfg.temperature,
-                                   generator=torch.Generator(device=next(generator.parameters()).device).manual_seed(seed + 7),
+                                   generator=stream(seed, "eval.samples", next(generator.parameters()).device),
                                    batch_size=cfg.batch_size)
         if "nll_oracle" in metrics:
             out["nll_oracle"] = data.oracle.nll(samples.to(data.oracle.W_out.device))

@@ -23,6 +23,7 @@ from ..engine.optim import adam
 from ..engine.rundir import RunDir
 from ..engine.state import TrainState
 from ..registry import build_discriminator_from_config, build_generator_from_config, component_fn, generator_needs
+from ..seeds import stream
 from .adversarial import AdversarialPhase, AdversarialTrainer, DiscriminatorPretrainPhase, discriminator_rounds
 from .checkpoint import save_checkpoint
 from .evaluation import make_decoder, make_evaluator
@@ -112,7 +113,7 @@ def build_language_model(recipe: Recipe, device: torch.device, progress: bool = 
     evaluate = functools.partial(evaluate_generator, generator)
 
     mle_optimizer = state.register("mle.optimizer", adam(generator.parameters(), lr=recipe.mle.lr))
-    shuffle = state.register("mle.shuffle", torch.Generator().manual_seed(seed + 3))
+    shuffle = state.register("mle.shuffle", stream(seed, "mle.shuffle"))
     d_optimizer = state.register("discriminator.optimizer", adam(discriminator.parameters(), lr=dcfg.lr)) \
         if discriminator is not None else None
 
@@ -125,8 +126,8 @@ def build_language_model(recipe: Recipe, device: torch.device, progress: bool = 
             rounds = dcfg.pretrain_rounds * (i + 1) // cycles - dcfg.pretrain_rounds * i // cycles
             start = epochs * i // cycles + 1
             d_before[start] = d_before.get(start, 0) + rounds
-        d_rng = state.register("pretrain.d_rng", torch.Generator(device=device).manual_seed(seed + 19))
-        d_shuffle = state.register("pretrain.d_shuffle", torch.Generator().manual_seed(seed + 23))
+        d_rng = state.register("pretrain.d_rng", stream(seed, "pretrain.sampling", device))
+        d_shuffle = state.register("pretrain.d_shuffle", stream(seed, "pretrain.shuffle"))
         num_negatives = dcfg.num_negatives or (data.train.size(0) // dcfg.batch_size) * dcfg.batch_size
 
         def d_rounds_fn(rounds: int) -> dict:
@@ -145,7 +146,7 @@ def build_language_model(recipe: Recipe, device: torch.device, progress: bool = 
         mle_fn = None
         if acfg.mle_every:
             inter_optimizer = state.register("adversarial.mle_optimizer", adam(generator.parameters(), lr=recipe.mle.lr))
-            inter_shuffle = state.register("adversarial.mle_shuffle", torch.Generator().manual_seed(seed + 17))
+            inter_shuffle = state.register("adversarial.mle_shuffle", stream(seed, "adversarial.mle_shuffle"))
 
             def mle_fn() -> float:
                 return mle_epoch(generator, data.train, inter_optimizer, recipe.mle.batch_size, recipe.mle.grad_clip,

@@ -17,7 +17,8 @@ def mle_epoch(generator: nn.Module, data: Tensor, optimizer: torch.optim.Optimiz
     """One epoch of teacher forcing over shuffled ``data``.
 
     Args:
-        generator: a model with ``nll_loss(tokens) -> scalar``.
+        generator: a model whose ``forward(tokens, output="nll")`` is the scalar loss (through forward, so
+            a DistributedDataParallel wrapper works).
         data: (N, T) int64 training sequences (on any device; batches move to the model's).
         optimizer: the generator's optimizer.
         batch_size: sequences per update.
@@ -39,7 +40,7 @@ def mle_epoch(generator: nn.Module, data: Tensor, optimizer: torch.optim.Optimiz
     total = 0.0
     for b in range(n_batches):
         batch = data[order[b * batch_size:(b + 1) * batch_size]].to(device, non_blocking=True)
-        loss = generator.nll_loss(batch)
+        loss = generator(batch, output="nll")
         check_finite(loss, f"MLE epoch {epoch} batch {b}", "lower mle.lr or set mle.grad_clip (e.g. --set mle.lr=0.001)")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
