@@ -125,9 +125,10 @@ def embed_to_file(model: str | Path, input: str | Path, out: str | Path, *, spli
     Ids are the source's ``id`` column, else the row number (blank texts are dropped on load).
     """
     from .data.corpus import load_corpus
-    from .embedding import embed_texts, load_document_model, write_embeddings
+    from .embedding import check_embedding_out, embed_texts, load_document_model, write_embeddings
     from .engine.rundir import resolve_device
 
+    check_embedding_out(out)  # before the work
     loaded = load_document_model(model, resolve_device(device))
     ds = load_corpus(input, split, text_column=text_column)
     ids = list(ds["id"]) if "id" in ds.column_names else list(range(len(ds)))
@@ -181,8 +182,15 @@ from .data.texts import load_texts  # noqa: E402  (re-exported: textgan.api.load
 def evaluate(samples: str | Path, references: str | Path | None = None, train: str | Path | None = None,
              metrics: tuple[str, ...] = ("bleu", "self_bleu", "distinct", "novelty", "length"),
              orders: tuple[int, ...] = (2, 3, 4, 5), tokenize: str = "whitespace",
-             out: str | Path | None = None) -> dict:
+             out: str | Path | None = None, *, smoothing: str = "method1", self_bleu_first: int | None = None,
+             bleu_first_references: int | None = None, blank_lines: str = "drop", lm: dict | None = None,
+             features: dict | None = None) -> dict:
     """Score a file of generated texts (``.txt`` lines or ``textgan generate`` JSONL).
+
+    ``smoothing``, ``self_bleu_first``, ``bleu_first_references``, ``blank_lines`` (``"drop"``,
+    the default, or ``"keep"``: Texygen's empty sentences, ``.txt`` samples only), ``lm`` and
+    ``features`` are passed to ``textgan.train.evaluation.evaluate_texts`` (docs/evaluation.md).
+    ``metrics=("all",)`` computes every metric whose inputs are given.
 
     Args:
         samples: the generated texts.
@@ -197,19 +205,28 @@ def evaluate(samples: str | Path, references: str | Path | None = None, train: s
     Returns:
         The metrics as a flat dict.
     """
-    from .io import write_json
+    from .io import check_output, is_stdout, write_json
     from .train.evaluation import evaluate_texts
 
+    if out is not None and not is_stdout(out):
+        check_output(out)  # before the work: a symbolic link, device, pipe or folder is refused
     metrics = tuple(m.replace("-", "_") for m in metrics)
     if references is None:
-        metrics = tuple(m for m in metrics if m != "bleu")
+        metrics = tuple(m for m in metrics if m not in ("bleu", "fbleu", "ms_jaccard", "reverse_lm_score", "frechet",
+                                                         "mauve"))
     if train is None:
-        metrics = tuple(m for m in metrics if m != "novelty")
+        metrics = tuple(m for m in metrics if m not in ("novelty", "lm_score"))
+    if blank_lines == "keep" and str(samples).endswith(".txt") and Path(samples).is_file():
+        # Texygen reads every line (file.readlines()), blank ones becoming empty sentences.
+        sample_texts = Path(samples).read_text(encoding="utf-8").splitlines()
+    else:
+        sample_texts = load_texts(samples)
     result = evaluate_texts(
-        load_texts(samples),
+        sample_texts,
         load_texts(references, "test") if references is not None else None,
         load_texts(train, "train") if train is not None else None,
-        metrics=metrics, orders=orders, tokenize=tokenize,
+        metrics=metrics, orders=orders, tokenize=tokenize, smoothing=smoothing, self_bleu_first=self_bleu_first,
+        bleu_first_references=bleu_first_references, blank_lines=blank_lines, lm=lm, features=features,
     )
     result = {"samples": str(samples), "references": None if references is None else str(references),
               "train": None if train is None else str(train), "tokenize": tokenize, **result}
@@ -228,8 +245,13 @@ def evaluate_runs(runs: list[str | Path], temperatures: tuple[float, ...], out_d
     from .io import atomic_open, write_json
     from .train.evaluation import plot_quality_diversity, quality_diversity
 
+    from .io import check_output, is_stdout
+
     if not temperatures or any(t <= 0 for t in temperatures):
         raise TextganError(f"--temperatures must be positive numbers, got {temperatures}")
+    if is_stdout(out_dir):
+        raise TextganError("with --run, --out is a folder (quality_diversity.json/.tsv/.png): pass a folder name")
+    check_output(out_dir, folder=True, own=("quality_diversity.json", "run.json"))
     out_dir = Path(out_dir)
     rows = quality_diversity(runs, tuple(temperatures), num_samples=num_samples, seed=seed)
     write_json(out_dir / "quality_diversity.json", rows)

@@ -17,6 +17,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from .config import load_recipe, recipe_to_dict
     from .engine.loop import RunInterrupted
 
+    if args.resume is not None and (Path(args.resume) / "seeds.json").is_file():
+        from .multiseed import resume_seeds
+
+        if args.recipe is not None or args.out is not None or args.set or args.seeds:
+            raise TextganError("--resume of a --seeds folder takes no recipe, --out, --set or --seeds")
+        summary = resume_seeds(args.resume, progress=not args.quiet, parallel=args.parallel)
+        print(f"seeds folder: {args.resume} (summary.md, summary.json, learning_curve.png)")
+        return 0
     if args.resume is not None:
         if args.recipe is not None or args.out is not None or args.dry_run:
             raise TextganError("--resume RUN_DIR continues a run with its own recipe and folder: "
@@ -32,6 +40,16 @@ def _cmd_run(args: argparse.Namespace) -> int:
             print(yaml.safe_dump(recipe_to_dict(recipe), sort_keys=False), end="")
             return 0
         run_dir = args.out if args.out is not None else api.default_run_dir(recipe)
+        if args.seeds:
+            from .multiseed import parse_seeds, run_seeds
+
+            summary = run_seeds(recipe, parse_seeds(args.seeds), run_dir, parallel=args.parallel,
+                                progress=not args.quiet)
+            for k, s in summary["final"].items():
+                if s.get("n"):
+                    print(f"{k}: {s['mean']:.4f} +- {s['std']:.4f} over {s['n']} seeds")
+            print(f"seeds folder: {run_dir} (summary.md, summary.json, learning_curve.png)")
+            return 0
     try:
         if args.resume is not None:
             result = api.resume(run_dir, args.set, progress=not args.quiet)
@@ -58,6 +76,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _cmd_generate(args: argparse.Namespace) -> int:
     from . import api
     from .generation import format_result, parts_dir
+    from .io import is_stdout
 
     try:
         result = api.generate(args.checkpoint, args.num, args.out, temperature=args.temperature, top_k=args.top_k,
@@ -66,10 +85,14 @@ def _cmd_generate(args: argparse.Namespace) -> int:
                               drop_duplicates=args.dedupe, drop_train_copies=args.drop_train_copies,
                               train=args.train, device=args.device, progress=not args.quiet)
     except KeyboardInterrupt:
-        print(f"interrupted: finished shards are kept in {parts_dir(args.out)}; run the same command to resume",
-              file=sys.stderr)
+        if is_stdout(args.out):
+            print("interrupted: standard output cannot be resumed; rerun the command", file=sys.stderr)
+        else:
+            print(f"interrupted: finished shards are kept in {parts_dir(args.out)}; run the same command to resume",
+                  file=sys.stderr)
         return 130
-    print(format_result(result))
+
+    print(format_result(result), file=sys.stderr if is_stdout(args.out) else sys.stdout)
     return 0
 
 
@@ -136,11 +159,28 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     if not args.samples:
         raise TextganError("evaluate needs --samples FILE (generated texts) or --run RUN (temperature sweep)")
     metrics = tuple(m.strip() for m in args.metrics.split(",") if m.strip())
+    lm = {"model": args.lm, "device": args.device, "seed": args.seed}
+    lm.update({k: v for k, v in (("max_epochs", args.lm_epochs), ("max_texts", args.lm_max_texts)) if v is not None})
+    features = {"encoder": args.encoder, "device": args.device} if args.encoder else None
     result = api.evaluate(args.samples, args.references, args.train, metrics=metrics, orders=orders,
-                          tokenize=args.tokenize, out=args.out)
+                          tokenize=args.tokenize, out=args.out, smoothing=args.smoothing,
+                          self_bleu_first=500 if args.fast_self_bleu else None,
+                          bleu_first_references=500 if args.fast_bleu else None, blank_lines=args.blank_lines,
+                          lm=lm, features=features)
+    from .io import is_stdout
+
+    if is_stdout(args.out):  # the JSON went to standard output: it is the whole output
+        return 0
+    proto = result.pop("protocol", {})
     width = max(len(k) for k in result)
     for k, v in result.items():
         print(f"{k:<{width}}  {v:.6f}" if isinstance(v, float) else f"{k:<{width}}  {v}")
+    if proto:
+        print(f"protocol: tokenizer={proto['tokenizer']} samples={proto['num_samples']} "
+              f"references={proto['num_references']} (sha256 {proto['references_sha256']}) "
+              f"orders={','.join(map(str, proto['orders']))} smoothing={proto['smoothing']} "
+              f"self_bleu={proto['self_bleu']} bleu_references={proto['bleu_references']} "
+              f"blank_lines={proto['blank_lines']} (full protocol in the JSON)")
     if args.out:
         print(f"wrote {args.out}")
     return 0
@@ -270,6 +310,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override a recipe key, e.g. --set mle.epochs=3 --set discriminator.lr=1e-4; lists as [a,b]; "
                         "repeatable (`--dry-run` prints every key; see below)")
     r.add_argument("--out", default=None, help="run folder (default: runs/<name>/<timestamp>)")
+    r.add_argument("--seeds", default=None, metavar="LIST",
+                   help="run the recipe once per seed (e.g. 0,1,2 or 0-4), each in OUT/seed<N>/, then write "
+                        "OUT/summary.md, summary.json (mean +- std, min, max) and a learning curve with bands")
+    r.add_argument("--parallel", type=int, default=None, metavar="N",
+                   help="with --seeds: seeds trained side by side as separate processes (default: all of them "
+                        "on a GPU, one at a time on a CPU)")
     r.add_argument("--dry-run", action="store_true", help="print the resolved recipe (every key and value) and exit")
     r.add_argument("--quiet", action="store_true", help="no progress bars")
     r.set_defaults(func=_cmd_run)
@@ -334,7 +380,24 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--references", help="reference texts for BLEU: a file or corpus (NAME or NAME:SPLIT; default split test)")
     e.add_argument("--train", help="training texts for novelty: a file or corpus (default split train)")
     e.add_argument("--metrics", default="bleu,self_bleu,distinct,novelty,length",
-                   help="comma list of bleu, self_bleu, distinct, novelty, length")
+                   help="comma list of bleu, self_bleu, fbleu (forward/backward BLEU), ms_jaccard, distinct, "
+                        "entropy, novelty, length, lm_score, reverse_lm_score, frechet, mauve; or all "
+                        "(every metric whose inputs are given; see docs/evaluation.md)")
+    e.add_argument("--smoothing", choices=["method1", "method0"], default="method1",
+                   help="BLEU smoothing (method1: the text-GAN protocol)")
+    e.add_argument("--blank-lines", choices=["drop", "keep"], default="drop",
+                   help="blank sample lines: drop them, or keep them as empty sentences scoring 0 (Texygen)")
+    e.add_argument("--fast-self-bleu", action="store_true",
+                   help="Texygen's fast Self-BLEU: the first 500 samples, each against the other 499")
+    e.add_argument("--fast-bleu", action="store_true", help="Texygen's fast BLEU: against the first 500 references")
+    e.add_argument("--lm", default="lstm",
+                   help="language model of lm_score/reverse_lm_score: lstm (textgan's LSTM, trained here) or a "
+                        "local transformers causal-LM folder (fine-tuned here)")
+    e.add_argument("--lm-epochs", type=int, default=None, help="most LM training epochs (early stopping)")
+    e.add_argument("--lm-max-texts", type=int, default=None, help="cap on LM training texts (default: all)")
+    e.add_argument("--encoder", default=None,
+                   help="local transformers encoder folder for frechet/mauve (mean-pooled hidden states)")
+    e.add_argument("--device", default="cpu", help="device of the LM and encoder: cpu, cuda or auto")
     e.add_argument("--orders", default="2,3,4,5", help="n-gram orders, comma-separated")
     e.add_argument("--tokenizer", "--tokenize", dest="tokenize", choices=["whitespace", "nltk"], default="whitespace",
                    help="how texts are cut into words for the n-gram metrics (nltk: Treebank tokens, as Texygen)")
@@ -343,7 +406,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="sampling temperatures of the sweep (--run), comma-separated")
     e.add_argument("--num-samples", type=int, default=2000, help="samples per temperature (--run)")
     e.add_argument("--plot-order", type=int, default=4, help="BLEU order drawn in the plot (--run)")
-    e.add_argument("--seed", type=int, default=0, help="random seed of the sweep's samples (--run)")
+    e.add_argument("--seed", type=int, default=0, help="random seed of the sweep's samples (--run) and of the LM scores' training")
     e.add_argument("--out", help="JSON file (with --samples) or folder (with --run; default the first run)")
     e.set_defaults(func=_cmd_evaluate)
 
@@ -396,6 +459,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as e:  # a full disk or a refused write: one line too (docs/errors.md)
+        from .errors import fault_message
+
+        message = fault_message(e, args.command)
+        if message is None:
+            raise
+        print(f"error: {message}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

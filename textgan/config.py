@@ -31,7 +31,8 @@ class DataConfig:
     num_train: int = 10_000  # oracle samples drawn as training data (SeqGAN: 10,000)
     num_test: int = 10_000  # fresh oracle samples for NLL-test
     train_split: str = "train"
-    test_split: str | None = "test"
+    test_split: str | None = "test"  # a single user file has none: test_fraction of it is held out instead
+    test_fraction: float = 0.1  # single user file only: share of its texts held out as the test split (seeded by seed)
     text_column: str | None = None
     label_column: str | None = None
     tokenizer: Literal["whitespace", "nltk", "sentencepiece", "hf"] = "whitespace"
@@ -43,6 +44,25 @@ class DataConfig:
     max_vocab: int | None = None
     max_len: int = 20  # tokens per sequence, including the end-of-sequence token for text
     keep_labels: tuple[str, ...] | None = None  # keep only rows whose label is one of these (e.g. [1]: FA-KES credible articles)
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.num_train >= 1, f"data.num_train must be positive, got {self.num_train}", "set data.num_train=10000"),
+            (self.num_test >= 0, f"data.num_test must be >= 0, got {self.num_test}", "set data.num_test=10000 (0: no test set)"),
+            (self.min_freq >= 1, f"data.min_freq must be at least 1, got {self.min_freq}", "set data.min_freq=1 (keep every word)"),
+            (self.max_vocab is None or self.max_vocab >= 1, f"data.max_vocab must be positive or null, got {self.max_vocab}",
+             "set data.max_vocab=null (no cap) or a word count such as 5000"),
+            (0.0 < self.test_fraction < 1.0, f"data.test_fraction must be in (0, 1), got {self.test_fraction}",
+             "set data.test_fraction=0.1 (or data.test_split=null to train on the whole file without a test set)"),
+            (self.sentencepiece_vocab_size >= 1,
+             f"data.sentencepiece_vocab_size must be positive, got {self.sentencepiece_vocab_size}", "set it to e.g. 8000"),
+        ]
+        for ok, problem, fix in checks:
+            if not ok:
+                raise TextganError(f"{problem}: {fix}")
+        if self.corpus == "synthetic_oracle" and self.max_vocab is not None:
+            raise TextganError(f"data.max_vocab={self.max_vocab} does not apply to the synthetic oracle (its vocabulary is "
+                               "the oracle's tokens): remove data.max_vocab, or set data.corpus to a text corpus")
 
 
 @dataclass(frozen=True)
@@ -66,6 +86,17 @@ class MLEConfig:
     grad_clip: float = 5.0  # global gradient-norm clip, as SeqGAN
     drop_last: bool = True  # SeqGAN uses 156 full batches of 64 out of 10,000 sequences
 
+    def __post_init__(self) -> None:
+        if self.epochs < 0:
+            raise TextganError(f"mle.epochs must be >= 0, got {self.epochs}: set mle.epochs to the number of MLE epochs "
+                               "(0: no MLE phase)")
+        if self.batch_size < 1:
+            raise TextganError(f"mle.batch_size must be positive, got {self.batch_size}: set mle.batch_size=64")
+        if not self.lr > 0:
+            raise TextganError(f"mle.lr must be > 0, got {self.lr}: set mle.lr=0.01")
+        if self.grad_clip < 0:
+            raise TextganError(f"mle.grad_clip must be >= 0 (0: no clipping), got {self.grad_clip}: set mle.grad_clip=5.0")
+
 
 @dataclass(frozen=True)
 class EvalConfig:
@@ -79,6 +110,20 @@ class EvalConfig:
     save_samples: int = 200  # samples written to the run folder at each evaluation
     tokenizer: Literal["whitespace", "nltk"] = "whitespace"  # words for BLEU / Self-BLEU (Texygen: nltk); alias bleu_tokenize
     batch_size: int = 1000
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.every >= 1, f"eval.every must be a positive number of epochs, got {self.every}", "set eval.every=5"),
+            (self.every_adversarial >= 1, f"eval.every_adversarial must be positive, got {self.every_adversarial}",
+             "set eval.every_adversarial=5"),
+            (self.num_samples >= 1, f"eval.num_samples must be positive, got {self.num_samples}", "set eval.num_samples=10000"),
+            (self.temperature > 0, f"eval.temperature must be > 0, got {self.temperature}", "set eval.temperature=1.0"),
+            (self.save_samples >= 0, f"eval.save_samples must be >= 0, got {self.save_samples}", "set eval.save_samples=200"),
+            (self.batch_size >= 1, f"eval.batch_size must be positive, got {self.batch_size}", "set eval.batch_size=1000"),
+        ]
+        for ok, problem, fix in checks:
+            if not ok:
+                raise TextganError(f"{problem}: {fix}")
 
 
 @dataclass(frozen=True)
@@ -276,6 +321,9 @@ class Recipe:
     pipeline: PipelineConfig | None = None  # after training: generate, detection dataset, report (fake news)
 
     def __post_init__(self) -> None:
+        if self.threads is not None and self.threads < 1:
+            raise TextganError(f"threads must be a positive number of torch threads, got {self.threads}: "
+                               "set threads=1 or more, or threads=null for torch's default")
         if self.adm is not None and self.data.corpus == "synthetic_oracle":
             raise TextganError("an adm recipe needs a text corpus: set data.corpus (e.g. newsgroups20 or a file path)")
         if self.adversarial is not None and self.discriminator is None:
@@ -575,6 +623,9 @@ def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Recipe:
         TextganError: missing file, bad YAML, unknown key (with the nearest valid key), wrong type.
     """
     raw = read_yaml(path)
+    if not isinstance(raw, dict):
+        raise TextganError(f"recipe {str(path)!r} is a YAML {type(raw).__name__}, not a mapping of sections "
+                           "(data:, generator:, mle:, ...): write it as recipes/quickstart.yaml does")
     return recipe_from_dict(merge(raw, parse_overrides(overrides)))
 
 

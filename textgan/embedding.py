@@ -16,9 +16,9 @@ import torch
 from torch import Tensor, nn
 
 from .errors import TextganError
-from .io import atomic_open, atomic_tmp_path, write_json
+from .io import atomic_open, atomic_tmp_path, check_output, is_stdout, write_json
 from .models.adm import AdversarialDocumentModel, DenoisingAutoencoder, embed_bow  # noqa: F401  (embed_bow: re-exported)
-from .train.checkpoint import file_sha256, resolve_checkpoint
+from .train.checkpoint import build_from_config, file_sha256, load_into, read_config, resolve_checkpoint
 
 MODEL_KINDS: dict[str, type[nn.Module]] = {"adm": AdversarialDocumentModel, "dae": DenoisingAutoencoder}
 """Checkpoint ``kind`` -> class, for :func:`load_document_model`."""
@@ -62,21 +62,16 @@ def load_document_model(path: str | Path, device: str | torch.device = "cpu") ->
     Raises:
         TextganError: no checkpoint there, or it holds another kind of model.
     """
-    from safetensors.torch import load_file
-
     from .data.bow import BowEncoder
 
     ckpt = resolve_checkpoint(path)
-    try:
-        config = json.loads((ckpt / "config.json").read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise TextganError(f"checkpoint config {str(ckpt / 'config.json')!r} is unreadable ({e}): re-save the checkpoint") from None
+    config = read_config(ckpt)
     kind = config.get("kind")
     if kind not in MODEL_KINDS:
         raise TextganError(f"checkpoint {str(ckpt)!r} holds a {kind!r} model, not a document model: pass an ADM run folder "
                            f"(one trained with an adm: recipe section)")
-    model = MODEL_KINDS[kind](**config["args"])
-    model.load_state_dict(load_file(str(ckpt / "model.safetensors")))
+    model = build_from_config(ckpt, config, lambda kind, **args: MODEL_KINDS[kind](**args))
+    load_into(model, ckpt / "model.safetensors")
     model.to(device).eval()
     return LoadedDocumentModel(model, BowEncoder.load(ckpt / "vocab.json"), kind, config, ckpt,
                                file_sha256(ckpt / "model.safetensors"))
@@ -135,6 +130,29 @@ def embed_texts(loaded: LoadedDocumentModel, texts: Sequence[str], *, batch_size
 EMBEDDING_FORMATS: tuple[str, ...] = (".npy", ".parquet", ".jsonl")
 
 
+def _side_files(out: Path) -> tuple[Path, Path]:
+    stem = out.with_suffix("")
+    return stem.with_name(stem.name + ".ids.txt"), stem.with_name(stem.name + ".meta.json")
+
+
+def check_embedding_out(out: str | Path) -> None:
+    """Refuse an ``--out`` that `write_embeddings` cannot write or must not replace (before any work).
+
+    Standard output (``-``) is accepted: the JSONL records are written to it, without meta file.
+    """
+    if is_stdout(out):
+        return
+    out = Path(out)
+    if out.suffix.lower() not in EMBEDDING_FORMATS:
+        raise TextganError(f"unsupported embedding file {out.name!r}: end --out with one of {', '.join(EMBEDDING_FORMATS)} "
+                           "(or pass - for JSONL on standard output)")
+    ids_path, meta_path = _side_files(out)
+    check_output(out)
+    if out.suffix.lower() == ".npy":
+        check_output(ids_path, flag="--out's id file")
+    check_output(meta_path, flag="--out's meta file")
+
+
 def write_embeddings(out: str | Path, embeddings: Embeddings, ids: Sequence, meta: dict) -> list[Path]:
     """Write vectors atomically, in the format given by ``out``'s extension.
 
@@ -148,17 +166,24 @@ def write_embeddings(out: str | Path, embeddings: Embeddings, ids: Sequence, met
     Returns:
         The files written.
 
+    Standard output (``-``, ``/dev/stdout``) gets the JSONL records only.
+
     Raises:
-        TextganError: an unsupported extension.
+        TextganError: an unsupported extension, or an output (or side file) that is a symbolic
+            link, device, pipe or folder.
     """
     import numpy as np
 
-    out = Path(out)
-    suffix = out.suffix.lower()
-    if suffix not in EMBEDDING_FORMATS:
-        raise TextganError(f"unsupported embedding file {out.name!r}: end --out with one of {', '.join(EMBEDDING_FORMATS)}")
+    check_embedding_out(out)
     vectors = embeddings.vectors.float().numpy()
     empty = embeddings.empty.tolist()
+    if is_stdout(out):
+        with atomic_open(out) as f:
+            for i, vec, e in zip(ids, vectors.tolist(), empty):
+                f.write(json.dumps({"id": i, "embedding": vec, "empty": e}) + "\n")
+        return [Path(out)]
+    out = Path(out)
+    suffix = out.suffix.lower()
     written = [out]
     stem = out.with_suffix("")
     if suffix == ".npy":

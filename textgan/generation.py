@@ -20,6 +20,7 @@ import json
 import logging
 import os
 import shutil
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +29,7 @@ from typing import Any, Iterable, Iterator
 import torch
 
 from .errors import TextganError
-from .io import atomic_open, replace_dir, write_json
+from .io import atomic_open, check_output, is_stdout, replace_dir, write_json
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +89,7 @@ class GenerationResult:
         resumed: records already finished when this call started (0 for a fresh run).
         seconds: wall time of this call.
         texts_per_second: records written by this call per second.
-        manifest: ``OUT.manifest.json``.
+        manifest: ``OUT.manifest.json`` (None for standard output).
         already_complete: the output was complete before the call (nothing was generated).
     """
 
@@ -101,7 +102,7 @@ class GenerationResult:
     resumed: int
     seconds: float
     texts_per_second: float
-    manifest: Path
+    manifest: Path | None
     already_complete: bool = False
 
 
@@ -111,12 +112,29 @@ def shard_seed(seed: int, index: int) -> int:
     return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)
 
 
+# File extensions of each file format (a name without extension is taken as JSONL).
+FORMAT_SUFFIXES: dict[str, tuple[str, ...]] = {"jsonl": (".jsonl", ".json", ".ndjson"), "parquet": (".parquet",)}
+
+
 def resolve_format(out: str | Path, format: str | None) -> str:
-    """``format`` if given, else from the extension: ``.parquet`` -> parquet, anything else -> jsonl."""
-    if format is None:
-        return "parquet" if Path(out).suffix.lower() == ".parquet" else "jsonl"
-    if format not in FORMATS:
+    """``format`` if given, else from the extension: ``.parquet`` -> parquet, ``.jsonl`` (or none) -> jsonl.
+
+    Raises:
+        TextganError: an unknown format, or a file extension that names another format
+            (``--out g.csv`` would hold JSONL under a CSV name).
+    """
+    if format is not None and format not in FORMATS:
         raise TextganError(f"unknown output format {format!r}: use one of {', '.join(FORMATS)}")
+    if is_stdout(out):
+        if format not in (None, "jsonl"):
+            raise TextganError(f"--format {format} cannot be written to standard output: pass --out FILE, or --format jsonl")
+        return "jsonl"
+    suffix = Path(out).suffix.lower()
+    if format is None:
+        format = "parquet" if suffix == ".parquet" else "jsonl"
+    if format != "hf" and suffix and suffix not in FORMAT_SUFFIXES[format]:
+        raise TextganError(f"--out {str(out)!r} ends in {suffix!r}, which is not a format `textgan generate` writes: "
+                           f"end it with .jsonl or .parquet (or pass --format hf for a dataset folder)")
     return format
 
 
@@ -271,24 +289,63 @@ def generate_texts(checkpoint: str | Path, num: int, out: str | Path, *,
 
     Raises:
         TextganError: bad settings, settings that differ from an interrupted or finished run in
-            the same place, or filters that reject almost every text.
+            the same place, or filters that reject almost every text, or an output path that is
+            a symbolic link, device, pipe or foreign folder (standard output, ``-``, is written
+            directly, as JSONL, without shards on disk or a manifest).
     """
-    from tqdm.auto import tqdm
-
-    from .train.checkpoint import load_generator
-    from .engine.rundir import resolve_device
-
     if num <= 0:
         raise TextganError(f"--num must be positive, got {num}")
     if shard_size <= 0 or batch_size <= 0:
         raise TextganError(f"--shard-size and --batch-size must be positive, got {shard_size} and {batch_size}")
-    out = Path(out)
     fmt = resolve_format(out, format)
+    if is_stdout(out):  # a stream: shards in a private temporary folder, written straight to stdout
+        tmp_parts = Path(tempfile.mkdtemp(prefix="textgan-generate-"))
+        try:
+            return _generate(checkpoint, num, out, fmt, sampling, shard_size, batch_size, drop_duplicates,
+                             drop_train_copies, train, device, progress, max_draw_factor, tmp_parts)
+        finally:
+            shutil.rmtree(tmp_parts, ignore_errors=True)
+    out = Path(out)
+    check_output(out, folder=fmt == "hf", own=("state.json", "dataset_info.json"))
+    check_output(manifest_path(out), flag="--out's manifest")
+    check_output(parts_dir(out), folder=True, own=("manifest.json",), flag="--out's shard folder")
+    return _generate(checkpoint, num, out, fmt, sampling, shard_size, batch_size, drop_duplicates,
+                     drop_train_copies, train, device, progress, max_draw_factor, None)
+
+
+MAX_SAMPLE_BYTES = 2 << 30  # token ids of one sampled batch: beyond this --max-len x --batch-size is refused
+
+
+def check_max_len(max_len: int, model_len: int, batch_size: int) -> None:
+    """Refuse a ``--max-len`` whose batch of ids would not fit in memory; warn above the model's length.
+
+    Raises:
+        TextganError: ``batch_size * max_len`` token ids (and their padded copy) above 2 GiB.
+    """
+    need = 2 * 8 * batch_size * max_len  # int64 ids, and the padded copy made after sampling
+    if need > MAX_SAMPLE_BYTES:
+        fit = max(1, MAX_SAMPLE_BYTES // (16 * batch_size))
+        raise TextganError(f"--max-len {max_len} with --batch-size {batch_size} needs about {need / 2**30:.0f} GiB for the "
+                           f"token ids alone (the model was trained on {model_len} tokens): lower --max-len (at most "
+                           f"{fit} at this batch size) or --batch-size")
+    if max_len > model_len:
+        log.warning("--max-len %d is above the model's training length %d: the model never saw texts that long (they "
+                    "drift), and time grows with --max-len", max_len, model_len)
+
+
+def _generate(checkpoint, num, out, fmt, sampling, shard_size, batch_size, drop_duplicates, drop_train_copies,
+              train, device, progress, max_draw_factor, stream_parts: Path | None) -> GenerationResult:
+    """`generate_texts` once ``out`` is checked; ``stream_parts``: the temporary shard folder of a stream."""
+
+    from .train.checkpoint import load_generator
+    from .engine.rundir import resolve_device
+
     start = time.perf_counter()
     dev = resolve_device(device)
     loaded = load_generator(checkpoint, dev)
     model, vocab = loaded.model, loaded.vocab
     max_len = sampling.max_len or model.max_len
+    check_max_len(max_len, model.max_len, batch_size)
     sampling_rec = {"temperature": sampling.temperature, "top_k": sampling.top_k, "top_p": sampling.top_p,
                     "min_len": sampling.min_len, "max_len": max_len, "seed": sampling.seed}
     settings = {"checkpoint_sha256": loaded.sha256, "num": num, "sampling": sampling_rec, "format": fmt,
@@ -296,8 +353,10 @@ def generate_texts(checkpoint: str | Path, num: int, out: str | Path, *,
                 "drop_train_copies": drop_train_copies, "train": None if train is None else str(train),
                 "device": dev.type}
     parts, final_manifest = parts_dir(out), manifest_path(out)
+    if stream_parts is not None:
+        parts, final_manifest = stream_parts, None
 
-    if final_manifest.is_file() and out.exists():
+    if final_manifest is not None and final_manifest.is_file() and out.exists():
         done = json.loads(final_manifest.read_text(encoding="utf-8"))
         _check_settings(done.get("settings", {}), settings, out)
         shutil.rmtree(parts, ignore_errors=True)  # left over by a kill after the merge
@@ -309,9 +368,27 @@ def generate_texts(checkpoint: str | Path, num: int, out: str | Path, *,
         found = json.loads((parts / "manifest.json").read_text(encoding="utf-8"))
         _check_settings(found.get("settings", {}), settings, parts)
         manifest["shards"] = _valid_shards(parts, found)
-    parts.mkdir(parents=True, exist_ok=True)
-    _clean_parts(parts, {e["file"] for e in manifest["shards"]})
-    write_json(parts / "manifest.json", manifest)
+    made_parts = not parts.exists()
+    try:
+        parts.mkdir(parents=True, exist_ok=True)
+        _clean_parts(parts, {e["file"] for e in manifest["shards"]})
+        write_json(parts / "manifest.json", manifest)
+        return _draw_and_merge(loaded, dev, num, out, fmt, sampling, sampling_rec, settings, manifest, parts,
+                               final_manifest, shard_size, batch_size, drop_duplicates, drop_train_copies, train,
+                               progress, max_draw_factor, max_len, start)
+    except BaseException:
+        if made_parts and not manifest["shards"]:  # nothing finished: leave nothing behind
+            shutil.rmtree(parts, ignore_errors=True)
+        raise
+
+
+def _draw_and_merge(loaded, dev, num, out, fmt, sampling, sampling_rec, settings, manifest, parts, final_manifest,
+                    shard_size, batch_size, drop_duplicates, drop_train_copies, train, progress, max_draw_factor,
+                    max_len, start) -> GenerationResult:
+    """Draw the missing shards into ``parts``, then merge them into ``out`` (see `generate_texts`)."""
+    from tqdm.auto import tqdm
+
+    model, vocab = loaded.model, loaded.vocab
 
     # State carried across shards, rebuilt from the finished shards on resume.
     kept_keys: set[bytes] = set()
@@ -391,6 +468,9 @@ def generate_texts(checkpoint: str | Path, num: int, out: str | Path, *,
     _merge(parts, [parts / e["file"] for e in shards], out, fmt)
     seconds = time.perf_counter() - start
     drawn, dropped_total = sum(e["drawn"] for e in shards), _sum_dropped(shards)
+    if final_manifest is None:  # standard output: no manifest, nothing to resume
+        rate = kept / seconds if seconds > 0 else 0.0
+        return GenerationResult(out, fmt, kept, drawn, dropped_total, len(shards), 0, seconds, rate, None)
     write_json(final_manifest, {"format": MANIFEST_FORMAT, "settings": settings, "num": kept, "drawn": drawn,
                                 "dropped": dropped_total, "shards": shards, "output": str(out)})
     shutil.rmtree(parts, ignore_errors=True)

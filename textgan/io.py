@@ -14,9 +14,12 @@ import json
 import os
 import shutil
 import stat
+import sys
 import tempfile
 from pathlib import Path
 from typing import IO, Any, Iterator, TypeVar
+
+from .errors import TextganError
 
 _P = TypeVar("_P", bound="str | os.PathLike")
 
@@ -85,6 +88,66 @@ def apply_umask_tree(root: str | os.PathLike) -> None:
                 os.chmod(path, want)
 
 
+# Output names that mean "standard output": written directly, never renamed over.
+STDOUT_NAMES: frozenset[str] = frozenset({"-", "/dev/stdout", "/dev/fd/1", "/proc/self/fd/1"})
+
+
+def is_stdout(path: str | os.PathLike | None) -> bool:
+    """True when ``path`` names standard output (``-``, ``/dev/stdout``): write to it directly."""
+    return path is not None and os.fspath(path) in STDOUT_NAMES
+
+
+def _kind(mode: int) -> str | None:
+    """What a non-regular, non-folder entry is, in words (None for a regular file or a folder)."""
+    for test, word in ((stat.S_ISLNK, "a symbolic link"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISFIFO, "a named pipe"),
+                       (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return word
+    return None
+
+
+def check_output(path: str | os.PathLike, *, folder: bool = False, own: tuple[str, ...] = (),
+                 flag: str = "--out") -> None:
+    """Refuse an output path that writing to a temporary name and renaming would clobber.
+
+    A symbolic link, device, pipe or socket is never replaced (standard output is not checked
+    here: see :func:`is_stdout`). A file output may not be an existing folder; a folder output
+    may not be an existing file, nor a non-empty folder that holds none of the names in
+    ``own`` (textgan's own outputs, which are replaced).
+
+    Raises:
+        TextganError: one line naming the path, what it is and the fix.
+    """
+    path = Path(path)
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return
+    except OSError:
+        return  # e.g. a component that is not a folder: the write itself says so
+    kind = _kind(st.st_mode)
+    if kind is not None:
+        fix = ("pass the path it points to" if kind == "a symbolic link" else
+               "pass a regular file name (or - to write to standard output)")
+        raise TextganError(f"{flag} {str(path)!r} is {kind}, which textgan does not replace: {fix}")
+    if stat.S_ISDIR(st.st_mode) and not folder:
+        raise TextganError(f"{flag} {str(path)!r} is a folder: pass a file name, e.g. {str(path / 'out')!r}")
+    if folder and not stat.S_ISDIR(st.st_mode):
+        raise TextganError(f"{flag} {str(path)!r} is a file: pass a folder name (a new one, or one textgan wrote)")
+    if folder and not any((path / name).exists() for name in own) and any(path.iterdir()):
+        raise TextganError(f"{flag} {str(path)!r} is a folder that textgan did not write and is not empty: "
+                           "pass a new folder name (textgan replaces only its own output folders)")
+
+
+@contextlib.contextmanager
+def _stdout_stream(mode: str) -> Iterator[IO]:
+    sys.stdout.flush()
+    stream = sys.stdout.buffer if "b" in mode else sys.stdout
+    yield stream
+    stream.flush()
+
+
 def _mkstemp_beside(path: Path) -> tuple[int, str]:
     """``tempfile.mkstemp`` beside ``path``, with the umask's mode instead of 0600."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -109,7 +172,15 @@ def atomic_open(path: str | os.PathLike, mode: str = "w", encoding: str | None =
         path: destination file.
         mode: ``"w"`` (text) or ``"wb"`` (binary).
         encoding: text encoding (ignored for binary mode).
+
+    Standard output (``-``, ``/dev/stdout``) is written directly. A ``path`` that is a symbolic
+    link, device, pipe, socket or folder is refused (`check_output`), never replaced.
     """
+    if is_stdout(path):
+        with _stdout_stream(mode) as stream:
+            yield stream
+        return
+    check_output(path, flag="output")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = _mkstemp_beside(path)
@@ -131,6 +202,7 @@ def atomic_tmp_path(path: str | os.PathLike) -> Path:
     The (empty) file exists already, with the umask's mode, which a library that opens it for
     writing keeps.
     """
+    check_output(path, flag="output")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = _mkstemp_beside(path)
@@ -171,6 +243,8 @@ def replace_dir(tmp: str | os.PathLike, dest: str | os.PathLike) -> None:
     ``tempfile.mkdtemp`` folder is 0700, and some writers (safetensors) make 0600 files.
     """
     tmp, dest = Path(tmp), Path(dest)
+    if dest.is_symlink() or (dest.exists() and not dest.is_dir()):
+        check_output(dest, folder=True, flag="output")
     apply_umask_tree(tmp)
     if dest.exists():
         old = dest.with_name(f".{dest.name}.old")

@@ -15,6 +15,7 @@ import torch
 STREAMS: dict[str, int] = {
     "data.train": 0,  # oracle training samples
     "data.test": 1,  # oracle test samples
+    "data.split": 29,  # the held-out test texts of a single user file
     "mle.shuffle": 3,  # MLE epoch orders
     "eval.samples": 7,  # the samples of every evaluation (the same at each one, so curves compare like with like)
     "adversarial.sampling": 11,  # generator batches, negatives and rollouts of the adversarial phase

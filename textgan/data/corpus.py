@@ -54,6 +54,11 @@ ENV_DOWNLOAD = "TEXTGAN_DOWNLOAD"
 _REGISTRY: dict[str, CorpusCard] = {card.name: card for card in load_cards()}
 
 
+# How a user picks the text column, in the CLI's terms (the Python API's keyword is text_column=).
+_TEXT_COLUMN_FIX = ("pick the text column (`textgan run`: --set data.text_column=NAME; "
+                    "embed and corpus detection: --text-column NAME; Python: text_column=NAME)")
+
+
 def _liar_split_field(name: str) -> tuple[str, ...]:
     card = _REGISTRY.get("fake_news/liar")
     split = card.splits.get("train") if card is not None else None
@@ -206,7 +211,7 @@ def corpus_file(name: str, relpath: str, *, download: bool | None = None) -> Pat
             f"corpus {name!r} has no file {relpath!r}: use one of {sorted(card.files)}"
         )
     if remote is not None:
-        how = f"pass download=True (or set {ENV_DOWNLOAD}=1) to fetch it from {remote.url}"
+        how = f"or set {ENV_DOWNLOAD}=1 (download=True in Python) to fetch it from {remote.url}"
     else:
         how = card.download or "see the corpus card"
     raise TextganError(
@@ -403,13 +408,13 @@ def _records_to_dataset(
         if not records:
             raise TextganError(f"{source} is empty (no non-blank texts): pass a file with at least one text")
         raise TextganError(
-            f"{source} has no column {text_field!r}: available columns are {names}; pass text_column=<one of them>"
+            f"{source} has no column {text_field!r}: available columns are {names}; " + _TEXT_COLUMN_FIX
         )
     if label_field is not None and label_field not in names:
         if label_required:
             raise TextganError(
                 f"{source} has no column {label_field!r}: available columns are {names}; "
-                "pass label_column=<one of them> or leave it unset"
+                "pick the label column (`textgan run`: --set data.label_column=NAME) or leave it unset"
             )
         label_field = None
 
@@ -421,7 +426,7 @@ def _records_to_dataset(
         if not isinstance(value, str):
             raise TextganError(
                 f"{source} row {i + 1}: column {text_field!r} holds a {type(value).__name__}, not text: "
-                "pick a text column with text_column=..."
+                + _TEXT_COLUMN_FIX
             )
         if value.strip():
             kept.append(record)
@@ -585,7 +590,7 @@ def _load_saved(path: Path, split: str, text_column: str | None, label_column: s
     names = list(data.column_names)
     if text_field not in names:
         raise TextganError(
-            f"{source} has no column {text_field!r}: available columns are {names}; pass text_column=<one of them>"
+            f"{source} has no column {text_field!r}: available columns are {names}; " + _TEXT_COLUMN_FIX
         )
     if label_column is not None and label_column not in names:
         raise TextganError(

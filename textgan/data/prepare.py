@@ -33,6 +33,8 @@ class PreparedData:
         n_truncated: training texts cut to ``max_len``.
         train_split: the split the training texts came from (the first available one when the
             recipe lists alternatives, e.g. ``train|valid``).
+        held_out: for a single user file, the test split carved from it: ``{"source", "fraction",
+            "seed", "num_test", "num_train"}`` (None otherwise).
     """
 
     train: Tensor
@@ -44,6 +46,14 @@ class PreparedData:
     test_texts: list[str] = field(default_factory=list)
     n_truncated: int = 0
     train_split: str | None = None
+    held_out: dict | None = None
+
+    def summary(self) -> dict:
+        """What ``run.json`` records about the data: the training split, truncation and any held-out split."""
+        out: dict = {"train_split": self.train_split, "n_truncated": self.n_truncated}
+        if self.held_out is not None:
+            out["held_out"] = self.held_out
+        return out
 
     @property
     def start_token(self) -> int:
@@ -100,6 +110,35 @@ def first_available_split(cfg: DataConfig):
     return splits[-1], load_corpus(cfg.corpus, splits[-1], text_column=cfg.text_column, label_column=cfg.label_column)
 
 
+def single_user_file(corpus: str) -> bool:
+    """True when ``corpus`` is one user file (not a named corpus, nor a folder of split files)."""
+    from .corpus import _REGISTRY
+
+    return corpus not in _REGISTRY and Path(corpus).expanduser().is_file()
+
+
+def hold_out(texts: list[str], fraction: float, seed: int, source: str) -> tuple[list[str], list[str], dict]:
+    """Split one file's texts into (train, test): a seeded random ``fraction`` of them is held out.
+
+    Both parts keep the file's order. Returns the two lists and the record for ``run.json``.
+
+    Raises:
+        TextganError: fewer than two texts (nothing could be held out).
+    """
+    n = len(texts)
+    if n < 2:
+        raise TextganError(f"{source} holds {n} text(s): a test split is held out from a single file, so it needs at least "
+                           "2: add texts, or set data.test_split=null to train without a test set")
+    n_test = min(n - 1, max(1, round(n * fraction)))
+    order = torch.randperm(n, generator=stream(seed, "data.split")).tolist()
+    test_idx = set(order[:n_test])
+    train = [t for i, t in enumerate(texts) if i not in test_idx]
+    test = [t for i, t in enumerate(texts) if i in test_idx]
+    record = {"source": source, "fraction": fraction, "seed": seed, "stream": "data.split",
+              "num_train": len(train), "num_test": len(test)}
+    return train, test, record
+
+
 def prepare_data(cfg: DataConfig, seed: int, cache_dir: Path | None = None) -> PreparedData:
     """Load, tokenize and encode the recipe's data (the tokenized form is cached).
 
@@ -123,12 +162,31 @@ def prepare_data(cfg: DataConfig, seed: int, cache_dir: Path | None = None) -> P
     train_split, train_ds = first_available_split(cfg)
     train_texts = _texts(train_ds, cfg)
     test_texts: list[str] = []
-    if cfg.test_split:
+    held_out = None
+    if cfg.test_split and single_user_file(cfg.corpus):
+        # One file has no test split: testing on the training texts would flatter NLL-test and BLEU.
+        train_texts, test_texts, held_out = hold_out(train_texts, cfg.test_fraction, seed, cfg.corpus)
+        log.warning("%s is a single file: %d of its %d texts (data.test_fraction=%g, seed %d) are held out as the "
+                    "test split", cfg.corpus, len(test_texts), len(train_texts) + len(test_texts), cfg.test_fraction, seed)
+    elif cfg.test_split:
         test_texts = _texts(load_corpus(cfg.corpus, cfg.test_split, text_column=cfg.text_column, label_column=cfg.label_column), cfg)
     tokenizer = build_tokenizer(cfg.tokenizer, train_texts=train_texts, vocab_size=cfg.sentencepiece_vocab_size,
                                 model_type=cfg.sentencepiece_model_type, path=cfg.tokenizer_path, lowercase=cfg.lowercase)
     train_tokens = [tokenizer.tokenize(t) for t in train_texts]  # once: for the vocabulary and the encoding
+    from .vocab import SPECIALS
+
+    if cfg.max_vocab is not None and cfg.max_vocab <= len(SPECIALS):
+        raise TextganError(f"data.max_vocab={cfg.max_vocab} leaves no room for words (the {len(SPECIALS)} special tokens "
+                           f"count towards it): set data.max_vocab to {len(SPECIALS) + 1} or more, or null for no cap")
     vocab = Vocab.build(train_tokens, min_freq=cfg.min_freq, max_size=cfg.max_vocab, specials=True)
+    if len(vocab) <= len(SPECIALS):
+        raise TextganError(f"data.min_freq={cfg.min_freq} leaves no word in the vocabulary (no token of {cfg.corpus!r} "
+                           f"occurs that often; only the special tokens are left): lower data.min_freq, e.g. 1")
+    longest = max((len(t) for t in train_tokens), default=0) + 1  # + end-of-sequence
+    if cfg.max_len > 2 * longest and cfg.max_len > 64:
+        log.warning("data.max_len=%d but the longest training text has %d tokens (with its end token): every sequence "
+                    "is padded to max_len, so memory and time grow %.0fx for nothing; set data.max_len=%d",
+                    cfg.max_len, longest, cfg.max_len / longest, longest)
     train, n_trunc = encode_cached(train_texts, tokenizer, vocab, cfg.max_len, cache_dir=cache_dir, tokens=train_tokens)
     test = None
     if test_texts:
@@ -136,4 +194,4 @@ def prepare_data(cfg: DataConfig, seed: int, cache_dir: Path | None = None) -> P
     if n_trunc:
         log.warning("%d of %d training texts are longer than data.max_len=%d - 1 tokens and were truncated",
                     n_trunc, len(train_texts), cfg.max_len)
-    return PreparedData(train, test, vocab, tokenizer, None, train_texts, test_texts, n_trunc, train_split)
+    return PreparedData(train, test, vocab, tokenizer, None, train_texts, test_texts, n_trunc, train_split, held_out)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..errors import TextganError
-from ..io import atomic_open, replace_dir, write_json
+from ..io import atomic_open, check_output, is_stdout, replace_dir, write_json
 from .card import dataset_card
 
 LABEL_NAMES: tuple[str, ...] = ("real", "generated")
@@ -161,7 +161,8 @@ def build_detection_dataset(real: str | Path, generated: Sequence[str | Path], o
         A :class:`DetectionDataset`.
 
     Raises:
-        TextganError: a missing generated file, no generated text left, or a split without text.
+        TextganError: a missing generated file, no generated text left, a split without text, or
+            an ``out`` that is a file, link, device or a non-empty folder textgan did not write.
     """
     from ..generation import read_generated
 
@@ -170,6 +171,9 @@ def build_detection_dataset(real: str | Path, generated: Sequence[str | Path], o
     if not (0 <= validation_fraction < 1 and 0 < test_fraction < 1 and validation_fraction + test_fraction < 1):
         raise TextganError(f"validation and test fractions ({validation_fraction}, {test_fraction}) must be in [0, 1) "
                            "and sum below 1: e.g. 0.1 and 0.1")
+    if is_stdout(out):
+        raise TextganError("--out of `corpus detection` is a dataset folder, not a stream: pass a folder name")
+    check_output(out, folder=True, own=("detection.json",))  # a foreign folder is never replaced
     gen_paths = [Path(p) for p in generated]
     gen_records = [read_generated(p) for p in gen_paths]  # checks every file before any work
     rng = random.Random(seed)

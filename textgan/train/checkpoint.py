@@ -90,10 +90,68 @@ def _load_companions(ckpt: Path, config: dict) -> dict:
     out = {}
     for name, spec in config.get("companions", {}).items():
         build = build_discriminator if spec["table"] == "discriminator" else build_generator
-        module = build(spec["kind"], **spec["args"])
-        module.load_state_dict(load_file(str(ckpt / "companions" / name / "model.safetensors")))
+        module = build_from_config(ckpt, spec, build)
+        load_into(module, ckpt / "companions" / name / "model.safetensors")
         out[name] = module.eval()
     return out
+
+
+def _one_line(e: BaseException, limit: int = 160) -> str:
+    """The most telling line of an exception's message, cut to ``limit`` characters."""
+    lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+    best = next((line for line in lines if line.startswith(("size mismatch", "Missing key", "Unexpected key"))),
+                lines[0] if lines else type(e).__name__)
+    return best if len(best) <= limit else best[:limit - 3] + "..."
+
+
+def read_config(ckpt: Path) -> dict:
+    """A checkpoint's ``config.json``, checked to be a mapping with ``kind`` and ``args``.
+
+    Raises:
+        TextganError: the file is unreadable, not JSON, or not a checkpoint config (named, as damaged).
+    """
+    file = ckpt / "config.json"
+    try:
+        config = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise TextganError(f"checkpoint config {str(file)!r} is unreadable or damaged ({_one_line(e)}): "
+                           "re-save the checkpoint (rerun training, or copy the folder again)") from None
+    if not isinstance(config, dict) or not isinstance(config.get("kind"), str) or not isinstance(config.get("args"), dict):
+        raise TextganError(f"checkpoint config {str(file)!r} is damaged (it lacks the model's kind and args): "
+                           "re-save the checkpoint (rerun training, or copy the folder again)")
+    return config
+
+
+def load_weights(file: Path) -> dict[str, torch.Tensor]:
+    """The tensors of a ``model.safetensors``, with a one-line error naming a truncated or damaged file."""
+    try:
+        return load_file(str(file))
+    except Exception as e:  # safetensors raises SafetensorError (and OSError) for a damaged file
+        raise TextganError(f"checkpoint weights {str(file)!r} are damaged or truncated ({_one_line(e)}): "
+                           "re-save the checkpoint (rerun training, or copy the folder again)") from None
+
+
+def build_from_config(ckpt: Path, config: dict, build, **kw) -> torch.nn.Module:
+    """``build(config["kind"], **config["args"], **kw)``; a config it cannot build is named as damaged."""
+    try:
+        return build(config["kind"], **config["args"], **kw)
+    except TextganError:
+        raise
+    except Exception as e:  # an unknown field (TypeError), an impossible size (ValueError, RuntimeError)
+        raise TextganError(f"checkpoint config {str(ckpt / 'config.json')!r} is damaged or from another textgan version "
+                           f"({type(e).__name__}: {_one_line(e)}): re-save the checkpoint with this version") from None
+
+
+def load_into(model: torch.nn.Module, weights_file: Path) -> torch.nn.Module:
+    """Load ``weights_file`` into ``model``; weights that do not fit the config are named as damaged."""
+    weights = load_weights(weights_file)
+    try:
+        model.load_state_dict(weights)
+    except RuntimeError as e:
+        raise TextganError(f"checkpoint {str(weights_file.parent)!r} is damaged: its config.json disagrees with "
+                           f"{weights_file.name} ({_one_line(e)}): re-save the checkpoint (rerun training, or copy "
+                           "the folder again)") from None
+    return model
 
 
 def resolve_checkpoint(path: str | Path) -> Path:
@@ -112,20 +170,22 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu") -> Load
     """Load a generator checkpoint saved by :func:`save_checkpoint` (or a run folder).
 
     Raises:
-        TextganError: no checkpoint there, or its files are unreadable.
+        TextganError: no checkpoint there, or its files are unreadable, truncated, or disagree
+            with each other (the message names the damaged file).
     """
     from ..data.tokenizers import load_tokenizer
     from ..data.vocab import Vocab
     from ..registry import build_generator
 
     ckpt = resolve_checkpoint(path)
+    config = read_config(ckpt)
     try:
-        config = json.loads((ckpt / "config.json").read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise TextganError(f"checkpoint config {str(ckpt / 'config.json')!r} is unreadable ({e}): re-save the checkpoint") from None
-    companions = {name: m.to(device) for name, m in _load_companions(ckpt, config).items()}
-    model = build_generator(config["kind"], **config["args"], **companions)
-    model.load_state_dict(load_file(str(ckpt / "model.safetensors")))
+        companions = {name: m.to(device) for name, m in _load_companions(ckpt, config).items()}
+    except (KeyError, TypeError, AttributeError) as e:
+        raise TextganError(f"checkpoint config {str(ckpt / 'config.json')!r} is damaged (companions: {_one_line(e)}): "
+                           "re-save the checkpoint") from None
+    model = build_from_config(ckpt, config, build_generator, **companions)
+    load_into(model, ckpt / "model.safetensors")
     model.to(device).eval()
     vocab = Vocab.load(ckpt / "vocab.json")
     tokenizer = load_tokenizer(config["tokenizer"], ckpt / "tokenizer") if "tokenizer" in config else None

@@ -103,56 +103,140 @@ def make_evaluator(cfg: EvalConfig, data: PreparedData, seed: int,
     return evaluate
 
 
+TEXT_METRICS = ("bleu", "self_bleu", "fbleu", "ms_jaccard", "distinct", "entropy", "novelty", "length",
+                "lm_score", "reverse_lm_score", "frechet", "mauve")
+"""Every metric ``evaluate_texts`` knows, in output order; ``"all"`` selects those whose inputs are given."""
+DEFAULT_TEXT_METRICS = ("bleu", "self_bleu", "distinct", "novelty", "length")
+
+
 def evaluate_texts(samples: list[str], references: list[str] | None = None, train: list[str] | None = None,
-                   metrics: tuple[str, ...] = ("bleu", "self_bleu", "distinct", "novelty", "length"),
-                   orders: tuple[int, ...] = (2, 3, 4, 5), tokenize: str = "whitespace") -> dict:
-    """Score generated texts with the text-GAN metrics.
+                   metrics: tuple[str, ...] = DEFAULT_TEXT_METRICS,
+                   orders: tuple[int, ...] = (2, 3, 4, 5), tokenize: str = "whitespace",
+                   smoothing: str = "method1", self_bleu_first: int | None = None,
+                   bleu_first_references: int | None = None, blank_lines: str = "drop",
+                   lm: dict | None = None, features: dict | None = None) -> dict:
+    """Score generated texts with the text-GAN metrics (docs/evaluation.md explains each).
 
     Args:
-        samples: generated texts.
-        references: reference texts for BLEU (the test set), or None.
-        train: training texts for novelty, or None.
-        metrics: any of bleu, self_bleu, distinct, novelty, length.
-        orders: n-gram orders for BLEU, Self-BLEU and distinct-n.
+        samples: generated texts (with ``blank_lines="keep"`` blank ones are empty sentences).
+        references: real held-out texts (the test set) for BLEU, forward/backward BLEU,
+            MS-Jaccard, the reverse LM score and the feature metrics, or None.
+        train: training texts for novelty and the LM score, or None.
+        metrics: names from ``TEXT_METRICS``, or ``("all",)``: every metric whose inputs are given.
+        orders: n-gram orders for BLEU, Self-BLEU, forward/backward BLEU, MS-Jaccard and distinct-n.
         tokenize: "whitespace" or "nltk" (Texygen's word tokenizer without sentence splitting).
+        smoothing: BLEU smoothing, "method1" (text-GAN protocol) or "method0".
+        self_bleu_first: Self-BLEU on the first N samples only (Texygen's fast mode: 500).
+        bleu_first_references: BLEU against the first N references only (Texygen's fast mode: 500).
+        blank_lines: "drop" or "keep": how the samples were loaded (recorded in the protocol).
+        lm: options of the LM scores (``textgan.metrics.lm_score.lm_scores``), or None for defaults.
+        features: options of the feature metrics (``textgan.metrics.features.feature_metrics``).
 
     Returns:
-        A flat dict: ``bleu2``.., ``self_bleu2``.., ``distinct2``.., ``copied``, ``novel_2gram``..,
-        ``len_mean``.. .
+        A flat dict: ``num_samples``, ``bleu2``.., ``self_bleu2``.., ``bleu_f2``.., ``bleu_b2``..,
+        ``bleu_ha2``.., ``ms_jaccard2``.., ``distinct2``.., ``token_entropy``, ``copied``,
+        ``novel_2gram``.., ``len_mean``.., ``lm_score``, ``reverse_lm_score``, ``frechet``,
+        ``mauve``; then ``fingerprint`` and ``protocol`` (see textgan.metrics.fingerprint).
     """
     from ..errors import TextganError
     from ..metrics.bleu import BleuReference, self_bleu_scores, sequential_mean, tokenize_texts
+    from ..metrics.fingerprint import fingerprint, protocol
     from ..metrics.text import distinct_n, length_stats, novelty
 
-    known = {"bleu", "self_bleu", "distinct", "novelty", "length"}
-    unknown = set(metrics) - known
+    metrics = tuple(m.replace("-", "_") for m in metrics)
+    if "all" in metrics:
+        needs_refs = {"bleu", "fbleu", "ms_jaccard", "reverse_lm_score", "frechet", "mauve"}
+        needs_train = {"novelty", "lm_score"}
+        optional = set()
+        try:
+            import mauve  # noqa: F401
+        except ImportError:
+            optional.add("mauve")
+        metrics = tuple(m for m in TEXT_METRICS if not (m in needs_refs and not references)
+                        and not (m in needs_train and train is None) and m not in optional
+                        and not (m in {"frechet", "mauve"} and not (features or {}).get("encoder")
+                                 and not (features or {}).get("feature_fn")))
+    unknown = set(metrics) - set(TEXT_METRICS)
     if unknown:
-        raise TextganError(f"unknown metrics {sorted(unknown)}: choose from {sorted(known)}")
+        raise TextganError(f"unknown metrics {sorted(unknown)}: choose from {list(TEXT_METRICS)} or all")
+    if blank_lines not in ("drop", "keep"):
+        raise TextganError(f"blank_lines must be 'drop' or 'keep', got {blank_lines!r}")
+    if blank_lines == "drop":
+        samples = [s for s in samples if s.strip()]
     if not samples:
         raise TextganError("no samples to evaluate: the samples file holds no non-blank line")
     toks = tokenize_texts(samples, tokenize)
     out: dict = {"num_samples": len(samples)}
+    bleu_refs = references
     if "bleu" in metrics:
         if not references:
             raise TextganError("BLEU needs references: pass --references FILE_OR_CORPUS (e.g. coco_captions:test)")
-        ref = BleuReference(tokenize_texts(references, tokenize), max_n=max(orders))
-        for n, scores in ref.scores_by_order(toks, orders).items():
+        bleu_refs = references[:bleu_first_references] if bleu_first_references else references
+        ref = BleuReference(tokenize_texts(bleu_refs, tokenize), max_n=max(orders))
+        for n, scores in ref.scores_by_order(toks, orders, smoothing).items():
             out[f"bleu{n}"] = sequential_mean(scores)
-        out["num_references"] = len(references)
+        out["num_references"] = len(bleu_refs)
     if "self_bleu" in metrics:
-        if len(samples) < 2:
+        self_toks = toks[:self_bleu_first] if self_bleu_first else toks
+        if len(self_toks) < 2:
             raise TextganError("Self-BLEU needs at least 2 samples")
-        for n, scores in self_bleu_scores(toks, orders).items():
+        for n, scores in self_bleu_scores(self_toks, orders, smoothing).items():
             out[f"self_bleu{n}"] = sequential_mean(scores)
+    if metrics_needing := set(metrics) & {"fbleu", "ms_jaccard"}:
+        if not references:
+            raise TextganError(f"{sorted(metrics_needing)} need references: pass --references FILE_OR_CORPUS")
+        from ..metrics.distribution import forward_backward_bleu_scores, harmonic_mean, ms_jaccard_by_order
+        from ..metrics.distribution import geometric_mean
+
+        ref_toks = tokenize_texts(references, tokenize)
+        if "fbleu" in metrics:
+            fwd, bwd = forward_backward_bleu_scores(toks, ref_toks, orders, smoothing)
+            for n in orders:
+                f, b = sequential_mean(fwd[n]), sequential_mean(bwd[n])
+                out[f"bleu_f{n}"], out[f"bleu_b{n}"], out[f"bleu_ha{n}"] = f, b, harmonic_mean(f, b)
+        if "ms_jaccard" in metrics:
+            per_order = ms_jaccard_by_order(toks, ref_toks, max(orders))
+            for n in orders:
+                out[f"ms_jaccard{n}"] = geometric_mean(per_order[:n])
     if "distinct" in metrics:
         for n in (1, *orders):
             out[f"distinct{n}"] = distinct_n(toks, n)
+    if "entropy" in metrics:
+        from ..metrics.distribution import token_entropy
+
+        out["token_entropy"] = token_entropy(toks)
     if "novelty" in metrics:
         if train is None:
             raise TextganError("novelty needs training texts: pass --train FILE_OR_CORPUS")
         out.update(novelty(toks, tokenize_texts(train, tokenize), n=orders, tokenize=None))
     if "length" in metrics:
         out.update({f"len_{k}": v for k, v in length_stats(toks).items()})
+    extra: dict = {}
+    if lm_wanted := [m for m in ("lm_score", "reverse_lm_score") if m in metrics]:
+        from ..metrics.lm_score import lm_scores
+
+        if "lm_score" in lm_wanted and train is None:
+            raise TextganError("lm_score needs training texts: pass --train FILE_OR_CORPUS")
+        if "reverse_lm_score" in lm_wanted and not references:
+            raise TextganError("reverse_lm_score needs real held-out texts: pass --references FILE_OR_CORPUS")
+        scores, lm_protocol = lm_scores(samples, train, references, which=tuple(lm_wanted), **(lm or {}))
+        out.update(scores)
+        extra["lm"] = lm_protocol
+    if feat_wanted := [m for m in ("frechet", "mauve") if m in metrics]:
+        from ..metrics.features import feature_metrics
+
+        if not references:
+            raise TextganError(f"{feat_wanted} need real texts: pass --references FILE_OR_CORPUS")
+        scores, feat_protocol = feature_metrics(samples, references, which=tuple(feat_wanted), **(features or {}))
+        out.update(scores)
+        extra["features"] = feat_protocol
+    proto = protocol(samples=len(samples), references=references, train=train, tokenize=tokenize, orders=orders,
+                     smoothing=smoothing,
+                     self_bleu=f"first{self_bleu_first}" if self_bleu_first else "all",
+                     bleu_references=f"first{bleu_first_references}" if bleu_first_references else "all",
+                     blank_lines=blank_lines, metrics=list(metrics), **extra)
+    out["fingerprint"] = fingerprint(proto)
+    out["protocol"] = proto
     return out
 
 
@@ -196,8 +280,9 @@ def quality_diversity(run_dirs: list, temperatures: tuple[float, ...], num_sampl
                 row["nll_oracle"] = data.oracle.nll(samples)
                 row["nll_test"] = generator_nll(model, data.test, batch_size, temperature=temp)
             else:
-                row.update(evaluate_texts(decode(samples), data.test_texts, metrics=("bleu", "self_bleu"),
-                                          orders=orders, tokenize=recipe.eval.tokenizer))
+                scored = evaluate_texts(decode(samples), data.test_texts, metrics=("bleu", "self_bleu"),
+                                        orders=orders, tokenize=recipe.eval.tokenizer, blank_lines="keep")
+                row.update({k: v for k, v in scored.items() if k != "protocol"})
             rows.append(row)
             log.info("%s T=%.2f %s", recipe.name, temp, row)
     return rows

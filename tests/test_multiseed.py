@@ -1,0 +1,63 @@
+"""Several seeds, one command: per-seed run folders, summary statistics, bands, resume."""
+
+from __future__ import annotations
+
+import json
+import statistics
+
+import pytest
+
+from tests.train.engine_cases import case_recipe
+from textgan.cli import main
+from textgan.errors import TextganError
+from textgan.multiseed import parse_seeds
+
+SHORT = ["adversarial.batches=2", "mle.epochs=1"]
+
+
+def _argv(recipe, overrides, out, *extra):
+    return ["run", str(recipe), "--out", str(out), "--quiet", *extra] + [a for o in overrides for a in ("--set", o)]
+
+
+def test_seeds_run_in_their_folders_and_the_summary_is_their_statistics(tmp_path, capsys):
+    recipe, overrides = case_recipe("seqgan", tmp_path)
+    out = tmp_path / "seeds"
+    assert main(_argv(recipe, [*overrides, *SHORT], out, "--seeds", "0,1,2")) == 0
+    assert "nll_oracle:" in capsys.readouterr().out
+    finals = {s: json.loads((out / f"seed{s}" / "run.json").read_text())["final_metrics"] for s in (0, 1, 2)}
+    assert len({f["nll_oracle"] for f in finals.values()}) == 3  # the seeds really differ
+    summary = json.loads((out / "summary.json").read_text())
+    values = [finals[s]["nll_oracle"] for s in (0, 1, 2)]
+    got = summary["final"]["nll_oracle"]
+    assert got["n"] == 3 and got["mean"] == pytest.approx(statistics.fmean(values))
+    assert got["std"] == pytest.approx(statistics.stdev(values)) and got["min"] == min(values)
+    best = [min(r["nll_oracle"] for r in map(json.loads, (out / f"seed{s}" / "metrics.jsonl").read_text().splitlines())
+                if "nll_oracle" in r) for s in (0, 1, 2)]
+    assert summary["best"]["nll_oracle"]["mean"] == pytest.approx(statistics.fmean(best))
+    assert summary["per_step"]["adversarial:3"]["nll_oracle"]["n"] == 3
+    assert (out / "learning_curve.png").stat().st_size > 0 and "+-" in (out / "summary.md").read_text()
+    # seed 1 equals a single run with seed 1
+    single = tmp_path / "single"
+    assert main(_argv(recipe, [*overrides, *SHORT, "seed=1"], single)) == 0
+    assert json.loads((single / "run.json").read_text())["final_metrics"] == finals[1]
+
+
+def test_side_by_side_seeds_equal_sequential_ones_and_resume_finishes_a_missing_seed(tmp_path):
+    recipe, overrides = case_recipe("seqgan", tmp_path)
+    out = tmp_path / "seeds"
+    assert main(_argv(recipe, [*overrides, *SHORT], out, "--seeds", "3,4", "--parallel", "2")) == 0  # 2 processes
+    before = json.loads((out / "summary.json").read_text())
+    import shutil
+
+    shutil.rmtree(out / "seed4")
+    (out / "summary.json").unlink()
+    assert main(["run", "--resume", str(out), "--quiet", "--parallel", "1"]) == 0  # seed 4 again, in this process
+    assert json.loads((out / "summary.json").read_text())["final"] == before["final"]
+    assert main(_argv(recipe, overrides, out, "--seeds", "3,4")) == 2  # the folder holds a run
+
+
+@pytest.mark.parametrize("text", ["0", "1,1", "a,b", ""])
+def test_bad_seed_lists_are_one_line_errors(text):
+    with pytest.raises(TextganError):
+        parse_seeds(text)
+    assert parse_seeds("0-2") == [0, 1, 2] and parse_seeds("5, 7") == [5, 7]

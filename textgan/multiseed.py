@@ -1,0 +1,237 @@
+"""Several seeds of one recipe, one command: ``textgan run RECIPE --seeds 0,1,2``.
+
+GAN results vary from seed to seed by more than the differences papers report, so a headline
+number is a mean +- standard deviation over seeds. The seeds run in their own folders under one
+parent (``<out>/seed<N>/``, each a complete run folder), one after another on a CPU or side by
+side as separate processes (``parallel``; the default on a GPU, where each run is bound by
+kernel launches and one card holds several). Then the parent gets:
+
+* ``summary.json``: for every metric, mean, standard deviation (sample, n - 1), min and max of
+  the final value and of the best value over the run, and the same per evaluation step;
+* ``summary.md``: the final and best tables;
+* ``learning_curve.png``: the mean of every metric against the step, with a +- std band.
+
+``seeds.json`` in the parent records the recipe and the seeds; ``textgan run --resume PARENT``
+finishes every seed that has not finished (resuming those that had started).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+from .config import Recipe, recipe_from_dict, recipe_to_dict
+from .errors import TextganError
+from .io import atomic_open, write_json
+
+MANIFEST = "seeds.json"
+BEST_MODES = (("nll", "min"), ("bleu", "max"), ("precision@", "max"), ("val_score", "max"))
+"""Metrics whose best value over a run is reported (prefix -> which is better); others: final value only."""
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``"0,1,2"`` or ``"0-4"`` -> the seeds; one-line errors for anything else."""
+    seeds: list[int] = []
+    try:
+        for part in str(text).split(","):
+            part = part.strip()
+            if "-" in part[1:]:
+                lo, hi = part.split("-", 1)
+                seeds += list(range(int(lo), int(hi) + 1))
+            elif part:
+                seeds.append(int(part))
+    except ValueError:
+        raise TextganError(f"--seeds expects integers like 0,1,2 or 0-4, got {text!r}") from None
+    if len(seeds) < 2 or len(set(seeds)) != len(seeds):
+        raise TextganError(f"--seeds needs at least two distinct seeds, got {text!r}: e.g. --seeds 0,1,2")
+    return seeds
+
+
+def seed_dir(parent: Path, seed: int) -> Path:
+    return parent / f"seed{seed}"
+
+
+def run_seeds(recipe: Recipe, seeds: list[int], parent: str | Path, *, parallel: int | None = None,
+              progress: bool = True, resume: bool = False) -> dict:
+    """Train ``recipe`` once per seed under ``parent`` and write the summary; returns it."""
+    from .engine.rundir import RunDir, resolve_device
+    from .runs import resume as resume_run
+    from .runs import start
+
+    parent = Path(parent)
+    if not resume:
+        if (parent / MANIFEST).exists() or RunDir.holds_run(parent):
+            raise TextganError(f"{str(parent)!r} already holds a run: continue it with `textgan run --resume {parent}`, "
+                               "or pass another --out")
+        resolve_device(recipe.device)  # a bad device fails before anything is written
+        parent.mkdir(parents=True, exist_ok=True)
+        write_json(parent / MANIFEST, {"seeds": seeds, "recipe": recipe_to_dict(recipe)})
+    if parallel is None:
+        parallel = len(seeds) if resolve_device(recipe.device).type == "cuda" else 1
+    todo = []
+    for seed in seeds:
+        folder = seed_dir(parent, seed)
+        info = folder / "run.json"
+        if info.is_file() and json.loads(info.read_text(encoding="utf-8")).get("status") == "finished":
+            continue
+        todo.append(seed)
+    if parallel > 1 and len(todo) > 1:
+        _run_side_by_side(parent, todo, parallel)
+    else:
+        for seed in todo:
+            folder = seed_dir(parent, seed)
+            if (folder / "state").is_dir():
+                resume_run(folder, progress=progress)
+            else:
+                start(recipe_from_dict({**recipe_to_dict(recipe), "seed": seed}), folder, progress)
+    return write_summary(parent, seeds)
+
+
+def _run_side_by_side(parent: Path, seeds: list[int], parallel: int) -> None:
+    """Each seed as its own ``python -m textgan run`` process, ``parallel`` at a time."""
+    recipe_file = parent / "recipe.yaml"
+    manifest = json.loads((parent / MANIFEST).read_text(encoding="utf-8"))
+    with atomic_open(recipe_file) as f:
+        yaml.safe_dump(manifest["recipe"], f, sort_keys=False)
+    pending, running, failed = list(seeds), [], []
+    while pending or running:
+        while pending and len(running) < parallel:
+            seed = pending.pop(0)
+            folder = seed_dir(parent, seed)
+            cmd = [sys.executable, "-m", "textgan", "run", "--quiet"]
+            cmd += (["--resume", str(folder)] if (folder / "state").is_dir()
+                    else [str(recipe_file), "--out", str(folder), "--set", f"seed={seed}"])
+            log = open(parent / f"seed{seed}.log", "a", encoding="utf-8")
+            running.append((seed, subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT), log))
+        for item in list(running):
+            seed, proc, log = item
+            if proc.poll() is not None:
+                log.close()
+                running.remove(item)
+                if proc.returncode != 0:
+                    failed.append(seed)
+        if running:
+            time.sleep(0.5)
+    if failed:
+        raise TextganError(f"seed(s) {failed} failed: see {parent}/seed<N>.log; fix the cause and continue with "
+                           f"`textgan run --resume {parent}`")
+
+
+def _best_mode(metric: str) -> str | None:
+    return next((mode for prefix, mode in BEST_MODES if metric.startswith(prefix)), None)
+
+
+def _stats(values: list[float]) -> dict:
+    values = [v for v in values if isinstance(v, (int, float)) and math.isfinite(v)]
+    if not values:
+        return {"n": 0}
+    return {"n": len(values), "mean": statistics.fmean(values),
+            "std": statistics.stdev(values) if len(values) > 1 else 0.0, "min": min(values), "max": max(values)}
+
+
+def summarize(runs: dict[int, Path]) -> dict:
+    """Statistics over seeds of the final metrics, the best metrics and every evaluation step."""
+    finals, bests, steps = {}, {}, {}
+    for seed, folder in runs.items():
+        info = json.loads((folder / "run.json").read_text(encoding="utf-8"))
+        for k, v in info.get("final_metrics", {}).items():
+            finals.setdefault(k, []).append(v)
+        records = [json.loads(line) for line in (folder / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
+                   if line.strip()]
+        run_best: dict[str, float] = {}
+        for r in records:
+            key = f"{r.get('phase', r.get('model', 'run'))}:{r.get('step')}"
+            for k, v in r.items():
+                if k in ("phase", "epoch", "batch", "step", "time", "model") or not isinstance(v, (int, float)):
+                    continue
+                steps.setdefault(key, {}).setdefault(k, []).append(v)
+                mode = _best_mode(k)
+                if mode and math.isfinite(v):
+                    old = run_best.get(k)
+                    run_best[k] = v if old is None else (min(old, v) if mode == "min" else max(old, v))
+        for k, v in run_best.items():
+            bests.setdefault(k, []).append(v)
+    return {"seeds": sorted(runs), "final": {k: _stats(v) for k, v in finals.items()},
+            "best": {k: _stats(v) for k, v in bests.items()},
+            "per_step": {key: {k: _stats(v) for k, v in metrics.items()} for key, metrics in steps.items()}}
+
+
+def _fmt(s: dict) -> str:
+    if not s.get("n"):
+        return "-"
+    return f"{s['mean']:.4f} +- {s['std']:.4f} (min {s['min']:.4f}, max {s['max']:.4f}, n {s['n']})"
+
+
+def write_summary(parent: str | Path, seeds: list[int]) -> dict:
+    """Write ``summary.json``, ``summary.md`` and ``learning_curve.png`` for the seeds under ``parent``."""
+    parent = Path(parent)
+    runs = {s: seed_dir(parent, s) for s in seeds}
+    missing = [s for s, f in runs.items() if not (f / "run.json").is_file()]
+    if missing:
+        raise TextganError(f"seed(s) {missing} have no run in {str(parent)!r}: continue with `textgan run --resume {parent}`")
+    summary = summarize(runs)
+    write_json(parent / "summary.json", summary)
+    lines = [f"# {parent.name}: {len(seeds)} seeds ({', '.join(map(str, seeds))})", "",
+             "Mean +- standard deviation (n - 1) over seeds; each seed's run folder is seed<N>/.", "",
+             "| metric | final | best over the run |", "|---|---|---|"]
+    for k in sorted(set(summary["final"]) | set(summary["best"])):
+        lines.append(f"| {k} | {_fmt(summary['final'].get(k, {}))} | {_fmt(summary['best'].get(k, {}))} |")
+    with atomic_open(parent / "summary.md") as f:
+        f.write("\n".join(lines) + "\n")
+    plot_bands(summary, parent / "learning_curve.png")
+    return summary
+
+
+def plot_bands(summary: dict, out: Path) -> Path | None:
+    """Mean of every metric against the step, with a +- std band over seeds."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    series: dict[str, list[tuple[int, float, float]]] = {}
+    for key, metrics in summary["per_step"].items():
+        step = key.rsplit(":", 1)[1]
+        if step in ("None", ""):
+            continue
+        for k, s in metrics.items():
+            if s.get("n"):
+                series.setdefault(k, []).append((int(float(step)), s["mean"], s["std"]))
+    keys = [k for k in series if _best_mode(k) or k.startswith(("self_bleu", "d_", "g_loss", "reward"))]
+    if not keys:
+        return None
+    fig, axes = plt.subplots(len(keys), 1, figsize=(6, 2.2 * len(keys)), squeeze=False, sharex=True)
+    for ax, k in zip(axes[:, 0], keys):
+        pts = sorted(series[k])
+        x = [p[0] for p in pts]
+        m = [p[1] for p in pts]
+        sd = [p[2] for p in pts]
+        ax.plot(x, m, marker="o", ms=3)
+        ax.fill_between(x, [a - b for a, b in zip(m, sd)], [a + b for a, b in zip(m, sd)], alpha=0.25)
+        ax.set_ylabel(k)
+        ax.grid(alpha=0.3)
+    axes[-1, 0].set_xlabel(f"training step (mean +- std over {len(summary['seeds'])} seeds)")
+    fig.tight_layout()
+    tmp = out.with_name(f".{out.name}.tmp.png")
+    fig.savefig(tmp, dpi=100)
+    plt.close(fig)
+    tmp.replace(out)
+    return out
+
+
+def resume_seeds(parent: str | Path, progress: bool = True, parallel: int | None = None) -> dict:
+    """Finish the seeds of a ``--seeds`` parent folder."""
+    parent = Path(parent)
+    manifest = json.loads((parent / MANIFEST).read_text(encoding="utf-8"))
+    recipe = recipe_from_dict(manifest["recipe"])
+    return run_seeds(recipe, manifest["seeds"], parent, parallel=parallel, progress=progress, resume=True)
+
+
+__all__ = ["parse_seeds", "run_seeds", "resume_seeds", "summarize", "write_summary"]
