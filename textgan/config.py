@@ -260,7 +260,7 @@ class DetectorConfig:
 class PipelineConfig:
     """After training: generate texts, build a real-vs-generated detection dataset, report detectability.
 
-    See docs/fake_news.md; the stages live in textgan/detection.py (``run_pipeline``).
+    See docs/fake_news.md; the stages live in textgan/detection/pipeline.py (``run_pipeline``).
     """
 
     num_generate: int = 10_000
