@@ -129,6 +129,8 @@ def embed_to_file(model: str | Path, input: str | Path, out: str | Path, *, spli
     from .engine.rundir import resolve_device
 
     check_embedding_out(out)  # before the work
+    if batch_size < 1:
+        raise TextganError(f"--batch-size must be positive, got {batch_size}: e.g. --batch-size 4096")
     loaded = load_document_model(model, resolve_device(device))
     ds = load_corpus(input, split, text_column=text_column)
     ids = list(ds["id"]) if "id" in ds.column_names else list(range(len(ds)))
@@ -210,6 +212,8 @@ def evaluate(samples: str | Path, references: str | Path | None = None, train: s
 
     if out is not None and not is_stdout(out):
         check_output(out)  # before the work: a symbolic link, device, pipe or folder is refused
+    if not orders or any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in orders):
+        raise TextganError(f"n-gram orders must be whole numbers of 1 or more, got {orders}: e.g. --orders 2,3,4,5")
     metrics = tuple(m.replace("-", "_") for m in metrics)
     if references is None:
         metrics = tuple(m for m in metrics if m not in ("bleu", "fbleu", "ms_jaccard", "reverse_lm_score", "frechet",

@@ -40,6 +40,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
             print(yaml.safe_dump(recipe_to_dict(recipe), sort_keys=False), end="")
             return 0
         run_dir = args.out if args.out is not None else api.default_run_dir(recipe)
+        from .io import check_output
+
+        # A file, link, device or someone else's non-empty folder is never written into.
+        check_output(run_dir, folder=True, own=("run.json", "metrics.jsonl", "state", "recipe.yaml", "seeds.json"))
         if args.seeds:
             from .multiseed import parse_seeds, run_seeds
 
@@ -67,6 +71,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         else:
             print("interrupted before training started: nothing was saved", file=sys.stderr)
         return 130
+    if os.environ.get("RANK", "0") != "0":  # under torchrun, rank 0 speaks for the run
+        return 0
     shown = "  ".join(f"{k}={v:.4f}" for k, v in result.metrics.items() if isinstance(v, float))
     print(f"run folder: {result.path}")
     print(f"final: {shown}  (wall time {result.wall_time_s:.1f} s)")
@@ -122,6 +128,10 @@ def _cmd_corpus(args: argparse.Namespace) -> int:
 def _corpus_detection(args: argparse.Namespace) -> int:
     from .detection import build_detection_dataset, detectability_report, format_report
 
+    for flag, value in (("--max-per-class", args.max_per_class), ("--real-max-tokens", args.real_max_tokens),
+                        ("--epochs", args.epochs)):
+        if value is not None and value < 1:
+            raise TextganError(f"{flag} must be positive, got {value}: pass a positive number or leave it out")
     ds = build_detection_dataset(args.real, args.generated, args.out, real_labels=args.real_label,
                                  real_max_tokens=args.real_max_tokens, text_column=args.text_column,
                                  mix_runs=args.mix_runs, validation_fraction=args.validation_fraction,
@@ -144,13 +154,27 @@ def _format_table(rows: list[dict]) -> str:
     return "\n".join("  ".join(c[i].ljust(widths[i]) for i in range(len(keys))) for c in cells)
 
 
+def _number_list(text: str, flag: str, kind: type, example: str) -> tuple:
+    """``"2,3,4"`` -> ``(2, 3, 4)``, with a one-line error naming ``flag`` for anything else."""
+    try:
+        values = tuple(kind(x) for x in text.split(","))
+    except ValueError:
+        raise TextganError(f"{flag} takes comma-separated {'whole ' if kind is int else ''}numbers, got {text!r}: "
+                           f"e.g. {flag} {example}") from None
+    return values
+
+
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from . import api
     from .errors import TextganError
 
-    orders = tuple(int(x) for x in args.orders.split(","))
+    orders = _number_list(args.orders, "--orders", int, "2,3,4,5")
+    if any(n < 1 for n in orders):
+        raise TextganError(f"--orders must be n-gram sizes of 1 or more, got {args.orders!r}: e.g. --orders 2,3,4,5")
     if args.run:
-        temps = tuple(float(x) for x in args.temperatures.split(","))
+        temps = _number_list(args.temperatures, "--temperatures", float, "0.7,1.0,1.3")
+        if args.num_samples < 1:
+            raise TextganError(f"--num-samples must be positive, got {args.num_samples}: e.g. --num-samples 2000")
         rows, png = api.evaluate_runs(args.run, temps, args.out or args.run[0], num_samples=args.num_samples,
                                       order=args.plot_order, seed=args.seed)
         print(_format_table([{k: v for k, v in r.items() if k != "run"} for r in rows]))
@@ -191,9 +215,14 @@ def _cmd_embed(args: argparse.Namespace) -> int:
 
     report = api.embed_to_file(args.model, args.input, args.out, split=args.split, text_column=args.text_column,
                                batch_size=args.batch_size, device=args.device, progress=not args.quiet)
-    print(f"wrote {report.num_documents} vectors of size {report.dim} to {', '.join(str(f) for f in report.files)}")
+    from .io import is_stdout
+
+    where = sys.stderr if is_stdout(args.out) else sys.stdout  # the vectors themselves went to stdout
+    print(f"wrote {report.num_documents} vectors of size {report.dim} to {', '.join(str(f) for f in report.files)}",
+          file=where)
     if report.num_empty:
-        print(f"{report.num_empty} document(s) have no vocabulary word: they got the empty bag-of-words vector (empty=true)")
+        print(f"{report.num_empty} document(s) have no vocabulary word: they got the empty bag-of-words vector (empty=true)",
+              file=where)
     return 0
 
 
@@ -275,6 +304,7 @@ class _VersionAction(argparse.Action):
         parser.exit(0)
 
 
+_THREADS_HELP = "torch CPU threads (default: torch's, one per core; lower it when other jobs share the cores)"
 _DEVICE_HELP = "auto (CUDA when available, else CPU), cpu, cuda or cuda:N"
 
 _RUN_EPILOG = """\
@@ -340,6 +370,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--shard-size", type=int, default=10_000, help="texts per shard (the most a kill can lose)")
     g.add_argument("--batch-size", type=int, default=1000, help="texts sampled together (memory against speed)")
     g.add_argument("--device", default="auto", help=_DEVICE_HELP)
+    g.add_argument("--threads", type=int, default=None, help=_THREADS_HELP)
     g.add_argument("--quiet", action="store_true", help="no progress bar")
     g.set_defaults(func=_cmd_generate)
 
@@ -372,6 +403,7 @@ def build_parser() -> argparse.ArgumentParser:
     cd.add_argument("--epochs", type=int, default=3, help="detector epochs (--report)")
     cd.add_argument("--tokenizer", "--tokenize", dest="tokenize", choices=["whitespace", "nltk"], default="whitespace", help="detector tokens (--report)")
     cd.add_argument("--device", default="auto", help=f"detector device (--report): {_DEVICE_HELP}")
+    cd.add_argument("--threads", type=int, default=None, help=_THREADS_HELP)
     cd.add_argument("--quiet", action="store_true", help="no progress bars")
     c.set_defaults(func=_cmd_corpus)
 
@@ -408,6 +440,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--plot-order", type=int, default=4, help="BLEU order drawn in the plot (--run)")
     e.add_argument("--seed", type=int, default=0, help="random seed of the sweep's samples (--run) and of the LM scores' training")
     e.add_argument("--out", help="JSON file (with --samples) or folder (with --run; default the first run)")
+    e.add_argument("--threads", type=int, default=None, help=_THREADS_HELP)
     e.set_defaults(func=_cmd_evaluate)
 
     em = command(sub, "embed", "document vectors from a trained ADM (.npy, .parquet or .jsonl by --out)")
@@ -418,6 +451,7 @@ def build_parser() -> argparse.ArgumentParser:
     em.add_argument("--text-column", default=None, help="column holding the text (default: text)")
     em.add_argument("--batch-size", type=int, default=4096, help="documents embedded together (memory against speed)")
     em.add_argument("--device", default="auto", help=_DEVICE_HELP)
+    em.add_argument("--threads", type=int, default=None, help=_THREADS_HELP)
     em.add_argument("--quiet", action="store_true", help="no progress bar")
     em.set_defaults(func=_cmd_embed)
 
@@ -451,7 +485,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .runtime import keep_freed_memory
 
         keep_freed_memory()
+    threads_before = None
     try:
+        if args.command != "bench" and getattr(args, "threads", None) is not None:  # --threads of a compute command
+            import torch
+
+            if args.threads < 1:
+                raise TextganError(f"--threads must be a positive number, got {args.threads}: e.g. --threads 1")
+            threads_before = torch.get_num_threads()
+            torch.set_num_threads(args.threads)
         return args.func(args)
     except TextganError as e:
         print(f"error: {e}", file=sys.stderr)
@@ -467,6 +509,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"error: {message}", file=sys.stderr)
         return 2
+    finally:
+        if threads_before is not None:  # in-process callers (tests, notebooks) keep their thread count
+            import torch
+
+            torch.set_num_threads(threads_before)
 
 
 if __name__ == "__main__":

@@ -143,11 +143,11 @@ def check_embedding_out(out: str | Path) -> None:
     if is_stdout(out):
         return
     out = Path(out)
+    check_output(out)
     if out.suffix.lower() not in EMBEDDING_FORMATS:
         raise TextganError(f"unsupported embedding file {out.name!r}: end --out with one of {', '.join(EMBEDDING_FORMATS)} "
                            "(or pass - for JSONL on standard output)")
     ids_path, meta_path = _side_files(out)
-    check_output(out)
     if out.suffix.lower() == ".npy":
         check_output(ids_path, flag="--out's id file")
     check_output(meta_path, flag="--out's meta file")

@@ -336,7 +336,6 @@ def check_max_len(max_len: int, model_len: int, batch_size: int) -> None:
 def _generate(checkpoint, num, out, fmt, sampling, shard_size, batch_size, drop_duplicates, drop_train_copies,
               train, device, progress, max_draw_factor, stream_parts: Path | None) -> GenerationResult:
     """`generate_texts` once ``out`` is checked; ``stream_parts``: the temporary shard folder of a stream."""
-
     from .train.checkpoint import load_generator
     from .engine.rundir import resolve_device
 

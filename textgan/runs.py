@@ -20,9 +20,11 @@ from typing import Iterator
 import torch
 
 from .config import Recipe, load_recipe, recipe_to_dict
+from .engine.distributed import Dist, setup
 from .engine.loop import Engine, Phase, RunInterrupted
 from .engine.rundir import RunDir, environment, resolve_device
 from .errors import TextganError
+from .seeds import RANK_STRIDE
 
 log = logging.getLogger(__name__)
 
@@ -69,16 +71,19 @@ class Built:
     summary: object  # (records) -> dict for run.json
 
 
-def build(recipe: Recipe, device: torch.device, progress: bool) -> Built:
+def build(recipe: Recipe, device: torch.device, progress: bool, dist: Dist | None = None) -> Built:
     """Load the data and build every model and phase of ``recipe`` (nothing is written)."""
+    dist = dist or Dist()
     if recipe.adm is not None:
+        if dist.active:
+            raise TextganError("the ADM trains in one process: run its recipe without torchrun")
         from .train.energy import build_adm
 
         adm = build_adm(recipe, device, progress)
         return Built(adm.phases, adm.state, adm.bind, adm.summary)
     from .train.lm import build_language_model
 
-    lm = build_language_model(recipe, device, progress)
+    lm = build_language_model(recipe, device, progress, dist)
     phases = list(lm.phases)
 
     def bind(run: RunDir) -> None:
@@ -204,45 +209,72 @@ def load(path: str | Path) -> RunResult:
     return RunResult(path)
 
 
-def _execute(recipe: Recipe, device: torch.device, run: RunDir | None, make_run, progress: bool,
-             resume_from: RunDir | None = None) -> RunResult:
-    built = build(recipe, device, progress)
-    run = resume_from if resume_from is not None else make_run()
-    built.bind(run)
+def _execute(recipe: Recipe, device: torch.device, out: Path, make_run, progress: bool, dist: Dist,
+             resume: bool = False) -> RunResult:
+    built = build(recipe, device, progress, dist)
+    if dist.active:  # ranks draw their own dropout masks (their weights are DDP's, equal on every rank)
+        torch.manual_seed(recipe.seed + RANK_STRIDE * dist.rank)
+    if resume or not dist.is_main:
+        run = RunDir(out)
+    else:
+        run = make_run()
+    dist.barrier()  # the folder exists for every rank
+    if dist.is_main:
+        built.bind(run)
     engine = Engine(built.phases, built.state, run, checkpoint_every=recipe.checkpoint.every, progress=progress,
-                    tensorboard=recipe.tensorboard)
-    if resume_from is not None:
+                    tensorboard=recipe.tensorboard, dist=dist)
+    if resume:
         engine.resume()
-        run.update_info(status="running")
+        if dist.is_main:
+            run.update_info(status="running")
     try:
         summary = engine.run_phases()
     except RunInterrupted:
-        run.update_info(status="interrupted", elapsed_s=round(engine.elapsed(), 1))
+        if dist.is_main:
+            run.update_info(status="interrupted", elapsed_s=round(engine.elapsed(), 1))
         raise
     except BaseException as e:
-        status = "interrupted" if isinstance(e, KeyboardInterrupt) else "failed"
-        run.update_info(status=status, error=f"{type(e).__name__}: {e}"[:500], elapsed_s=round(engine.elapsed(), 1))
+        if dist.is_main:
+            status = "interrupted" if isinstance(e, KeyboardInterrupt) else "failed"
+            run.update_info(status=status, error=f"{type(e).__name__}: {e}"[:500],
+                            elapsed_s=round(engine.elapsed(), 1))
         raise
-    summary = {**built.summary(engine.records), **summary}
     wall = engine.elapsed()
+    if not dist.is_main:
+        dist.barrier()
+        return RunResult(run.path, {}, wall)
+    summary = {**built.summary(engine.records), **summary}
+    if dist.active:
+        summary["processes"] = dist.world
     run.finish({"wall_time_s": round(wall, 1), **summary})
+    dist.barrier()
     return RunResult(run.path, summary.get("final_metrics", {}), wall)
+
+
+def _setup(recipe: Recipe) -> tuple[torch.device, Dist]:
+    """The run's device and, under torchrun, its place in the process group (device cuda:LOCAL_RANK)."""
+    device = resolve_device(recipe.device)
+    dist = setup(device.type)
+    if dist.active and device.type == "cuda":
+        device = torch.device("cuda", dist.local_rank)
+    return device, dist
 
 
 def start(recipe: Recipe, out_dir: str | Path | None = None, progress: bool = True) -> RunResult:
     """Train a recipe from nothing into ``out_dir`` (which must not hold a run)."""
-    device = resolve_device(recipe.device)
-    out = Path(out_dir) if out_dir is not None else default_run_dir(recipe)
+    device, dist = _setup(recipe)
+    out = Path(dist.broadcast(str(out_dir) if out_dir is not None else str(default_run_dir(recipe))))
     if RunDir.holds_run(out):
         raise TextganError(f"run folder {str(out)!r} already holds a run: continue it with "
                            f"`textgan run --resume {out}`, or pass another --out")
+    dist.barrier()  # every rank has looked before rank 0 makes the folder
     with isolated_runtime(recipe, device):
         def make_run() -> RunDir:
             run = RunDir.create(out, recipe_to_dict(recipe), environment(recipe.seed, device))
             log.info("run folder: %s", run.path)
             return run
 
-        return _execute(recipe, device, None, make_run, progress)
+        return _execute(recipe, device, out, make_run, progress, dist)
 
 
 def _changed_keys(old: dict, new: dict, prefix: str = "") -> list[str]:
@@ -282,17 +314,20 @@ def resume(run_dir: str | Path, overrides: list[str] | None = None, progress: bo
     if changed:
         raise TextganError(f"--set {', '.join(changed)} would change the model, the data or the seed of a resumed run: "
                            "drop it, or start a new run with --out")
-    device = resolve_device(recipe.device)
-    if overrides:
-        from .io import atomic_open
-        import yaml
+    device, dist = _setup(recipe)
+    dist.barrier()  # every rank has read the recipe before rank 0 rewrites it
+    if dist.is_main:
+        if overrides:
+            import yaml
 
-        with atomic_open(run.path / "recipe.yaml") as f:
-            yaml.safe_dump(recipe_to_dict(recipe), f, sort_keys=False)
-    run.update_info(resumed=[*info.get("resumed", []), {"at": datetime.now().isoformat(timespec="seconds"),
-                                                        "overrides": list(overrides or [])}])
+            from .io import atomic_open
+
+            with atomic_open(run.path / "recipe.yaml") as f:
+                yaml.safe_dump(recipe_to_dict(recipe), f, sort_keys=False)
+        run.update_info(resumed=[*info.get("resumed", []), {"at": datetime.now().isoformat(timespec="seconds"),
+                                                            "overrides": list(overrides or [])}])
     with isolated_runtime(recipe, device):
-        return _execute(recipe, device, run, None, progress, resume_from=run)
+        return _execute(recipe, device, run.path, None, progress, dist, resume=True)
 
 
 __all__ = ["RunResult", "start", "resume", "load", "build", "default_run_dir", "isolated_runtime"]

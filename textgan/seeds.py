@@ -29,9 +29,17 @@ STREAMS: dict[str, int] = {
 }
 
 
-def stream(seed: int, name: str, device: torch.device | str | None = None) -> torch.Generator:
-    """A fresh generator for the named stream of a run with ``seed`` (on ``device``, default CPU)."""
+RANK_STRIDE = 1_000_003
+"""Under torchrun, rank r's copy of a per-rank stream is seeded ``r * RANK_STRIDE`` further on."""
+
+
+def stream(seed: int, name: str, device: torch.device | str | None = None, rank: int = 0) -> torch.Generator:
+    """A fresh generator for the named stream of a run with ``seed`` (on ``device``, default CPU).
+
+    ``rank``: for streams each torchrun process draws on its own (sampling); streams that must
+    agree across processes (batch orders) use rank 0 everywhere.
+    """
     if name not in STREAMS:
         raise KeyError(f"unknown random stream {name!r}: add it to textgan.seeds.STREAMS")
     gen = torch.Generator(device=device) if device is not None else torch.Generator()
-    return gen.manual_seed(seed + STREAMS[name])
+    return gen.manual_seed(seed + STREAMS[name] + rank * RANK_STRIDE)

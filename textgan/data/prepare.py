@@ -166,7 +166,7 @@ def prepare_data(cfg: DataConfig, seed: int, cache_dir: Path | None = None) -> P
     if cfg.test_split and single_user_file(cfg.corpus):
         # One file has no test split: testing on the training texts would flatter NLL-test and BLEU.
         train_texts, test_texts, held_out = hold_out(train_texts, cfg.test_fraction, seed, cfg.corpus)
-        log.warning("%s is a single file: %d of its %d texts (data.test_fraction=%g, seed %d) are held out as the "
+        log.info("%s is a single file: %d of its %d texts (data.test_fraction=%g, seed %d) are held out as the "
                     "test split", cfg.corpus, len(test_texts), len(train_texts) + len(test_texts), cfg.test_fraction, seed)
     elif cfg.test_split:
         test_texts = _texts(load_corpus(cfg.corpus, cfg.test_split, text_column=cfg.text_column, label_column=cfg.label_column), cfg)

@@ -175,12 +175,15 @@ class Engine:
 
     def __init__(self, phases: list[Phase], state: TrainState | None = None, run: RunDir | None = None, *,
                  checkpoint_every: int | None = None, progress: bool = False, tensorboard: bool = False,
-                 handle_signals: bool = True) -> None:
+                 handle_signals: bool = True, dist=None) -> None:
+        from .distributed import Dist
+
         names = [p.name for p in phases]
         if len(set(names)) != len(names):
             raise ValueError(f"phase names must be unique, got {names}")
         self.phases, self.state, self.run = phases, state or TrainState(), run
-        self.checkpoint_every, self.progress = checkpoint_every, progress
+        self.dist = dist or Dist()
+        self.checkpoint_every, self.progress = checkpoint_every, progress and self.dist.is_main
         self.handle_signals = handle_signals
         self.position = Position()
         self.records: list[dict] = []
@@ -189,7 +192,7 @@ class Engine:
         self._started = time.perf_counter()
         self._stop_signal = 0
         self._writer = None
-        if tensorboard and run is not None:
+        if tensorboard and run is not None and self.dist.is_main:
             self._writer = _tensorboard_writer(run)
         for p in phases:
             p.ctx = Context(self)
@@ -200,7 +203,7 @@ class Engine:
         return self._elapsed_before + time.perf_counter() - self._started
 
     def _log_folder(self, to: str) -> RunDir | None:
-        if self.run is None:
+        if self.run is None or not self.dist.is_main:  # rank 0 alone writes the run's logs
             return None
         return self.run if not to else RunDir(self.run.path / to)
 
@@ -248,22 +251,28 @@ class Engine:
             "elapsed": self.elapsed(),
         }
 
+    def state_folder(self):
+        """Where this process saves its training state: ``state/`` (rank 0), ``state.rank<R>/`` (other ranks)."""
+        return self.run.state if self.dist.is_main else self.run.path / f"state.rank{self.dist.rank}"
+
     def checkpoint(self) -> None:
-        """Save the full state now (atomically)."""
+        """Save the full state now (atomically; under torchrun every rank saves its own, between barriers)."""
         if self.run is None:
             return
         tensors, meta = self.state.capture()
         from .state import _flatten
 
         meta["engine"] = _flatten("__engine__", self._engine_state(), tensors)
-        save_state(self.run.state, tensors, meta)
+        self.dist.barrier()
+        save_state(self.state_folder(), tensors, meta)
+        self.dist.barrier()
 
     def resume(self) -> None:
         """Restore the state saved in the run folder and cut the metric log back to it."""
         from .state import _unflatten
 
         assert self.run is not None
-        tensors, meta = load_state(self.run.state)
+        tensors, meta = load_state(self.state_folder())
         engine = _unflatten(meta["engine"], tensors)
         names = [p.name for p in self.phases]
         if engine["phases"] != names:
@@ -278,9 +287,10 @@ class Engine:
         self.n_logged = engine["n_logged"]
         self._elapsed_before = engine["elapsed"]
         self._started = time.perf_counter()
-        for to, count in self.n_logged.items():
-            self._log_folder(to).keep_metrics(count)
-        self.records = self.run.metrics() if "" in self.n_logged else []
+        if self.dist.is_main:
+            for to, count in self.n_logged.items():
+                self._log_folder(to).keep_metrics(count)
+        self.records = self.run.metrics() if "" in self.n_logged and self.dist.is_main else []
         if self._writer is not None:  # drop the events logged after the saved state
             from torch.utils.tensorboard import SummaryWriter
 
@@ -293,7 +303,7 @@ class Engine:
         """Run (or continue) every phase; returns the phases' merged summaries."""
         previous = self._install_signals()
         try:
-            if self.position == Position() and self.run is not None and not self.run.state.exists():
+            if self.position == Position() and self.run is not None and not self.state_folder().exists():
                 self.checkpoint()  # from the first step on, the run folder can be resumed
             return self._loop()
         finally:
@@ -335,9 +345,12 @@ class Engine:
                                 tracker.update(step, record)
                     due = (evaluated if self.checkpoint_every is None
                            else pos.step % self.checkpoint_every == 0)
-                    if self._stop_signal:
+                    # Every rank stops at the same step, or none does. The handler's flag is only read
+                    # here: a signal landing while the collective runs is seen at the next step.
+                    stop = self.dist.max(self._stop_signal) if self.dist.active else self._stop_signal
+                    if stop:
                         self.checkpoint()
-                        raise RunInterrupted(self.run.path if self.run else "(no run folder)", self._stop_signal)
+                        raise RunInterrupted(self.run.path if self.run else "(no run folder)", stop)
                     if due and pos.step < phase.steps:
                         self.checkpoint()
             finally:
@@ -346,8 +359,9 @@ class Engine:
             pos.ended = True
             self.position = pos = Position(phase=index + 1)
             self.checkpoint()
-            if self._stop_signal:
-                raise RunInterrupted(self.run.path if self.run else "(no run folder)", self._stop_signal)
+            stop = self.dist.max(self._stop_signal) if self.dist.active else self._stop_signal
+            if stop:
+                raise RunInterrupted(self.run.path if self.run else "(no run folder)", stop)
         return summary
 
     # ------------------------------------------------------------------ signals

@@ -48,10 +48,10 @@ class LMConfig:
 
     embed_dim: int = 64
     hidden_dim: int = 128
-    batch_size: int = 64
-    lr: float = 2e-3
+    batch_size: int = 128
+    lr: float = 3e-3
     grad_clip: float | None = 5.0
-    max_epochs: int = 8
+    max_epochs: int = 5
     patience: int = 1
     heldout_fraction: float = 0.1
     max_len: int = 64
@@ -89,11 +89,27 @@ class _WordLM:
         ids, _ = _encode_token_lists(toks, self.vocab, max(2, min(self.cfg.max_len, longest)))
         return ids
 
+    def _lengths(self, data: torch.Tensor) -> torch.Tensor:
+        return (data != self.vocab.pad_id).sum(1)
+
     def train_epoch(self, data: torch.Tensor, optimizer, rng: torch.Generator, epoch: int) -> float:
+        """One epoch of ``mle_epoch`` over length buckets (sentences of similar length, trimmed to
+        the bucket's longest), visited in random order: padding costs nothing."""
         from ..train.mle import mle_epoch
 
-        return mle_epoch(self.model, data, optimizer, min(self.cfg.batch_size, data.size(0)), self.cfg.grad_clip,
-                         rng, drop_last=False, epoch=epoch)
+        lengths = self._lengths(data)
+        order = torch.argsort(lengths, stable=True)
+        size = self.cfg.batch_size * 8
+        buckets = [order[i:i + size] for i in range(0, order.numel(), size)]
+        total, weight = 0.0, 0
+        for b in torch.randperm(len(buckets), generator=rng).tolist():
+            rows = buckets[b]
+            chunk = data[rows, : max(2, int(lengths[rows].max()))]
+            loss = mle_epoch(self.model, chunk, optimizer, min(self.cfg.batch_size, chunk.size(0)), self.cfg.grad_clip,
+                             rng, drop_last=False, epoch=epoch)
+            total += loss * rows.numel()
+            weight += rows.numel()
+        return total / max(weight, 1)
 
     def optimizer(self):
         from ..engine.optim import adam
@@ -104,14 +120,18 @@ class _WordLM:
     def sentence_nll(self, data: torch.Tensor, batch_size: int = 512) -> tuple[torch.Tensor, torch.Tensor]:
         """Per sentence: (summed NLL, token count), float64."""
         self.model.eval()
-        sums, counts = [], []
+        lengths = self._lengths(data)
+        order = torch.argsort(lengths, stable=True)
+        sums = torch.zeros(data.size(0), dtype=torch.float64)
+        counts = torch.zeros(data.size(0), dtype=torch.float64)
         for i in range(0, data.size(0), batch_size):
-            batch = data[i:i + batch_size].to(self.device)
+            rows = order[i:i + batch_size]
+            batch = data[rows, : max(1, int(lengths[rows].max()))].to(self.device)
             logp = self.model(batch, output="log_prob")
-            sums.append(-logp.double().sum(1).cpu())
-            counts.append(self.model.mask(batch).double().sum(1).cpu())
+            sums[rows] = -logp.double().sum(1).cpu()
+            counts[rows] = self.model.mask(batch).double().sum(1).cpu()
         self.model.train()
-        return torch.cat(sums), torch.cat(counts)
+        return sums, counts
 
 
 class _CausalLM:

@@ -27,7 +27,8 @@ LossFn = Callable[[nn.Module, Tensor, Tensor], Tensor]  # (generator, tokens, re
 
 
 def discriminator_epochs(discriminator: nn.Module, optimizer: torch.optim.Optimizer, real: Tensor, fake: Tensor,
-                         epochs: int, batch_size: int, shuffle: torch.Generator, where: str = "discriminator") -> dict:
+                         epochs: int, batch_size: int, shuffle: torch.Generator, where: str = "discriminator",
+                         dist=None, model: nn.Module | None = None) -> dict:
     """Train the discriminator on real (label 1) against generated (label 0) sequences.
 
     As SeqGAN's ``Dis_dataloader``: positives and negatives are pooled and shuffled once, cut
@@ -42,11 +43,19 @@ def discriminator_epochs(discriminator: nn.Module, optimizer: torch.optim.Optimi
         batch_size: sequences per update (SeqGAN: 64).
         shuffle: CPU randomness of the order.
         where: names the phase in a non-finite-loss error.
+        dist: under torchrun, each rank trains on an equal share of the positives (and its own
+            negatives) with ``batch_size / world`` rows per step, through ``model`` (the
+            DistributedDataParallel wrapper of ``discriminator``), so the ranks step alike.
+        model: the module whose forward computes the logits (default: ``discriminator``).
 
     Returns:
         ``{"d_loss": mean loss, "d_accuracy": accuracy on the batches as trained}`` of the last epoch.
     """
     device = next(discriminator.parameters()).device
+    model = model if model is not None else discriminator
+    if dist is not None and dist.active:
+        real = dist.rows(real[: (real.size(0) // dist.world) * dist.world])
+        batch_size = max(dist.share(batch_size), 1)
     tokens = torch.cat([real.to(device), fake.to(device)])
     labels = torch.cat([torch.ones(real.size(0), dtype=torch.long, device=device),
                         torch.zeros(fake.size(0), dtype=torch.long, device=device)])
@@ -59,7 +68,7 @@ def discriminator_epochs(discriminator: nn.Module, optimizer: torch.optim.Optimi
         for b in range(n_batches):
             idx = order[b * batch_size:(b + 1) * batch_size]
             x, y = tokens[idx], labels[idx]
-            logits = discriminator(x)
+            logits = model(x)
             loss = nn.functional.cross_entropy(logits, y) + discriminator.l2_loss()
             check_finite(loss, f"{where} epoch {epoch} batch {b}", "lower discriminator.lr (e.g. --set discriminator.lr=1e-5)")
             optimizer.zero_grad(set_to_none=True)
@@ -67,7 +76,10 @@ def discriminator_epochs(discriminator: nn.Module, optimizer: torch.optim.Optimi
             optimizer.step()
             total += loss.item()
             correct += int((logits.argmax(dim=1) == y).sum())
-    return {"d_loss": total / max(n_batches, 1), "d_accuracy": correct / max(n_batches * batch_size, 1)}
+    stats = {"d_loss": total / max(n_batches, 1), "d_accuracy": correct / max(n_batches * batch_size, 1)}
+    if dist is not None and dist.active:
+        stats = {k: dist.mean(v) for k, v in stats.items()}
+    return stats
 
 
 class AdversarialTrainer:
@@ -110,8 +122,12 @@ class AdversarialTrainer:
                  batch_size: int = 64, g_steps: int = 1, d_rounds: int = 5, d_epochs: int = 3,
                  d_batch_size: int = 64, num_negatives: int | None = None, rollout_update_rate: float = 0.8,
                  grad_clip: float | None = 5.0, seed: int = 0, sample_batch_size: int = 10_000,
-                 temperature: float = 1.0, mle_every: int = 0, mle_fn: Callable[[], float] | None = None) -> None:
+                 temperature: float = 1.0, mle_every: int = 0, mle_fn: Callable[[], float] | None = None,
+                 dist=None, policy: nn.Module | None = None, d_model: nn.Module | None = None) -> None:
         self.generator, self.discriminator, self.real = generator, discriminator, real
+        self.dist = dist
+        self.policy = policy if policy is not None else generator  # what the loss calls (a DDP wrapper under torchrun)
+        self.d_model = d_model if d_model is not None else discriminator
         self.reward_fn, self.loss_fn = reward_fn, loss_fn
         self.g_optimizer, self.d_optimizer = g_optimizer, d_optimizer
         self.batch_size, self.g_steps, self.d_rounds, self.d_epochs = batch_size, g_steps, d_rounds, d_epochs
@@ -121,7 +137,7 @@ class AdversarialTrainer:
         self.sample_batch_size = sample_batch_size
         self.temperature, self.mle_every, self.mle_fn = temperature, mle_every, mle_fn
         device = next(generator.parameters()).device
-        self.rng = stream(seed, "adversarial.sampling", device)
+        self.rng = stream(seed, "adversarial.sampling", device, rank=dist.rank if dist is not None else 0)
         self.shuffle = stream(seed, "adversarial.shuffle")
         self.rollout = make_rollout_policy(generator)
         self.batches_done = 0
@@ -131,7 +147,8 @@ class AdversarialTrainer:
         """Fresh generator samples: (num_negatives, T) int64."""
         was_training = self.generator.training
         self.generator.eval()
-        fake = self.generator.sample(self.num_negatives, generator=self.rng, batch_size=self.sample_batch_size)
+        n = self.dist.share(self.num_negatives) if self.dist is not None else self.num_negatives
+        fake = self.generator.sample(n, generator=self.rng, batch_size=self.sample_batch_size)
         self.generator.train(was_training)
         return fake
 
@@ -142,17 +159,21 @@ class AdversarialTrainer:
         stats: dict = {}
         for _ in tqdm(range(rounds), desc=desc, unit="round", disable=not progress, leave=False, dynamic_ncols=True):
             stats = discriminator_epochs(self.discriminator, self.d_optimizer, self.real, self.negatives(), epochs,
-                                         self.d_batch_size, self.shuffle, where=desc)
+                                         self.d_batch_size, self.shuffle, where=desc, dist=self.dist,
+                                         model=self.d_model)
         return stats
 
     def generator_step(self) -> dict:
         """Sample a batch, reward it, take one optimizer step. Returns loss and mean reward."""
         was_training = self.generator.training
         self.generator.eval()
-        tokens = self.generator.sample(self.batch_size, generator=self.rng, temperature=self.temperature)  # (B, T)
+        n = self.dist.share(self.batch_size) if self.dist is not None else self.batch_size
+        tokens = self.generator.sample(n, generator=self.rng, temperature=self.temperature)  # (B, T)
         self.generator.train(was_training)
         rewards = self.reward_fn(tokens, self.rollout, self.discriminator, generator=self.rng)  # (B, T)
-        loss = self.loss_fn(self.generator, tokens, rewards, temperature=self.temperature)
+        loss = self.loss_fn(self.policy, tokens, rewards, temperature=self.temperature)
+        if self.dist is not None and self.dist.active and getattr(self.loss_fn, "keywords", {}).get("reduction") == "sum":
+            loss = loss * self.dist.world  # DDP averages the ranks' gradients: a sum over the global batch
         check_finite(loss, f"adversarial batch {self.batches_done} generator step",
                      "lower adversarial.lr or set adversarial.grad_clip (e.g. --set adversarial.lr=0.001)")
         self.g_optimizer.zero_grad(set_to_none=True)
@@ -160,7 +181,10 @@ class AdversarialTrainer:
         if self.grad_clip:
             nn.utils.clip_grad_norm_(self.generator.parameters(), self.grad_clip)
         self.g_optimizer.step()
-        return {"g_loss": loss.item(), "reward_mean": rewards.mean().item(), "reward_last": rewards[:, -1].mean().item()}
+        stats = {"g_loss": loss.item(), "reward_mean": rewards.mean().item(), "reward_last": rewards[:, -1].mean().item()}
+        if self.dist is not None and self.dist.active:
+            stats = {k: self.dist.mean(v) for k, v in stats.items()}
+        return stats
 
     def adversarial_batch(self) -> dict:
         """g-steps, rollout update, d-rounds: one SeqGAN ``total_batch``. Returns its statistics."""
@@ -197,7 +221,8 @@ class AdversarialTrainer:
 
 def discriminator_rounds(discriminator: nn.Module, optimizer: torch.optim.Optimizer, generator: nn.Module, real: Tensor,
                          rounds: int, epochs: int, batch_size: int, num_negatives: int, rng: torch.Generator,
-                         shuffle: torch.Generator, sample_batch_size: int = 10_000, where: str = "discriminator") -> dict:
+                         shuffle: torch.Generator, sample_batch_size: int = 10_000, where: str = "discriminator",
+                         dist=None, model: nn.Module | None = None) -> dict:
     """``rounds`` x (``num_negatives`` fresh generator samples, ``epochs`` epochs of :func:`discriminator_epochs`).
 
     Used between MLE epochs when pretraining interleaves the two (LeakGAN's code, 10 cycles of 5
@@ -207,9 +232,11 @@ def discriminator_rounds(discriminator: nn.Module, optimizer: torch.optim.Optimi
     for _ in range(rounds):
         was_training = generator.training
         generator.eval()
-        fake = generator.sample(num_negatives, generator=rng, batch_size=sample_batch_size)
+        n = dist.share(num_negatives) if dist is not None else num_negatives
+        fake = generator.sample(n, generator=rng, batch_size=sample_batch_size)
         generator.train(was_training)
-        stats = discriminator_epochs(discriminator, optimizer, real, fake, epochs, batch_size, shuffle, where=where)
+        stats = discriminator_epochs(discriminator, optimizer, real, fake, epochs, batch_size, shuffle, where=where,
+                                     dist=dist, model=model)
     return stats
 
 
@@ -284,6 +311,10 @@ class AdversarialPhase(Phase):
         return i % self.eval_every == 0 or i == self.steps - 1
 
     def evaluate(self, i: int, stats: dict) -> dict:
+        dist = self.trainer.dist
+        if dist is not None and not dist.is_main:  # rank 0 evaluates and logs for the run
+            self.last = {"phase": "adversarial", "batch": i, "step": self.step_offset + i + 1, **stats}
+            return self.last
         metrics, texts = self.evaluate_fn()
         self.last = self.ctx.log({"phase": "adversarial", "batch": i, "step": self.step_offset + i + 1, **stats,
                                   **metrics})

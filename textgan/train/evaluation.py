@@ -14,6 +14,9 @@ from ..seeds import stream
 log = logging.getLogger(__name__)
 
 
+NLL_LOGITS_BUDGET = 32 << 20  # logits (floats) per chunk of generator_nll: 128 MB
+
+
 @torch.no_grad()
 def generator_nll(generator: torch.nn.Module, tokens: torch.Tensor, batch_size: int = 1000,
                   temperature: float = 1.0) -> float:
@@ -30,9 +33,17 @@ def generator_nll(generator: torch.nn.Module, tokens: torch.Tensor, batch_size: 
     generator.eval()
     device = next(generator.parameters()).device
     total, count = 0.0, 0.0
+    # The (rows, T, V) logits of a batch dominate memory (1000 x 40 x 14k floats: 2.2 GB, and as
+    # much again for the log-softmax): rows are capped so each such tensor stays near 128 MB.
+    # Small vocabularies keep whole batches (and their exact sums).
+    vocab_size = getattr(generator, "vocab_size", None) or 0
+    if vocab_size and tokens.dim() == 2 and tokens.size(1):
+        batch_size = max(1, min(batch_size, NLL_LOGITS_BUDGET // (tokens.size(1) * vocab_size)))
     for i in range(0, tokens.size(0), batch_size):
         batch = tokens[i:i + batch_size].to(device)
-        logp = torch.log_softmax(generator(batch).float() / temperature, dim=-1)
+        logits = generator(batch).float()
+        logp = torch.log_softmax(logits if temperature == 1.0 else logits / temperature, dim=-1)
+        del logits
         logp = logp.gather(-1, batch.unsqueeze(-1)).squeeze(-1) * generator.mask(batch)
         total -= logp.double().sum().item()
         count += generator.mask(batch).sum().item()
@@ -219,7 +230,8 @@ def evaluate_texts(samples: list[str], references: list[str] | None = None, trai
             raise TextganError("lm_score needs training texts: pass --train FILE_OR_CORPUS")
         if "reverse_lm_score" in lm_wanted and not references:
             raise TextganError("reverse_lm_score needs real held-out texts: pass --references FILE_OR_CORPUS")
-        scores, lm_protocol = lm_scores(samples, train, references, which=tuple(lm_wanted), **(lm or {}))
+        scores, lm_protocol = lm_scores(samples, train, references, which=tuple(lm_wanted),
+                                        **{"tokenize": tokenize, **(lm or {})})
         out.update(scores)
         extra["lm"] = lm_protocol
     if feat_wanted := [m for m in ("frechet", "mauve") if m in metrics]:

@@ -78,13 +78,20 @@ class LanguageModelRun:
         return {"final_metrics": final, "n_truncated": self.data.n_truncated, "train_split": self.data.train_split}
 
 
-def build_language_model(recipe: Recipe, device: torch.device, progress: bool = True) -> LanguageModelRun:
+def build_language_model(recipe: Recipe, device: torch.device, progress: bool = True, dist=None) -> LanguageModelRun:
     """Prepare the data and build the phases of a language-model recipe (MLE, then SeqGAN/LeakGAN).
 
     Randomness: model initialisation draws from torch's default generator (seeded by the
     caller); sampling, shuffling and rollouts each draw from their own ``torch.Generator``,
     registered in the run's state.
+
+    Under torchrun (``dist`` with several processes) the generator and the discriminator each
+    get their own DistributedDataParallel wrapper, through which the losses run; sampling and
+    rollouts use the unwrapped modules, with per-rank random streams.
     """
+    from ..engine.distributed import Dist
+
+    dist = dist or Dist()
     data = prepare_data(recipe.data, recipe.seed)
     g, dcfg, acfg = recipe.generator, recipe.discriminator, recipe.adversarial
     state = TrainState()
@@ -109,6 +116,8 @@ def build_language_model(recipe: Recipe, device: torch.device, progress: bool = 
         state.register("discriminator", discriminator)
     if data.oracle is not None:
         data.oracle.to(device)
+    g_train = dist.wrap(generator)  # the module the losses call (itself in one process)
+    d_train = dist.wrap(discriminator) if discriminator is not None else None
     evaluate_generator = make_evaluator(recipe.eval, data, seed, make_decoder(data))
     evaluate = functools.partial(evaluate_generator, generator)
 
@@ -126,18 +135,18 @@ def build_language_model(recipe: Recipe, device: torch.device, progress: bool = 
             rounds = dcfg.pretrain_rounds * (i + 1) // cycles - dcfg.pretrain_rounds * i // cycles
             start = epochs * i // cycles + 1
             d_before[start] = d_before.get(start, 0) + rounds
-        d_rng = state.register("pretrain.d_rng", stream(seed, "pretrain.sampling", device))
+        d_rng = state.register("pretrain.d_rng", stream(seed, "pretrain.sampling", device, rank=dist.rank))
         d_shuffle = state.register("pretrain.d_shuffle", stream(seed, "pretrain.shuffle"))
         num_negatives = dcfg.num_negatives or (data.train.size(0) // dcfg.batch_size) * dcfg.batch_size
 
         def d_rounds_fn(rounds: int) -> dict:
             return discriminator_rounds(discriminator, d_optimizer, generator, data.train, rounds, dcfg.pretrain_epochs,
                                         dcfg.batch_size, num_negatives, d_rng, d_shuffle,
-                                        recipe.eval.batch_size * 10, where="D pretrain")
+                                        recipe.eval.batch_size * 10, where="D pretrain", dist=dist, model=d_train)
 
     phases: list[Phase] = [MLEPhase(
-        generator, data.train, mle_optimizer, shuffle, recipe.mle, recipe.eval.every, evaluate, lm.report,
-        d_rounds_before=d_before, d_rounds=d_rounds_fn,
+        g_train, data.train, mle_optimizer, shuffle, recipe.mle, recipe.eval.every, evaluate, lm.report,
+        d_rounds_before=d_before, d_rounds=d_rounds_fn, dist=dist if dist.active else None,
         on_end=lambda last: lm.save("mle" if acfg is not None else "last", generator, g.type,
                                     {"epoch": epochs, "metrics": last}))]
 
@@ -149,8 +158,9 @@ def build_language_model(recipe: Recipe, device: torch.device, progress: bool = 
             inter_shuffle = state.register("adversarial.mle_shuffle", stream(seed, "adversarial.mle_shuffle"))
 
             def mle_fn() -> float:
-                return mle_epoch(generator, data.train, inter_optimizer, recipe.mle.batch_size, recipe.mle.grad_clip,
-                                 inter_shuffle, recipe.mle.drop_last, max_batches=acfg.mle_batches)
+                return mle_epoch(g_train, data.train, inter_optimizer, recipe.mle.batch_size, recipe.mle.grad_clip,
+                                 inter_shuffle, recipe.mle.drop_last, max_batches=acfg.mle_batches,
+                                 dist=dist if dist.active else None)
 
         trainer = AdversarialTrainer(
             generator, discriminator, data.train, reward_fn=reward_fn, loss_fn=loss_fn,
@@ -159,7 +169,7 @@ def build_language_model(recipe: Recipe, device: torch.device, progress: bool = 
             d_batch_size=dcfg.batch_size, num_negatives=dcfg.num_negatives,
             rollout_update_rate=acfg.rollout_update_rate, grad_clip=acfg.grad_clip, seed=seed,
             sample_batch_size=recipe.eval.batch_size * 10, temperature=acfg.temperature, mle_every=acfg.mle_every,
-            mle_fn=mle_fn)
+            mle_fn=mle_fn, dist=dist if dist.active else None, policy=g_train, d_model=d_train)
         state.register("adversarial.optimizer", trainer.g_optimizer)
         state.register("adversarial.rng", trainer.rng)
         state.register("adversarial.shuffle", trainer.shuffle)

@@ -13,7 +13,7 @@ from ..engine.optim import check_finite
 
 def mle_epoch(generator: nn.Module, data: Tensor, optimizer: torch.optim.Optimizer, batch_size: int,
               grad_clip: float | None, generator_rng: torch.Generator, drop_last: bool = True,
-              epoch: int = 0, max_batches: int | None = None) -> float:
+              epoch: int = 0, max_batches: int | None = None, dist=None) -> float:
     """One epoch of teacher forcing over shuffled ``data``.
 
     Args:
@@ -27,6 +27,8 @@ def mle_epoch(generator: nn.Module, data: Tensor, optimizer: torch.optim.Optimiz
         drop_last: skip the last incomplete batch (SeqGAN uses 156 full batches of 10,000).
         epoch: for error messages.
         max_batches: stop after this many batches (a partial epoch), or None.
+        dist: under torchrun (:class:`textgan.engine.distributed.Dist`), each rank trains on its
+            rows of every batch, through the DistributedDataParallel ``generator``.
 
     Returns:
         The mean training loss (nats per counted token) over the epoch's batches.
@@ -39,7 +41,10 @@ def mle_epoch(generator: nn.Module, data: Tensor, optimizer: torch.optim.Optimiz
         n_batches = min(n_batches, max_batches)
     total = 0.0
     for b in range(n_batches):
-        batch = data[order[b * batch_size:(b + 1) * batch_size]].to(device, non_blocking=True)
+        batch = data[order[b * batch_size:(b + 1) * batch_size]]
+        if dist is not None:
+            batch = dist.rows(batch)
+        batch = batch.to(device, non_blocking=True)
         loss = generator(batch, output="nll")
         check_finite(loss, f"MLE epoch {epoch} batch {b}", "lower mle.lr or set mle.grad_clip (e.g. --set mle.lr=0.001)")
         optimizer.zero_grad(set_to_none=True)
@@ -48,7 +53,8 @@ def mle_epoch(generator: nn.Module, data: Tensor, optimizer: torch.optim.Optimiz
             nn.utils.clip_grad_norm_(generator.parameters(), grad_clip)
         optimizer.step()
         total += loss.item()
-    return total / max(n_batches, 1)
+    mean = total / max(n_batches, 1)
+    return dist.mean(mean) if dist is not None else mean
 
 
 class MLEPhase(Phase):
@@ -78,8 +84,10 @@ class MLEPhase(Phase):
     def __init__(self, generator: nn.Module, train: Tensor, optimizer: torch.optim.Optimizer,
                  shuffle: torch.Generator, cfg, eval_every: int, evaluate: Callable[[], tuple[dict, list[str]]],
                  report: Callable[[dict, list[str]], None], d_rounds_before: dict[int, int] | None = None,
-                 d_rounds: Callable[[int], dict] | None = None, on_end: Callable[[dict], None] | None = None) -> None:
+                 d_rounds: Callable[[int], dict] | None = None, on_end: Callable[[dict], None] | None = None,
+                 dist=None) -> None:
         super().__init__()
+        self.dist = dist
         self.generator, self.train, self.optimizer, self.shuffle = generator, train, optimizer, shuffle
         self.cfg, self.eval_every, self.evaluate_fn, self.report = cfg, max(eval_every, 1), evaluate, report
         self.d_rounds_before, self.d_rounds, self.on_end = d_rounds_before or {}, d_rounds, on_end
@@ -87,6 +95,9 @@ class MLEPhase(Phase):
         self.last: dict = {}
 
     def _evaluate(self, epoch: int, loss: float | None) -> dict:
+        if self.dist is not None and not self.dist.is_main:  # rank 0 evaluates and logs for the run
+            self.last = {"phase": "mle", "epoch": epoch, "step": epoch, "train_loss": loss}
+            return self.last
         metrics, texts = self.evaluate_fn()
         record = self.ctx.log({"phase": "mle", "epoch": epoch, "step": epoch, "train_loss": loss, **metrics})
         self.report(record, texts)
@@ -103,7 +114,7 @@ class MLEPhase(Phase):
             stats = self.d_rounds(rounds)
             self.ctx.log({"phase": "discriminator", "step": epoch - 1, "rounds": rounds, **stats})
         loss = mle_epoch(self.generator, self.train, self.optimizer, self.cfg.batch_size, self.cfg.grad_clip,
-                         self.shuffle, self.cfg.drop_last, epoch)
+                         self.shuffle, self.cfg.drop_last, epoch, dist=self.dist)
         return {"loss": loss}
 
     def should_evaluate(self, i: int) -> bool:
