@@ -76,10 +76,15 @@ def test_generator_contract(name, tmp_path):
     nll = g(tokens, output="nll")
     assert nll.dim() == 0 and torch.isfinite(nll)
     # a device move: every parameter and buffer follows, and the model still runs there
+    companion = getattr(g, "discriminator", None)  # LeakGAN reads a discriminator it does not own: moved beside it
+    if companion is not None:
+        companion.to(DEVICE)
     moved = g.to(DEVICE)
     assert all(t.device.type == DEVICE.type for t in itertools.chain(moved.parameters(), moved.buffers()))
     assert moved.sample(2, generator=torch.Generator(device=DEVICE).manual_seed(0)).device.type == DEVICE.type
     moved.to("cpu")
+    if companion is not None:
+        companion.to("cpu")
     # save / load round trip (safetensors + JSON)
     save_checkpoint(tmp_path / "ckpt", g, name, vocab())
     loaded = load_generator(tmp_path / "ckpt").model

@@ -257,6 +257,13 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
         print(format_generation_bench(bench_generation(threads=args.threads)))
         return 0
+    if args.what == "evaluate":
+        from .bench.evaluate import bench_evaluate, format_evaluate_bench
+
+        lm_options = {"max_epochs": args.lm_epochs} if args.lm_epochs is not None else None
+        print(format_evaluate_bench(bench_evaluate(n=args.num, lm=not args.no_lm, encoder=args.encoder,
+                                                   lm_options=lm_options)))
+        return 0
     if args.what == "adm":
         from .bench.adm import bench_adm, format_adm_bench
 
@@ -456,11 +463,15 @@ def build_parser() -> argparse.ArgumentParser:
     em.set_defaults(func=_cmd_embed)
 
     b = command(sub, "bench", "speed benchmarks on this machine")
-    b.add_argument("what", choices=["bleu", "discriminator", "rollout", "generation", "adm"],
-                   help="what to time: bleu, discriminator, rollout, generation or adm")
+    b.add_argument("what", choices=["bleu", "discriminator", "rollout", "generation", "adm", "evaluate"],
+                   help="what to time: bleu, discriminator, rollout, generation, adm or evaluate (every metric)")
     b.add_argument("--model", choices=["seqgan", "leakgan"], default="seqgan", help="generator for `bench rollout`")
     b.add_argument("--threads", type=int, default=2, help="torch threads")
-    b.add_argument("--num", type=int, default=10_000, help="samples and references (bleu)")
+    b.add_argument("--num", type=int, default=10_000, help="samples and references (bleu, evaluate)")
+    b.add_argument("--encoder", default=None,
+                   help="local transformers encoder folder for the Frechet timing (evaluate; default: a random small BERT)")
+    b.add_argument("--no-lm", action="store_true", help="skip the LM scores (evaluate)")
+    b.add_argument("--lm-epochs", type=int, default=None, help="most LM training epochs (evaluate)")
     b.add_argument("--nltk-subsample", type=int, default=20, help="samples timed with nltk (bleu)")
     b.add_argument("--num-rollouts", default="4,16", help="rollouts per prefix, comma-separated (leakgan)")
     b.add_argument("--compute-dtype", default="float32", help="discriminator products: float32 or bfloat16 (leakgan)")

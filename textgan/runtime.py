@@ -8,13 +8,16 @@ import ctypes.util
 _TUNED = False
 
 
-def keep_freed_memory(mmap_threshold: int = 32 << 20, trim_threshold: int = 1 << 30) -> bool:
+def keep_freed_memory(mmap_threshold: int = 32 << 20, trim_threshold: int = 256 << 20) -> bool:
     """Ask glibc's malloc to keep freed memory instead of returning it to the OS.
 
     A training step allocates and frees tens of MB (the highway weight's bfloat16 copy and its
     float32 gradient, 12 and 24 MB at SeqGAN's size). By default glibc hands such blocks back
     to the kernel, and the next step pays a page fault per 4 kB page (thousands per step, slow
-    in a VM). Raising the mmap and trim thresholds keeps them in the heap. This changes the
+    in a VM). Raising the mmap and trim thresholds keeps them in the heap (blocks above 32 MB
+    are still mapped and returned at once, and at most 256 MB of free heap top is kept, so
+    memory stays proportional to the work: a 1 GB trim threshold kept whatever a peak had
+    freed for the rest of the process). This changes the
     whole process and cannot be undone; the same effect can be had by setting
     ``MALLOC_MMAP_THRESHOLD_`` and ``MALLOC_TRIM_THRESHOLD_`` in the environment.
 

@@ -120,6 +120,7 @@ def inputs(tmp_path_factory) -> dict[str, Path]:
     (root / "texts.txt").write_text("\n".join(texts) + "\n")
     (root / "texts.csv").write_text("body,label\n" + "".join(f"{t},0\n" for t in texts))
     (root / "one.txt").write_text("just one text here\n")
+    (root / "texts.pos").write_text("\n".join(texts) + "\n")  # plain text under an extension that says nothing
     (root / "empty.txt").write_text("")
     (root / "binary.txt").write_bytes(bytes(range(256)) * 4)
     (root / "latin1.txt").write_bytes("caf\xe9 cr\xe8me br\xfbl\xe9e\n".encode("latin-1") * 5)
@@ -134,5 +135,5 @@ def inputs(tmp_path_factory) -> dict[str, Path]:
     gen = generate_texts(lm_ckpt, 30, root / "gen.jsonl").path
     (root / "notjson.jsonl").write_text("this is not json\n")
     return {"root": root, "texts": root / "texts.txt", "csv": root / "texts.csv", "one": root / "one.txt",
-            "empty": root / "empty.txt", "binary": root / "binary.txt", "latin1": root / "latin1.txt",
+            "empty": root / "empty.txt", "binary": root / "binary.txt", "latin1": root / "latin1.txt", "pos": root / "texts.pos",
             "lm": lm_ckpt, "doc": doc_ckpt, "gen": gen, "notjson": root / "notjson.jsonl"}

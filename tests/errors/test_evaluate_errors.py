@@ -15,7 +15,8 @@ CASES = {
     "orders_empty": (["--orders", ""], "--orders"),
     "missing_samples": (["--samples", "{tmp}/nope.txt"], "not found"),
     "empty_samples": (["--samples", "{empty}"], "empty"),
-    "binary_samples": (["--samples", "{binary}"], "error"),
+    "binary_samples": (["--samples", "{binary}"], "UTF-8"),
+    "plain_text_under_another_extension": (["--samples", "{pos}"], "name it (or a link to it) texts.txt"),
     "unknown_reference_corpus": (["--references", "coco_capshuns"], "unknown corpus"),
     "missing_train_file": (["--train", "{tmp}/nope/train.txt"], "not found"),
     "no_samples": ([None, "--metrics", "length"], "evaluate needs --samples"),
@@ -28,7 +29,8 @@ CASES = {
 def build(extra: list, inputs: dict, tmp_path: Path) -> list:
     """``evaluate --samples TEXTS`` plus ``extra`` (``None`` first: without --samples)."""
     head = ["evaluate"] if extra[:1] == [None] else ["evaluate", "--samples", str(inputs["texts"])]
-    subst = {"{tmp}": str(tmp_path), "{empty}": str(inputs["empty"]), "{binary}": str(inputs["binary"])}
+    subst = {"{tmp}": str(tmp_path), "{empty}": str(inputs["empty"]), "{binary}": str(inputs["binary"]),
+             "{pos}": str(inputs["pos"])}
     tail = []
     for a in extra:
         if a is None:

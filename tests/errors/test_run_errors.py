@@ -60,6 +60,7 @@ CORPORA = {
     "undecodable_file": ("{latin1}", [], "UTF-8"),
     "csv_without_text_column": ("{csv}", [], "--set data.text_column"),
     "one_text_only": ("{one}", [], "data.test_split=null"),
+    "plain_text_under_another_extension": ("{pos}", [], "texts.txt"),
     "min_freq_leaves_only_specials": ("{texts}", ["--set", "data.min_freq=1000000"], "leaves no word"),
     "max_vocab_below_the_specials": ("{texts}", ["--set", "data.max_vocab=3"], "data.max_vocab=3 leaves no room"),
 }
@@ -132,3 +133,13 @@ def test_single_user_file_holds_out_a_seeded_test_split(inputs, tmp_path):
     assert again.test_texts == data.test_texts  # seeded
     other = load_recipe(find_recipe(QUICK), [f"data.corpus={inputs['texts']}", "data.test_fraction=0.25", "seed=4"])
     assert prepare_data(other.data, other.seed, cache_dir=tmp_path / "cache").test_texts != data.test_texts
+
+
+def test_max_len_far_above_the_texts_warns_before_allocating(inputs, tmp_path, caplog):
+    from textgan.api import find_recipe
+    from textgan.config import load_recipe
+    from textgan.data.prepare import prepare_data
+
+    recipe = load_recipe(find_recipe(QUICK), [f"data.corpus={inputs['texts']}", "data.max_len=500"])
+    prepare_data(recipe.data, recipe.seed, cache_dir=tmp_path / "cache")
+    assert "every sequence is padded to max_len" in caplog.text and "set data.max_len=9" in caplog.text

@@ -62,8 +62,8 @@ def test_texygen_fast_modes_and_blank_lines():
     full = evaluate_texts(samples, refs, metrics=("bleu", "self_bleu"), orders=(2,))
     assert full["fingerprint"] != fast["fingerprint"]
     with_blank = ["a cat sits on the mat", "", "the mat"]
-    kept = evaluate_texts(with_blank, REFS, metrics=("bleu",), orders=(2,), blank_lines="keep")
-    dropped = evaluate_texts(with_blank, REFS, metrics=("bleu",), orders=(2,))
+    kept = evaluate_texts(with_blank, REFS, metrics=("bleu",), orders=(2,))  # the default: scored as given
+    dropped = evaluate_texts(with_blank, REFS, metrics=("bleu",), orders=(2,), blank_lines="drop")
     assert kept["num_samples"] == 3 and dropped["num_samples"] == 2
     assert math.isclose(kept["bleu2"] * 3, dropped["bleu2"] * 2)  # the empty sentence scores 0
 

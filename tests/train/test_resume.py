@@ -167,3 +167,19 @@ def test_train_leaves_the_callers_seed_and_threads_alone(tmp_path):
               overrides=[*overrides, "adversarial.batches=0", "mle.epochs=1", "threads=2"])
     assert torch.get_num_threads() == 1
     assert torch.equal(torch.rand(3), expected)
+
+
+def test_tensorboard_gets_every_logged_value(tmp_path):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    recipe, overrides = case_recipe("seqgan", tmp_path)
+    result = api.train(recipe, out_dir=tmp_path / "run", progress=False,
+                       overrides=[*overrides, "adversarial.batches=2", "mle.epochs=1", "tensorboard=true"])
+    events = EventAccumulator(str(result.path / "tensorboard"))
+    events.Reload()
+    logged = read_jsonl(result.path / "metrics.jsonl")
+    nll = [r["nll_oracle"] for r in logged if r["phase"] == "mle"]
+    got = [e.value for e in events.Scalars("mle/nll_oracle")]
+    assert got == pytest.approx(nll)
+    assert [e.step for e in events.Scalars("adversarial/nll_oracle")] == [2, 3]

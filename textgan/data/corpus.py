@@ -54,6 +54,23 @@ ENV_DOWNLOAD = "TEXTGAN_DOWNLOAD"
 _REGISTRY: dict[str, CorpusCard] = {card.name: card for card in load_cards()}
 
 
+def _looks_like_plain_text(path: Path, probe: int = 1 << 16) -> bool:
+    """True when the start of ``path`` is UTF-8 text without NUL bytes, over several lines."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(probe)
+    except OSError:
+        return False
+    if not head or b"\0" in head:
+        return False
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as e:
+        if e.start < len(head) - 4:  # not just a character cut at the probe's end
+            return False
+    return b"\n" in head
+
+
 # How a user picks the text column, in the CLI's terms (the Python API's keyword is text_column=).
 _TEXT_COLUMN_FIX = ("pick the text column (`textgan run`: --set data.text_column=NAME; "
                     "embed and corpus detection: --text-column NAME; Python: text_column=NAME)")
@@ -558,6 +575,11 @@ def _load_path(path: Path, split: str, text_column: str | None, label_column: st
         )
     fmt = path.suffix.lower().lstrip(".")
     if fmt not in FILE_FORMATS:
+        if _looks_like_plain_text(path):
+            raise TextganError(
+                f"{path} holds plain text, but its extension {path.suffix or '(none)'!r} does not say how to read it: "
+                f"name it (or a link to it) {path.stem}.txt to read one text per line, or .jsonl/.csv/.tsv for records"
+            )
         raise TextganError(
             f"unsupported file type {path.suffix or '(no extension)'!r} for {path}: use "
             ".txt (one text per line), .jsonl, .csv or .tsv, or a saved dataset folder"

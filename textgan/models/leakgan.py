@@ -187,13 +187,30 @@ def block_bounds(length: int, step_size: int) -> tuple[Tensor, Tensor]:
     return starts, torch.clamp(starts + step_size, max=length)
 
 
-def manager_loss(block_goals: Tensor, features: Tensor, rewards: Tensor | None, step_size: int) -> Tensor:
-    """The Manager's loss: ``-mean_{b,k} Q_k cos(f_{end_k} - f_{start_k}, G_k)`` (Guo et al., eq. 8).
+def block_cosines(block_goals: Tensor, features: Tensor, step_size: int) -> Tensor:
+    """``cos(f_{end_k} - f_{start_k}, G_k)`` of every row and goal block: (B, nb), with gradient into G.
 
-    CR-Gjx/LeakGAN ``goal_loss``: the goal steering block k is compared with the change of the
-    discriminator's features over that block, f_{kc+c} - f_{kc}, weighted by the block's
-    (rescaled) reward; divided by B * T / c. In MLE pretraining the reward is 1
-    (``pretrain_goal_loss``). Defined here, next to the model whose MLE loss uses it; the
+    Args:
+        block_goals: (B, nb, F) G_k.
+        features: (B, T + 1, F) f_0..f_T, constants.
+        step_size: c.
+    """
+    starts, ends = block_bounds(features.size(1) - 1, step_size)
+    starts, ends = starts.to(features.device), ends.to(features.device)
+    change = features.index_select(1, ends) - features.index_select(1, starts)  # (B, nb, F)
+    return cosine(change.detach(), block_goals)
+
+
+def manager_loss(block_goals: Tensor, features: Tensor, rewards: Tensor | None, step_size: int) -> Tensor:
+    """The Manager's loss, per position: ``-mean_{b,k} Q_k cos(f_{end_k} - f_{start_k}, G_k)`` (Guo et al., eq. 8).
+
+    The goal steering block k is compared with the change of the discriminator's features over
+    that block, f_{kc+c} - f_{kc}, weighted by the block's (rescaled) reward; divided by
+    B * T / c, as CR-Gjx/LeakGAN ``goal_loss``. That code takes the cosine with
+    ``tf.losses.cosine_distance`` at its default reduction, one batch-mean scalar, so its loss is
+    ``-mean(Q) * mean(cos)`` (:func:`textgan.rl.leakgan.batch_mean_manager_loss`); this function
+    keeps one cosine per row and block, the paper's form. In MLE pretraining the reward is 1
+    (``pretrain_goal_loss``), and the two forms coincide. Defined here, next to the model whose MLE loss uses it; the
     adversarial losses import it from :mod:`textgan.rl.leakgan`, which re-exports it.
 
     Args:
@@ -206,10 +223,7 @@ def manager_loss(block_goals: Tensor, features: Tensor, rewards: Tensor | None, 
         scalar float.
     """
     B, nb, _ = block_goals.shape
-    starts, ends = block_bounds(features.size(1) - 1, step_size)
-    starts, ends = starts.to(features.device), ends.to(features.device)
-    change = features.index_select(1, ends) - features.index_select(1, starts)  # (B, nb, F)
-    cos = cosine(change.detach(), block_goals)  # (B, nb)
+    cos = block_cosines(block_goals, features, step_size)  # (B, nb)
     if rewards is not None:
         cos = cos * rewards.detach()
     return -cos.sum() / (B * nb)

@@ -10,17 +10,19 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
-from ..models.leakgan import block_bounds, cosine, manager_loss  # defined next to the model; re-exported here
+from ..models.leakgan import block_bounds, block_cosines, cosine, manager_loss  # defined next to the model; re-exported here
 from ..models.sampling import sample_categorical
 
 
 def worker_intrinsic_rewards(features: Tensor, goals: Tensor, block_goals: Tensor, step_size: int,
                              form: Literal["code", "paper"] = "code") -> Tensor:
-    """The Worker's intrinsic reward of every token.
+    """The Worker's intrinsic reward of every token, one cosine per position.
 
-    ``form="code"`` (CR-Gjx/LeakGAN ``Worker_Reward``): token t of block k = t // c is rewarded
-    by ``cos(f_{t+1} - f_{kc}, G_k)``, how far the prefix has moved, since the block started, in
-    the direction of the goal steering the block.
+    ``form="code"`` (the terms of CR-Gjx/LeakGAN ``Worker_Reward``): token t of block k = t // c
+    is rewarded by ``cos(f_{t+1} - f_{kc}, G_k)``, how far the prefix has moved, since the block
+    started, in the direction of the goal steering the block. The code itself then averages these
+    terms over the batch and the positions (``tf.losses.cosine_distance`` at its default
+    reduction) and gives every token that one number: :func:`batch_mean_rewards` of this.
 
     ``form="paper"`` (Guo et al., eq. 9): ``(1/c) sum_{i=1..c} cos(f_{t+1} - f_{t+1-i},
     g_{t+1-i})`` with the unit goals g; terms with t + 1 - i < 0 are left out (the mean is over
@@ -56,6 +58,40 @@ def worker_intrinsic_rewards(features: Tensor, goals: Tensor, block_goals: Tenso
             total += term * ok
             count += ok
         return total / count
+
+
+def batch_mean_rewards(rewards: Tensor) -> Tensor:
+    """Every entry replaced by the mean of all: CR-Gjx/LeakGAN's batch-mean intrinsic reward.
+
+    ``1 - tf.losses.cosine_distance(a, b, dim)`` with the default reduction
+    (``SUM_BY_NONZERO_WEIGHTS``, weights 1) is the mean cosine over every other axis: one scalar
+    for the batch, so no token gets credit of its own.
+
+    Args:
+        rewards: (B, T) per-position cosines.
+
+    Returns:
+        (B, T), constant.
+    """
+    return rewards.mean().expand_as(rewards)
+
+
+def batch_mean_manager_loss(block_goals: Tensor, features: Tensor, rewards: Tensor | None, step_size: int) -> Tensor:
+    """CR-Gjx/LeakGAN's ``goal_loss`` as the TF code computes it: ``-mean_{b,k}(Q_k) * mean_{b,k}(cos_{b,k})``.
+
+    The code's ``-sum(Q * (1 - cosine_distance(...))) / (B T / c)`` with ``cosine_distance`` at
+    its default reduction, a batch-mean scalar: the rewards only scale the mean cosine. With
+    rank-rescaled rewards mean(Q) is nearly the same in every batch, so the Manager's adversarial
+    update is, up to that factor, its pretraining goal loss. Same arguments as
+    :func:`manager_loss`.
+    """
+    B, nb, _ = block_goals.shape
+    cos = block_cosines(block_goals, features, step_size)  # (B, nb)
+    q = cos.new_ones(()) if rewards is None else rewards.detach().sum() / (B * nb)
+    return -q * cos.mean()
+
+
+CosineReduction = Literal["per_position", "batch_mean"]
 
 
 def worker_loss(log_probs: Tensor, rewards: Tensor) -> Tensor:
@@ -181,7 +217,8 @@ def leakgan_rewards(tokens: Tensor, rollout_policy: nn.Module, discriminator: nn
 
 
 def leakgan_loss(generator: nn.Module, tokens: Tensor, rewards: Tensor, reduction: Literal["mean", "sum"] = "mean",
-                 intrinsic: Literal["code", "paper"] = "code", temperature: float = 1.0) -> Tensor:
+                 intrinsic: Literal["code", "paper"] = "code", temperature: float = 1.0,
+                 cosine_reduction: CosineReduction = "per_position") -> Tensor:
     """One adversarial step's loss: Manager goal loss + Worker REINFORCE on the intrinsic reward.
 
     The two terms reach disjoint parameters (``LeakGANGenerator`` detaches the goals on the
@@ -201,14 +238,25 @@ def leakgan_loss(generator: nn.Module, tokens: Tensor, rewards: Tensor, reductio
         temperature: the temperature ``tokens`` were sampled at: the Worker's REINFORCE term uses
             the log-probabilities of that tempered policy (as :func:`textgan.rl.losses.sampled_log_probs`).
             CR-Gjx/LeakGAN takes them at temperature 1, which is off-policy for tempered samples.
+        cosine_reduction: ``"per_position"`` (the paper's equations, and TextGAN-PyTorch): one
+            cosine per row and block in the Manager's loss, one per token in the Worker's reward.
+            ``"batch_mean"`` (every TensorFlow LeakGAN: ``tf.losses.cosine_distance`` at its default
+            reduction): the Manager's loss is :func:`batch_mean_manager_loss` and every token's
+            intrinsic reward is the batch-mean cosine (:func:`batch_mean_rewards`).
 
     Returns:
         scalar float.
     """
     terms = generator(tokens, output="terms", temperature=temperature)  # forward: works through a DDP wrapper
     c, log_probs = terms.step_size, terms.log_probs
-    manager = manager_loss(terms.block_goals, terms.features, rewards[:, ::c], c)
+    if cosine_reduction not in ("per_position", "batch_mean"):
+        raise ValueError(f"cosine_reduction must be 'per_position' or 'batch_mean', got {cosine_reduction!r}")
     r = worker_intrinsic_rewards(terms.features, terms.goals, terms.block_goals, c, intrinsic)
+    if cosine_reduction == "batch_mean":
+        manager = batch_mean_manager_loss(terms.block_goals, terms.features, rewards[:, ::c], c)
+        r = batch_mean_rewards(r)
+    else:
+        manager = manager_loss(terms.block_goals, terms.features, rewards[:, ::c], c)
     worker = worker_loss(log_probs, r)
     if reduction == "sum":
         return manager * terms.block_goals[:, :, 0].numel() + worker * log_probs.numel()
@@ -236,7 +284,15 @@ class LeakGANLossConfig:
     """Recipe keys of the ``leakgan`` loss (``adversarial: {loss: leakgan, ...}``)."""
 
     loss_reduction: Literal["sum", "mean"] = "sum"  # LeakGAN's code: mean
+    # per_position: the paper's equations (one cosine per block / token); batch_mean: the TF code's
+    # tf.losses.cosine_distance, one batch-mean cosine (docs/leakgan.md, "Two forms of the cosine")
+    cosine_reduction: CosineReduction = "per_position"
+
+    def __post_init__(self) -> None:
+        if self.cosine_reduction not in ("per_position", "batch_mean"):
+            raise ValueError("adversarial.cosine_reduction must be 'per_position' or 'batch_mean', "
+                             f"got {self.cosine_reduction!r}")
 
     def kwargs(self) -> dict:
         """Keyword arguments of :func:`leakgan_loss`."""
-        return {"reduction": self.loss_reduction}
+        return {"reduction": self.loss_reduction, "cosine_reduction": self.cosine_reduction}

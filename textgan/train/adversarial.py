@@ -62,21 +62,30 @@ def discriminator_epochs(discriminator: nn.Module, optimizer: torch.optim.Optimi
     order = torch.randperm(tokens.size(0), generator=shuffle).to(device)
     n_batches = tokens.size(0) // batch_size
     discriminator.train()
-    total, correct = 0.0, 0
+    fix = "lower discriminator.lr (e.g. --set discriminator.lr=1e-5)"
+    # On an accelerator the epoch never waits for the device: loss and accuracy are summed on it
+    # (float64, the same sums as Python floats) and read once, after the epoch.
+    per_step_check = device.type == "cpu"
+    total = torch.zeros((), dtype=torch.float64, device=device)
+    correct = torch.zeros((), dtype=torch.int64, device=device)
     for epoch in range(epochs):
-        total, correct = 0.0, 0
+        total.zero_()
+        correct.zero_()
         for b in range(n_batches):
             idx = order[b * batch_size:(b + 1) * batch_size]
             x, y = tokens[idx], labels[idx]
             logits = model(x)
             loss = nn.functional.cross_entropy(logits, y) + discriminator.l2_loss()
-            check_finite(loss, f"{where} epoch {epoch} batch {b}", "lower discriminator.lr (e.g. --set discriminator.lr=1e-5)")
+            if per_step_check:
+                check_finite(loss, f"{where} epoch {epoch} batch {b}", fix)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            total += loss.item()
-            correct += int((logits.argmax(dim=1) == y).sum())
-    stats = {"d_loss": total / max(n_batches, 1), "d_accuracy": correct / max(n_batches * batch_size, 1)}
+            total += loss.detach()
+            correct += (logits.argmax(dim=1) == y).sum()
+        if not per_step_check:
+            check_finite(total, f"{where} epoch {epoch}", fix)
+    stats = {"d_loss": total.item() / max(n_batches, 1), "d_accuracy": int(correct) / max(n_batches * batch_size, 1)}
     if dist is not None and dist.active:
         stats = {k: dist.mean(v) for k, v in stats.items()}
     return stats
@@ -87,8 +96,9 @@ class AdversarialTrainer:
 
     An adversarial batch (LantaoYu/SeqGAN sequence_gan.py, ``total_batch`` loop) is ``g_steps``
     generator steps (sample a batch, compute rewards against the rollout policy and the
-    discriminator, one optimizer step on ``loss_fn``), one update of the rollout policy towards
-    the generator, then ``d_rounds`` rounds of fresh negatives with ``d_epochs`` epochs each.
+    discriminator, one optimizer step on ``loss_fn``), the interleaved MLE phase when one is due
+    (``mle_every``), one update of the rollout policy towards the generator, then ``d_rounds``
+    rounds of fresh negatives with ``d_epochs`` epochs each.
 
     Args:
         generator: the policy, with ``sample(n, generator=rng)`` and whatever ``loss_fn`` needs.
@@ -187,13 +197,20 @@ class AdversarialTrainer:
         return stats
 
     def adversarial_batch(self) -> dict:
-        """g-steps, rollout update, d-rounds: one SeqGAN ``total_batch``. Returns its statistics."""
+        """g-steps, interleaved MLE (when due), rollout update, d-rounds: one SeqGAN ``total_batch``.
+
+        The rollout policy is updated after the interleaved MLE phase, not before it: otherwise
+        the next batch's rollouts would complete prefixes with weights the MLE phase has already
+        changed (stale by one MLE phase at ``rollout_update_rate = 0``). Returns its statistics.
+        """
         stats: dict = {}
         for _ in range(self.g_steps):
             stats = self.generator_step()
-        update_rollout_policy(self.rollout, self.generator, self.rollout_update_rate)
         if self.mle_every and self.mle_fn is not None and self.batches_done % self.mle_every == 0:
             stats["mle_loss"] = self.mle_fn()
+        # After the interleaved MLE phase, so that the next batch's rollouts see the weights it
+        # left (at rate 0 the rollout copy equals the generator the next step samples from).
+        update_rollout_policy(self.rollout, self.generator, self.rollout_update_rate)
         stats.update(self.train_discriminator(self.d_rounds, self.d_epochs))
         self.batches_done += 1
         return stats

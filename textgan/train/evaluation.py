@@ -124,7 +124,7 @@ def evaluate_texts(samples: list[str], references: list[str] | None = None, trai
                    metrics: tuple[str, ...] = DEFAULT_TEXT_METRICS,
                    orders: tuple[int, ...] = (2, 3, 4, 5), tokenize: str = "whitespace",
                    smoothing: str = "method1", self_bleu_first: int | None = None,
-                   bleu_first_references: int | None = None, blank_lines: str = "drop",
+                   bleu_first_references: int | None = None, blank_lines: str = "keep",
                    lm: dict | None = None, features: dict | None = None) -> dict:
     """Score generated texts with the text-GAN metrics (docs/evaluation.md explains each).
 
@@ -139,7 +139,9 @@ def evaluate_texts(samples: list[str], references: list[str] | None = None, trai
         smoothing: BLEU smoothing, "method1" (text-GAN protocol) or "method0".
         self_bleu_first: Self-BLEU on the first N samples only (Texygen's fast mode: 500).
         bleu_first_references: BLEU against the first N references only (Texygen's fast mode: 500).
-        blank_lines: "drop" or "keep": how the samples were loaded (recorded in the protocol).
+        blank_lines: "keep" (default: every text given is scored, a blank one as an empty
+            sentence, as Texygen) or "drop" (blank texts are removed first, as ``textgan evaluate``
+            does by default); recorded in the protocol.
         lm: options of the LM scores (``textgan.metrics.lm_score.lm_scores``), or None for defaults.
         features: options of the feature metrics (``textgan.metrics.features.feature_metrics``).
 

@@ -1,0 +1,166 @@
+"""Mutation check of the reward and loss tests (issue 14, item 4).
+
+Each mutation below injects one known kind of wrong reward or loss into a temporary copy of the
+package (source patching: the copy is put first on ``PYTHONPATH``; the working tree is never
+touched), runs the tests that should catch it, and reports which tests failed. A mutation that
+no test catches "survives"; the script then exits non-zero.
+
+    python -m tests.rl.mutations                 # every mutation
+    python -m tests.rl.mutations --list          # their names
+    python -m tests.rl.mutations manager_sign_loss rollout_one_step_early   # some of them
+    python -m tests.rl.mutations --first         # stop each run at its first failing test (faster)
+
+The unmutated copy is run first (the tests must pass there, or the check means nothing).
+``tests/rl/test_mutations.py`` runs the whole check in the default suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+EXACT = "tests/rl/test_reward_exact.py"
+LOSSES = "tests/rl/test_leakgan_losses.py"
+LEAKGAN_REWARDS = "tests/rl/test_leakgan_rewards.py"
+ROLLOUT = "tests/rl/test_rollout.py"
+
+
+@dataclass(frozen=True)
+class Mutation:
+    """Replace ``old`` (which must occur exactly once) by ``new`` in ``file``; ``tests`` should catch it."""
+
+    name: str
+    what: str
+    file: str
+    old: str
+    new: str
+    tests: tuple[str, ...]
+
+
+MUTATIONS = (
+    Mutation("block_reward_columns", "LeakGAN block rewards: the rollout values stored in the wrong (reversed) columns",
+             "textgan/rl/leakgan.py",
+             "out[:, k] = score(seqs).view(num_rollouts, B).mean(dim=0)",
+             "out[:, len(given) - 1 - k] = score(seqs).view(num_rollouts, B).mean(dim=0)",
+             (EXACT, LEAKGAN_REWARDS)),
+    Mutation("block_reward_token_columns", "LeakGAN per-token rewards: each block's value given to the next block's tokens",
+             "textgan/rl/leakgan.py",
+             "return scaled.repeat_interleave(step_size, dim=1)[:, :tokens.size(1)]",
+             "return scaled.roll(1, dims=1).repeat_interleave(step_size, dim=1)[:, :tokens.size(1)]",
+             (EXACT, LEAKGAN_REWARDS)),
+    Mutation("manager_sign_loss", "LeakGAN loss: the Manager's term added with the wrong sign",
+             "textgan/rl/leakgan.py", "    return manager + worker\n", "    return -manager + worker\n",
+             (LOSSES, LEAKGAN_REWARDS)),
+    Mutation("manager_sign_per_position", "Manager goal loss (per position): sign flipped",
+             "textgan/models/leakgan.py", "return -cos.sum() / (B * nb)", "return cos.sum() / (B * nb)",
+             (LOSSES, LEAKGAN_REWARDS)),
+    Mutation("manager_sign_batch_mean", "Manager goal loss (batch-mean form): sign flipped",
+             "textgan/rl/leakgan.py", "return -q * cos.mean()", "return q * cos.mean()", (LOSSES,)),
+    Mutation("rollout_one_step_early", "LeakGAN rollouts start one step early (the prefix's last token is redrawn)",
+             "textgan/rl/leakgan.py", "given = [int(e) for e in ends[:-1]]", "given = [int(e) - 1 for e in ends[:-1]]",
+             (EXACT, LEAKGAN_REWARDS)),
+    Mutation("seqgan_rollout_one_step_early", "SeqGAN rollouts write each draw one position early (over the prefix)",
+             "textgan/rl/rollout.py", "completions[:p * group, p] = last_tokens",
+             "completions[:p * group, p - 1] = last_tokens", (EXACT, ROLLOUT)),
+    Mutation("manager_state_other_row", "LeakGAN rollouts: each row continues with another row's Manager state",
+             "textgan/models/leakgan.py", "manager=pick(self.manager),",
+             "manager=tuple(s.index_select(1, index.roll(1)) for s in self.manager),", (EXACT, LEAKGAN_REWARDS)),
+    Mutation("seqgan_state_other_row", "SeqGAN rollouts: completions continued from another row's state",
+             "textgan/rl/rollout.py", "rollout_policy.reorder_state(prefix_states[p - 1], repeat_rows)",
+             "rollout_policy.reorder_state(prefix_states[p - 1], repeat_rows.roll(1))", (EXACT, ROLLOUT)),
+)
+
+
+def copy_tree(dest: Path) -> None:
+    """The package, the tests, the recipes and the pytest configuration, without caches."""
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache")
+    shutil.copytree(ROOT / "textgan", dest / "textgan", ignore=ignore)
+    shutil.copytree(ROOT / "tests", dest / "tests", ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "golden"))
+    shutil.copytree(ROOT / "recipes", dest / "recipes", ignore=ignore)
+    shutil.copy2(ROOT / "pyproject.toml", dest / "pyproject.toml")
+
+
+def apply(dest: Path, m: Mutation) -> None:
+    path = dest / m.file
+    text = path.read_text(encoding="utf-8")
+    if text.count(m.old) != 1:
+        raise SystemExit(f"mutation {m.name}: {m.old!r} occurs {text.count(m.old)} times in {m.file} "
+                         "(the code changed: update tests/rl/mutations.py)")
+    path.write_text(text.replace(m.old, m.new), encoding="utf-8")
+
+
+def run_tests(dest: Path, tests: tuple[str, ...], first: bool) -> tuple[int, list[str], str]:
+    """(exit code, failed test ids, output tail) of pytest on ``tests`` inside ``dest``."""
+    env = dict(os.environ, PYTHONPATH=str(dest) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+               OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"))
+    cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rfE", "--no-header",
+           *(["-x"] if first else []), *tests]
+    proc = subprocess.run(cmd, cwd=dest, env=env, capture_output=True, text=True)
+    out = proc.stdout + proc.stderr
+    failed = sorted(set(re.findall(r"^(?:FAILED|ERROR) (\S+)", out, flags=re.M)))
+    return proc.returncode, failed, out[-2000:]
+
+
+def check(names: list[str] | None = None, first: bool = False, verbose: bool = True) -> dict[str, list[str]]:
+    """Run the baseline and the chosen mutations; returns ``{mutation name: failed tests}``."""
+    chosen = [m for m in MUTATIONS if names is None or m.name in names]
+    unknown = set(names or []) - {m.name for m in MUTATIONS}
+    if unknown:
+        raise SystemExit(f"unknown mutations: {sorted(unknown)}; see --list")
+    say = print if verbose else (lambda *a, **k: None)
+    results: dict[str, list[str]] = {}
+    with tempfile.TemporaryDirectory(prefix="textgan-mutations-") as tmp:
+        base = Path(tmp) / "base"
+        copy_tree(base)
+        tests = tuple(sorted({t for m in chosen for t in m.tests}))
+        t0 = time.time()
+        code, failed, tail = run_tests(base, tests, first=False)
+        if code != 0:
+            raise SystemExit(f"the unmutated tests fail ({failed}); fix them first:\n{tail}")
+        say(f"baseline: {', '.join(tests)} pass ({time.time() - t0:.0f} s)")
+        for m in chosen:
+            work = Path(tmp) / m.name
+            shutil.copytree(base, work)
+            apply(work, m)
+            t0 = time.time()
+            code, failed, tail = run_tests(work, m.tests, first)
+            if code != 0 and not failed:  # a crash before any test ran (an import error) counts as caught, but say so
+                failed = [f"(pytest exit {code}, no test id: {tail.strip().splitlines()[-1] if tail.strip() else ''})"]
+            results[m.name] = failed
+            status = "caught" if failed else "SURVIVED"
+            say(f"{m.name}: {status} ({time.time() - t0:.0f} s) - {m.what}")
+            for f in failed:
+                say(f"    {f}")
+            shutil.rmtree(work)
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("names", nargs="*", help="mutations to run (default: all)")
+    parser.add_argument("--list", action="store_true", help="list the mutations and exit")
+    parser.add_argument("--first", action="store_true", help="stop each run at its first failing test")
+    args = parser.parse_args(argv)
+    if args.list:
+        for m in MUTATIONS:
+            print(f"{m.name}: {m.what} [{m.file}]")
+        return 0
+    results = check(args.names or None, first=args.first)
+    survivors = [n for n, failed in results.items() if not failed]
+    print(f"{len(results) - len(survivors)} of {len(results)} mutations caught"
+          + (f"; SURVIVED: {', '.join(survivors)}" if survivors else ""))
+    return 1 if survivors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
