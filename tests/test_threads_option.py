@@ -28,3 +28,9 @@ def test_threads_apply_during_the_command_and_are_restored(tmp_path, monkeypatch
     samples.write_text("a b\n")
     assert main(["evaluate", "--samples", str(samples), "--metrics", "length", "--threads", "2"]) == 0
     assert seen == [2] and torch.get_num_threads() == before
+
+
+def test_peak_memory_is_measured():
+    from textgan.runtime import peak_rss_mb
+
+    assert peak_rss_mb() is None or peak_rss_mb() > 10

@@ -40,8 +40,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
             print(yaml.safe_dump(recipe_to_dict(recipe), sort_keys=False), end="")
             return 0
         run_dir = args.out if args.out is not None else api.default_run_dir(recipe)
-        from .io import check_output
+        from .io import check_output, is_stdout
 
+        if is_stdout(run_dir):
+            raise TextganError("run --out is a run folder, not a stream: pass a folder name (default runs/<name>/<timestamp>)")
         # A file, link, device or someone else's non-empty folder is never written into.
         check_output(run_dir, folder=True, own=("run.json", "metrics.jsonl", "state", "recipe.yaml", "seeds.json"))
         if args.seeds:
@@ -75,7 +77,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
         return 0
     shown = "  ".join(f"{k}={v:.4f}" for k, v in result.metrics.items() if isinstance(v, float))
     print(f"run folder: {result.path}")
-    print(f"final: {shown}  (wall time {result.wall_time_s:.1f} s)")
+    from .runtime import peak_rss_mb
+
+    peak = peak_rss_mb()
+    memory = f", peak memory {peak:,.0f} MB" if peak is not None else ""
+    print(f"final: {shown}  (wall time {result.wall_time_s:.1f} s{memory})")
     return 0
 
 

@@ -40,3 +40,14 @@ def keep_freed_memory(mmap_threshold: int = 32 << 20, trim_threshold: int = 256 
 def malloc_tuned() -> bool:
     """Whether ``keep_freed_memory()`` has been applied in this process."""
     return _TUNED
+
+
+def peak_rss_mb() -> float | None:
+    """This process's peak resident memory so far, in MB (None where ``resource`` is unavailable)."""
+    try:
+        import resource
+        import sys
+    except ImportError:  # not on Unix
+        return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1 << 20) if sys.platform == "darwin" else peak / 1024  # bytes on macOS, kB on Linux

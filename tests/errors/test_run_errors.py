@@ -78,10 +78,12 @@ def test_bad_user_corpora(case, inputs, tmp_path, work, fails):
     assert "text_column=<" not in line and "max_size" not in line
 
 
-@pytest.mark.parametrize("kind", ["file", "foreign_folder", "symlink"])
+@pytest.mark.parametrize("kind", ["file", "foreign_folder", "symlink", "stdout"])
 def test_run_folders_that_are_not_runs(kind, tmp_path, work, fails):
     out = work / "out"
-    if kind == "file":
+    if kind == "stdout":
+        out = "-"
+    elif kind == "file":
         out.write_text("mine\n")
     elif kind == "foreign_folder":
         out.mkdir()
@@ -90,7 +92,7 @@ def test_run_folders_that_are_not_runs(kind, tmp_path, work, fails):
         (work / "elsewhere").mkdir()
         out.symlink_to(work / "elsewhere")
     line = fails(["run", QUICK, "--out", out, *TINY], tmp_path)
-    assert any(w in line for w in ("is a file", "did not write", "symbolic link")), line
+    assert any(w in line for w in ("is a file", "did not write", "symbolic link", "not a stream")), line
 
 
 def test_read_only_output_folder(tmp_path, work, fails, read_only):

@@ -9,9 +9,10 @@ no test catches "survives"; the script then exits non-zero.
     python -m tests.rl.mutations --list          # their names
     python -m tests.rl.mutations manager_sign_loss rollout_one_step_early   # some of them
     python -m tests.rl.mutations --first         # stop each run at its first failing test (faster)
+    python -m tests.rl.mutations --quick --jobs 2   # each mutation against its one quick test
 
 The unmutated copy is run first (the tests must pass there, or the check means nothing).
-``tests/rl/test_mutations.py`` runs the whole check in the default suite.
+``tests/rl/test_mutations.py`` runs the quick form of every mutation in the default suite.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,7 +39,8 @@ ROLLOUT = "tests/rl/test_rollout.py"
 
 @dataclass(frozen=True)
 class Mutation:
-    """Replace ``old`` (which must occur exactly once) by ``new`` in ``file``; ``tests`` should catch it."""
+    """Replace ``old`` (which must occur exactly once) by ``new`` in ``file``; ``tests`` should catch it,
+    and ``quick`` (one test id among them) alone does, in a few seconds."""
 
     name: str
     what: str
@@ -45,6 +48,7 @@ class Mutation:
     old: str
     new: str
     tests: tuple[str, ...]
+    quick: str
 
 
 MUTATIONS = (
@@ -52,32 +56,41 @@ MUTATIONS = (
              "textgan/rl/leakgan.py",
              "out[:, k] = score(seqs).view(num_rollouts, B).mean(dim=0)",
              "out[:, len(given) - 1 - k] = score(seqs).view(num_rollouts, B).mean(dim=0)",
-             (EXACT, LEAKGAN_REWARDS)),
+             (EXACT, LEAKGAN_REWARDS),
+             LEAKGAN_REWARDS + "::test_block_rewards_complete_prefixes_every_c_steps"),
     Mutation("block_reward_token_columns", "LeakGAN per-token rewards: each block's value given to the next block's tokens",
              "textgan/rl/leakgan.py",
              "return scaled.repeat_interleave(step_size, dim=1)[:, :tokens.size(1)]",
              "return scaled.roll(1, dims=1).repeat_interleave(step_size, dim=1)[:, :tokens.size(1)]",
-             (EXACT, LEAKGAN_REWARDS)),
+             (EXACT, LEAKGAN_REWARDS),
+             EXACT + "::test_block_rewards_of_a_stateful_policy_equal_the_exact_expectation"),
     Mutation("manager_sign_loss", "LeakGAN loss: the Manager's term added with the wrong sign",
              "textgan/rl/leakgan.py", "    return manager + worker\n", "    return -manager + worker\n",
-             (LOSSES, LEAKGAN_REWARDS)),
+             (LOSSES, LEAKGAN_REWARDS),
+             LOSSES + "::test_leakgan_loss_equals_the_hand_computed_value"),
     Mutation("manager_sign_per_position", "Manager goal loss (per position): sign flipped",
              "textgan/models/leakgan.py", "return -cos.sum() / (B * nb)", "return cos.sum() / (B * nb)",
-             (LOSSES, LEAKGAN_REWARDS)),
+             (LOSSES, LEAKGAN_REWARDS),
+             LOSSES + "::test_per_position_manager_loss_by_hand"),
     Mutation("manager_sign_batch_mean", "Manager goal loss (batch-mean form): sign flipped",
-             "textgan/rl/leakgan.py", "return -q * cos.mean()", "return q * cos.mean()", (LOSSES,)),
+             "textgan/rl/leakgan.py", "return -q * cos.mean()", "return q * cos.mean()", (LOSSES,),
+             LOSSES + "::test_batch_mean_manager_loss_by_hand"),
     Mutation("rollout_one_step_early", "LeakGAN rollouts start one step early (the prefix's last token is redrawn)",
              "textgan/rl/leakgan.py", "given = [int(e) for e in ends[:-1]]", "given = [int(e) - 1 for e in ends[:-1]]",
-             (EXACT, LEAKGAN_REWARDS)),
+             (EXACT, LEAKGAN_REWARDS),
+             EXACT + "::test_block_rewards_of_a_stateful_policy_equal_the_exact_expectation"),
     Mutation("seqgan_rollout_one_step_early", "SeqGAN rollouts write each draw one position early (over the prefix)",
              "textgan/rl/rollout.py", "completions[:p * group, p] = last_tokens",
-             "completions[:p * group, p - 1] = last_tokens", (EXACT, ROLLOUT)),
+             "completions[:p * group, p - 1] = last_tokens", (EXACT, ROLLOUT),
+             ROLLOUT + "::test_deterministic_policy_gives_identical_exact_rewards"),
     Mutation("manager_state_other_row", "LeakGAN rollouts: each row continues with another row's Manager state",
              "textgan/models/leakgan.py", "manager=pick(self.manager),",
-             "manager=tuple(s.index_select(1, index.roll(1)) for s in self.manager),", (EXACT, LEAKGAN_REWARDS)),
+             "manager=tuple(s.index_select(1, index.roll(1)) for s in self.manager),", (EXACT, LEAKGAN_REWARDS),
+             EXACT + "::test_leakgan_state_reordering_keeps_each_rows_manager_and_worker"),
     Mutation("seqgan_state_other_row", "SeqGAN rollouts: completions continued from another row's state",
              "textgan/rl/rollout.py", "rollout_policy.reorder_state(prefix_states[p - 1], repeat_rows)",
-             "rollout_policy.reorder_state(prefix_states[p - 1], repeat_rows.roll(1))", (EXACT, ROLLOUT)),
+             "rollout_policy.reorder_state(prefix_states[p - 1], repeat_rows.roll(1))", (EXACT, ROLLOUT),
+             EXACT + "::test_seqgan_rewards_of_a_stateful_policy_equal_the_exact_expectation"),
 )
 
 
@@ -111,8 +124,13 @@ def run_tests(dest: Path, tests: tuple[str, ...], first: bool) -> tuple[int, lis
     return proc.returncode, failed, out[-2000:]
 
 
-def check(names: list[str] | None = None, first: bool = False, verbose: bool = True) -> dict[str, list[str]]:
-    """Run the baseline and the chosen mutations; returns ``{mutation name: failed tests}``."""
+def check(names: list[str] | None = None, first: bool = False, quick: bool = False, baseline: bool = True,
+          jobs: int = 1, verbose: bool = True) -> dict[str, list[str]]:
+    """Run the baseline and the chosen mutations; returns ``{mutation name: failed tests}``.
+
+    ``quick`` runs only each mutation's ``quick`` test; ``baseline=False`` skips the unmutated
+    run (when the caller's own test run covers it); ``jobs`` mutations run at a time.
+    """
     chosen = [m for m in MUTATIONS if names is None or m.name in names]
     unknown = set(names or []) - {m.name for m in MUTATIONS}
     if unknown:
@@ -122,26 +140,32 @@ def check(names: list[str] | None = None, first: bool = False, verbose: bool = T
     with tempfile.TemporaryDirectory(prefix="textgan-mutations-") as tmp:
         base = Path(tmp) / "base"
         copy_tree(base)
-        tests = tuple(sorted({t for m in chosen for t in m.tests}))
-        t0 = time.time()
-        code, failed, tail = run_tests(base, tests, first=False)
-        if code != 0:
-            raise SystemExit(f"the unmutated tests fail ({failed}); fix them first:\n{tail}")
-        say(f"baseline: {', '.join(tests)} pass ({time.time() - t0:.0f} s)")
-        for m in chosen:
+        if baseline:
+            tests = tuple(sorted({t for m in chosen for t in ((m.quick,) if quick else m.tests)}))
+            t0 = time.time()
+            code, failed, tail = run_tests(base, tests, first=False)
+            if code != 0:
+                raise SystemExit(f"the unmutated tests fail ({failed}); fix them first:\n{tail}")
+            say(f"baseline: {', '.join(tests)} pass ({time.time() - t0:.0f} s)")
+
+        def one(m: Mutation) -> tuple[Mutation, list[str], float]:
             work = Path(tmp) / m.name
             shutil.copytree(base, work)
             apply(work, m)
             t0 = time.time()
-            code, failed, tail = run_tests(work, m.tests, first)
+            code, failed, tail = run_tests(work, (m.quick,) if quick else m.tests, first)
             if code != 0 and not failed:  # a crash before any test ran (an import error) counts as caught, but say so
-                failed = [f"(pytest exit {code}, no test id: {tail.strip().splitlines()[-1] if tail.strip() else ''})"]
-            results[m.name] = failed
-            status = "caught" if failed else "SURVIVED"
-            say(f"{m.name}: {status} ({time.time() - t0:.0f} s) - {m.what}")
-            for f in failed:
-                say(f"    {f}")
+                last = tail.strip().splitlines()[-1] if tail.strip() else ""
+                failed = [f"(pytest exit {code}, no test id: {last})"]
             shutil.rmtree(work)
+            return m, failed, time.time() - t0
+
+        with ThreadPoolExecutor(max_workers=max(jobs, 1)) as pool:
+            for m, failed, seconds in pool.map(one, chosen):
+                results[m.name] = failed
+                say(f"{m.name}: {'caught' if failed else 'SURVIVED'} ({seconds:.0f} s) - {m.what}")
+                for f in failed:
+                    say(f"    {f}")
     return results
 
 
@@ -150,12 +174,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("names", nargs="*", help="mutations to run (default: all)")
     parser.add_argument("--list", action="store_true", help="list the mutations and exit")
     parser.add_argument("--first", action="store_true", help="stop each run at its first failing test")
+    parser.add_argument("--quick", action="store_true", help="run only each mutation's quick test")
+    parser.add_argument("--jobs", type=int, default=1, help="mutations run at a time (default 1)")
     args = parser.parse_args(argv)
     if args.list:
         for m in MUTATIONS:
             print(f"{m.name}: {m.what} [{m.file}]")
         return 0
-    results = check(args.names or None, first=args.first)
+    results = check(args.names or None, first=args.first, quick=args.quick, jobs=args.jobs)
     survivors = [n for n, failed in results.items() if not failed]
     print(f"{len(results) - len(survivors)} of {len(results)} mutations caught"
           + (f"; SURVIVED: {', '.join(survivors)}" if survivors else ""))

@@ -168,6 +168,10 @@ def tiny_leakgan(vocab=5, T=6, c=2, init_std=1.0):
             p.mul_(3.0)  # features that differ between prefixes
     g = LeakGANGenerator(vocab, embed_dim=4, hidden_dim=5, max_len=T, goal_out_size=feat.feature_dim, goal_size=3,
                          step_size=c, init_std=init_std, discriminator=feat)
+    with torch.no_grad():
+        for name, p in g.named_parameters():
+            if name.startswith(("manager", "goal_projection")):
+                p.mul_(3.0)  # goals that move the Worker's distribution visibly
     return make_rollout_policy(g)
 
 
@@ -225,3 +229,24 @@ def test_seqgan_rewards_of_a_stateful_policy_equal_the_exact_expectation():
         assert est.shape == (4, 5)
         assert_close_to_exact(est[:, :4], exact, var, n)
         assert torch.allclose(est[:, 4], d.prob_real(tokens))
+
+
+def test_leakgan_state_reordering_keeps_each_rows_manager_and_worker():
+    """Read a prefix, reorder the rows (with repeats), read on: every later logit equals that of
+    the reordered rows read from the start, and the teacher-forced pass (deterministic; a state
+    that mixes rows, e.g. another row's Manager state, changes the logits of the next block)."""
+    policy = tiny_leakgan()
+    tokens = torch.tensor([[1, 3, 4, 2, 3, 1], [4, 3, 4, 2, 3, 1], [2, 4, 1, 2, 3, 1], [3, 1, 2, 2, 3, 1]])
+    index = torch.tensor([2, 0, 3, 1, 1, 2])
+    with torch.no_grad():
+        want = policy(tokens.index_select(0, index))  # (6, T, V) teacher-forced
+        for L in (1, 2, 3, 4):
+            tok, state = policy.initial_tokens(4), None
+            for t in range(L):  # read start, y_0..y_{L-2}; the logits of y_{L-1}
+                _, state = policy.step(tok, state)
+                tok = tokens[:, t]
+            state, tok = policy.reorder_state(state, index), tok.index_select(0, index)
+            for t in range(L, 6):
+                logits, state = policy.step(tok, state)
+                assert torch.allclose(logits, want[:, t], atol=1e-5), (L, t)
+                tok = tokens.index_select(0, index)[:, t]

@@ -21,6 +21,7 @@ import pytest
 from tests.train.engine_cases import ADM, LEAKGAN, ROOT, SEQGAN, case_recipe, outcome, read_jsonl
 from textgan import api
 from textgan.cli import main
+from textgan.errors import TextganError
 
 LONGER = {  # more steps in the phase that is killed, so the kill lands inside it
     "seqgan": [*SEQGAN, "adversarial.batches=12"],
@@ -183,3 +184,45 @@ def test_tensorboard_gets_every_logged_value(tmp_path):
     got = [e.value for e in events.Scalars("mle/nll_oracle")]
     assert got == pytest.approx(nll)
     assert [e.step for e in events.Scalars("adversarial/nll_oracle")] == [2, 3]
+
+
+def test_training_state_round_trip_is_exact_and_unpickled(tmp_path):
+    import random
+
+    import numpy as np
+    import torch
+
+    from textgan.engine.optim import adam
+    from textgan.engine.state import TrainState, load_state, save_state
+
+    def make():
+        torch.manual_seed(0)
+        model = torch.nn.Linear(3, 2)
+        return model, adam(model.parameters(), lr=0.1), torch.Generator().manual_seed(5)
+
+    model, opt, gen = make()
+    for _ in range(3):
+        opt.zero_grad()
+        model(torch.randn(4, 3, generator=gen)).pow(2).sum().backward()
+        opt.step()
+    state = TrainState()
+    for name, part in (("model", model), ("opt", opt), ("gen", gen)):
+        state.register(name, part)
+    random.seed(1), np.random.seed(2), torch.manual_seed(3)
+    save_state(tmp_path / "state", *state.capture())
+    expected = (random.random(), np.random.rand(), torch.rand(1), torch.rand(1, generator=gen))
+    model2, opt2, gen2 = make()
+    state2 = TrainState()
+    for name, part in (("model", model2), ("opt", opt2), ("gen", gen2)):
+        state2.register(name, part)
+    state2.restore(*load_state(tmp_path / "state"))
+    assert (random.random(), np.random.rand()) == expected[:2]
+    assert torch.equal(torch.rand(1), expected[2]) and torch.equal(torch.rand(1, generator=gen2), expected[3])
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), model2.state_dict().values()))
+    assert opt2.state_dict()["param_groups"][0]["betas"] == (0.9, 0.999)
+    for a, b in zip(opt.state.values(), opt2.state.values()):
+        assert all(torch.equal(a[k], b[k]) for k in a)
+    assert sorted(p.name for p in (tmp_path / "state").iterdir()) == ["state.json", "state.safetensors"]
+    (tmp_path / "state" / "state.safetensors").write_bytes(b"broken")
+    with pytest.raises(TextganError, match="damaged"):
+        load_state(tmp_path / "state")

@@ -27,7 +27,7 @@ from typing import Any, Callable
 
 from ..errors import TextganError
 from .rundir import RunDir
-from .state import TrainState, load_state, save_state
+from .state import TrainState, flatten, load_state, save_state, unflatten
 
 log = logging.getLogger(__name__)
 
@@ -260,20 +260,16 @@ class Engine:
         if self.run is None:
             return
         tensors, meta = self.state.capture()
-        from .state import _flatten
-
-        meta["engine"] = _flatten("__engine__", self._engine_state(), tensors)
+        meta["engine"] = flatten("__engine__", self._engine_state(), tensors)
         self.dist.barrier()
         save_state(self.state_folder(), tensors, meta)
         self.dist.barrier()
 
     def resume(self) -> None:
         """Restore the state saved in the run folder and cut the metric log back to it."""
-        from .state import _unflatten
-
         assert self.run is not None
         tensors, meta = load_state(self.state_folder())
-        engine = _unflatten(meta["engine"], tensors)
+        engine = unflatten(meta["engine"], tensors)
         names = [p.name for p in self.phases]
         if engine["phases"] != names:
             raise TextganError(f"the saved run has phases {engine['phases']}, this recipe {names}: resume with the "

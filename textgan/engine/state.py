@@ -37,15 +37,19 @@ TENSORS = "state.safetensors"
 META = "state.json"
 
 
-def _flatten(prefix: str, value: Any, tensors: dict[str, Tensor]) -> Any:
-    """Move every tensor of a nested dict/list into ``tensors`` (keyed by dotted path); return the JSON rest."""
+def flatten(prefix: str, value: Any, tensors: dict[str, Tensor]) -> Any:
+    """The JSON-able rest of nested dicts, lists and tuples; every tensor moves into ``tensors``.
+
+    Tensors are keyed by their dotted path under ``prefix`` and left as ``{"__tensor__": key}``;
+    tuples and non-string dict keys are tagged so that :func:`unflatten` gives them back.
+    """
     if isinstance(value, Tensor):
         tensors[prefix] = value.detach().cpu().contiguous().clone()
         return {"__tensor__": prefix}
     if isinstance(value, dict):
-        return {"__dict__": [[_key(k), _flatten(f"{prefix}.{k}", v, tensors)] for k, v in value.items()]}
+        return {"__dict__": [[_key(k), flatten(f"{prefix}.{k}", v, tensors)] for k, v in value.items()]}
     if isinstance(value, (list, tuple)):
-        out = [_flatten(f"{prefix}.{i}", v, tensors) for i, v in enumerate(value)]
+        out = [flatten(f"{prefix}.{i}", v, tensors) for i, v in enumerate(value)]
         return {"__tuple__": out} if isinstance(value, tuple) else out
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
@@ -58,15 +62,16 @@ def _key(k: Any) -> Any:
     raise TypeError(f"cannot save a dict key of type {type(k).__name__} in a training state")
 
 
-def _unflatten(value: Any, tensors: dict[str, Tensor]) -> Any:
+def unflatten(value: Any, tensors: dict[str, Tensor]) -> Any:
+    """The inverse of :func:`flatten`."""
     if isinstance(value, dict):
         if "__tensor__" in value:
             return tensors[value["__tensor__"]]
         if "__tuple__" in value:
-            return tuple(_unflatten(v, tensors) for v in value["__tuple__"])
-        return {k: _unflatten(v, tensors) for k, v in value["__dict__"]}
+            return tuple(unflatten(v, tensors) for v in value["__tuple__"])
+        return {k: unflatten(v, tensors) for k, v in value["__dict__"]}
     if isinstance(value, list):
-        return [_unflatten(v, tensors) for v in value]
+        return [unflatten(v, tensors) for v in value]
     return value
 
 
@@ -141,8 +146,8 @@ class TrainState:
                 value, kind = dict(part.state_dict()), "module"
             else:
                 value, kind = part.state_dict(), "object"
-            meta["parts"][name] = {"kind": kind, "value": _flatten(f"{name}", value, tensors)}
-        meta["rng"] = _flatten("__rng__", _global_rng_state(), tensors)
+            meta["parts"][name] = {"kind": kind, "value": flatten(f"{name}", value, tensors)}
+        meta["rng"] = flatten("__rng__", _global_rng_state(), tensors)
         return tensors, meta
 
     def restore(self, tensors: dict[str, Tensor], meta: dict) -> None:
@@ -153,7 +158,7 @@ class TrainState:
             raise TextganError(f"the saved training state has no {', '.join(missing)}: it was written by another "
                                "recipe; start a new run instead of --resume")
         for name, part in self.parts.items():
-            value = _unflatten(saved[name]["value"], tensors)
+            value = unflatten(saved[name]["value"], tensors)
             try:
                 if isinstance(part, torch.Generator):
                     part.set_state(value["state"])
@@ -167,7 +172,7 @@ class TrainState:
                 first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
                 raise TextganError(f"the saved state of {name!r} does not fit this run's model ({first[:200]}): "
                                    "resume with the recipe the run started with (no --set of model sizes)") from None
-        _set_global_rng_state(_unflatten(meta["rng"], tensors))
+        _set_global_rng_state(unflatten(meta["rng"], tensors))
 
 
 def save_state(folder: str | Path, tensors: dict[str, Tensor], meta: dict) -> Path:
