@@ -246,6 +246,11 @@ def _execute(recipe: Recipe, device: torch.device, out: Path, make_run, progress
     summary = {**built.summary(engine.records), **summary}
     if dist.active:
         summary["processes"] = dist.world
+    from .runtime import peak_rss_mb
+
+    peak = peak_rss_mb()
+    if peak is not None:
+        summary["peak_memory_mb"] = round(peak)  # of this process (rank 0 under torchrun), across the run
     run.finish({"wall_time_s": round(wall, 1), **summary})
     dist.barrier()
     return RunResult(run.path, summary.get("final_metrics", {}), wall)

@@ -107,8 +107,8 @@ def apply(dest: Path, m: Mutation) -> None:
     path = dest / m.file
     text = path.read_text(encoding="utf-8")
     if text.count(m.old) != 1:
-        raise SystemExit(f"mutation {m.name}: {m.old!r} occurs {text.count(m.old)} times in {m.file} "
-                         "(the code changed: update tests/rl/mutations.py)")
+        raise ValueError(f"mutation {m.name}: {m.old!r} occurs {text.count(m.old)} times in {m.file} "
+                         "(the code changed: update the mutation in tests/rl/mutations.py)")
     path.write_text(text.replace(m.old, m.new), encoding="utf-8")
 
 
@@ -167,6 +167,63 @@ def check(names: list[str] | None = None, first: bool = False, quick: bool = Fal
                 for f in failed:
                     say(f"    {f}")
     return results
+
+
+def _test_calls(fn):
+    """The argument sets of a test function: one empty set, or the product of its parametrize marks."""
+    calls = [{}]
+    for mark in getattr(fn, "pytestmark", []):
+        if mark.name != "parametrize":
+            continue
+        names, values = mark.args
+        names = [n.strip() for n in names.split(",")] if isinstance(names, str) else list(names)
+        values = [v if len(names) > 1 else (v,) for v in values]
+        calls = [{**c, **dict(zip(names, v))} for c in calls for v in values]
+    return calls
+
+
+def caught_in_process(m: Mutation, workdir: Path) -> list[str]:
+    """Run ``m.quick`` against a mutated copy of the package imported in this process.
+
+    For the default test suite, where a subprocess per mutation costs too much: the ``textgan``
+    modules are taken out of ``sys.modules``, the mutated copy is put first on ``sys.path``, the
+    test module is loaded from its file under a private name and its quick test called (with
+    every parameter set of its ``parametrize`` marks); then the original modules come back.
+    The test must not need fixtures. Returns the failing calls (empty: the mutation survived).
+    """
+    import importlib
+    import importlib.util
+
+    shutil.copytree(ROOT / "textgan", workdir / "textgan", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    apply(workdir, m)
+    file, func = m.quick.split("::")
+    saved = {k: v for k, v in sys.modules.items() if k == "textgan" or k.startswith("textgan.")}
+    for k in saved:
+        del sys.modules[k]
+    sys.path.insert(0, str(workdir))
+    importlib.invalidate_caches()
+    failed = []
+    try:
+        import textgan
+
+        if Path(textgan.__file__).resolve().parent != (workdir / "textgan").resolve():
+            raise RuntimeError(f"the mutated copy was not imported ({textgan.__file__})")
+        spec = importlib.util.spec_from_file_location(f"_mutated_{m.name}", ROOT / file)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        fn = getattr(module, func)
+        for kwargs in _test_calls(fn):
+            try:
+                fn(**kwargs)
+            except Exception as exc:  # noqa: BLE001 - any failure (assertion or crash) catches the mutation
+                failed.append(f"{m.quick}{kwargs or ''}: {type(exc).__name__}")
+    finally:
+        sys.path.remove(str(workdir))
+        for k in [k for k in sys.modules if k == "textgan" or k.startswith("textgan.")]:
+            del sys.modules[k]
+        sys.modules.update(saved)
+        importlib.invalidate_caches()
+    return failed
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -67,3 +67,24 @@ def test_delayed_rate_averages_towards_the_post_mle_weights():
     for n, p in trainer.rollout.named_parameters():
         want = new[n] if n.startswith("embedding.") else 0.5 * old[n] + 0.5 * new[n]
         assert torch.allclose(p, want, atol=1e-6), n
+
+
+def test_seqgan_rate_zero_rolls_out_with_the_current_generator():
+    """``rollout_update_rate: 0`` is what SeqGAN's TF code ran (its delayed update never reached the
+    sampling graph): after every batch the rollout copy equals the generator."""
+    from textgan.models.lstm_generator import LSTMGenerator
+    from textgan.rl.losses import reinforce_loss
+    from textgan.rl.rewards import rollout_rewards
+
+    torch.manual_seed(0)
+    g = LSTMGenerator(8, 6, 8, max_len=5)
+    d = CNNDiscriminator(8, embed_dim=6, filter_sizes=(1, 2), num_filters=(4, 4))
+    real = torch.randint(0, 8, (32, 5), generator=torch.Generator().manual_seed(1))
+    trainer = AdversarialTrainer(g, d, real, reward_fn=functools.partial(rollout_rewards, num_rollouts=2),
+                                 loss_fn=reinforce_loss, g_optimizer=torch.optim.Adam(g.parameters(), lr=0.05),
+                                 d_optimizer=torch.optim.Adam(d.parameters(), lr=1e-3), batch_size=8, d_rounds=0,
+                                 rollout_update_rate=0.0, seed=0)
+    for _ in range(2):
+        trainer.adversarial_batch()
+        rollout = dict(trainer.rollout.named_parameters())
+        assert all(torch.equal(p, rollout[n]) for n, p in g.named_parameters())

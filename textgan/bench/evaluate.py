@@ -46,8 +46,11 @@ def small_encoder(folder: Path, texts: list[str], hidden: int = 256, layers: int
     torch.manual_seed(0)
     cfg = BertConfig(vocab_size=len(tok), hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=4,
                      intermediate_size=4 * hidden, max_position_embeddings=128, pad_token_id=tok.pad_token_id)
-    BertModel(cfg).save_pretrained(str(folder))
-    tok.save_pretrained(str(folder))
+    from ..metrics.features import quiet_transformers
+
+    with quiet_transformers():
+        BertModel(cfg).save_pretrained(str(folder))
+        tok.save_pretrained(str(folder))
     return folder
 
 

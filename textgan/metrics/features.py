@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -59,6 +60,20 @@ def trace_sqrt_product(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.sqrt(np.clip(ev, 0, None)).sum())
 
 
+@contextmanager
+def quiet_transformers():
+    """No transformers progress bars (loading / saving weights) inside the block."""
+    from transformers.utils import logging as hf_logging
+
+    was = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was:
+            hf_logging.enable_progress_bar()
+
+
 class EncoderFeatures:
     """Mean-pooled last hidden states of a local transformers encoder folder.
 
@@ -81,8 +96,9 @@ class EncoderFeatures:
 
             raise TextganError(f"encoder {str(path)!r} is not a local transformers model folder")
         self.device = resolve_device(device)
-        self.tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
-        self.model = AutoModel.from_pretrained(str(path), local_files_only=True).to(self.device).eval()
+        with quiet_transformers():
+            self.tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+            self.model = AutoModel.from_pretrained(str(path), local_files_only=True).to(self.device).eval()
         self.batch_size, self.max_length = batch_size, max_length
         self._torch = torch
 

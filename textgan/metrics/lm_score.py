@@ -142,8 +142,11 @@ class _CausalLM:
 
         torch.manual_seed(seed)
         self.cfg, self.device = cfg, device
-        self.tok = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
-        self.model = AutoModelForCausalLM.from_pretrained(str(path), local_files_only=True).to(device)
+        from .features import quiet_transformers
+
+        with quiet_transformers():
+            self.tok = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+            self.model = AutoModelForCausalLM.from_pretrained(str(path), local_files_only=True).to(device)
         if self.tok.pad_token_id is None:
             self.tok.pad_token = self.tok.eos_token if self.tok.eos_token is not None else self.tok.unk_token
         self.bos = self.tok.bos_token_id if self.tok.bos_token_id is not None else self.tok.eos_token_id

@@ -75,7 +75,7 @@ class LanguageModelRun:
         """``final_metrics`` (the last evaluation), truncation count and training split, for ``run.json``."""
         last = next((r for r in reversed(records) if r.get("phase") in ("mle", "adversarial")), {})
         final = {k: v for k, v in last.items() if k not in ("phase", "epoch", "batch", "step", "time")}
-        return {"final_metrics": final, "n_truncated": self.data.n_truncated, "train_split": self.data.train_split}
+        return {"final_metrics": final, **self.data.summary()}
 
 
 def build_language_model(recipe: Recipe, device: torch.device, progress: bool = True, dist=None) -> LanguageModelRun:
