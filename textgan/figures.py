@@ -102,7 +102,7 @@ def plot_precision_recall(table: dict[str, dict[str, float]], out: Path, title: 
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    _save_figure(fig, out)
+    save_figure(fig, out)
     return out
 
 
@@ -124,14 +124,15 @@ def plot_embedding_map(points: Tensor, labels: Tensor, names: Sequence[str] | No
     ax.set_yticks([])
     ax.legend(fontsize=6, markerscale=3, loc="center left", bbox_to_anchor=(1.0, 0.5))
     fig.tight_layout()
-    _save_figure(fig, out)
+    save_figure(fig, out)
     return out
 
 
-def _save_figure(fig, out: Path) -> None:
+def save_figure(fig, out: Path, dpi: int = 110) -> None:
+    """Write a matplotlib figure to ``out`` through a temporary name (never half a PNG), and close it."""
     import matplotlib.pyplot as plt
 
     tmp = out.with_name(f".{out.name}.tmp.png")
-    fig.savefig(tmp, dpi=110)
+    fig.savefig(tmp, dpi=dpi)
     plt.close(fig)
     tmp.replace(out)

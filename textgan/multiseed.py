@@ -219,10 +219,9 @@ def plot_bands(summary: dict, out: Path) -> Path | None:
         ax.grid(alpha=0.3)
     axes[-1, 0].set_xlabel(f"training step (mean +- std over {len(summary['seeds'])} seeds)")
     fig.tight_layout()
-    tmp = out.with_name(f".{out.name}.tmp.png")
-    fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    tmp.replace(out)
+    from .figures import save_figure
+
+    save_figure(fig, out, dpi=100)
     return out
 
 

@@ -69,13 +69,16 @@ class Dist:
         torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.MAX)
         return int(t.item())
 
-    def broadcast(self, obj):
-        """Rank 0's ``obj`` on every rank (a small picklable value, e.g. the run folder's path)."""
+    def broadcast(self, text: str) -> str:
+        """Rank 0's ``text`` on every rank (e.g. the run folder's path), sent as UTF-8 bytes (nothing pickled)."""
         if not self.active:
-            return obj
-        box = [obj]
-        torch.distributed.broadcast_object_list(box, src=0)
-        return box[0]
+            return text
+        data = torch.tensor(list(text.encode("utf-8")), dtype=torch.uint8)
+        size = torch.tensor([data.numel()], dtype=torch.int64)
+        torch.distributed.broadcast(size, src=0)
+        buf = data if self.is_main else torch.empty(int(size.item()), dtype=torch.uint8)
+        torch.distributed.broadcast(buf, src=0)
+        return bytes(buf.tolist()).decode("utf-8")
 
     def wrap(self, module: nn.Module) -> nn.Module:
         """``module`` in DistributedDataParallel when there are several processes (else itself)."""

@@ -179,8 +179,7 @@ def plot_learning_curve(records: list[dict], out: Path) -> Path | None:
                 ax.axvline((s0 + s1) / 2, color="grey", ls="--", lw=0.8)
     axes[-1, 0].set_xlabel("training step (epochs of MLE, then adversarial batches)")
     fig.tight_layout()
-    tmp = out.with_name(f".{out.name}.tmp.png")
-    fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    tmp.replace(out)
+    from ..figures import save_figure
+
+    save_figure(fig, out, dpi=100)
     return out
