@@ -254,9 +254,12 @@ def _cmd_bench(args: argparse.Namespace) -> int:
                                                  compute_dtype=args.compute_dtype, threads=args.threads)))
         return 0
     if args.what == "discriminator":
-        from .bench.discriminator import bench_discriminator, format_discriminator_bench
+        from .bench.discriminator import (bench_discriminator, format_discriminator_bench, format_operator_calls,
+                                          operator_calls_per_step)
 
         print(format_discriminator_bench(bench_discriminator(threads=args.threads)))
+        print()
+        print(format_operator_calls(operator_calls_per_step()))
         return 0
     if args.what == "generation":
         from .bench.generation import bench_generation, format_generation_bench

@@ -18,6 +18,7 @@ def test_bench_evaluate_small(tiny_encoder):
             "frechet"} <= set(r["values"])
     text = format_evaluate_bench(r)
     assert "n-gram metrics together" in text and "LM + reverse LM" in text and "Frechet" in text
+    assert "LM epochs (best / trained): lm_score 1/1" in text
 
 
 def test_bench_evaluate_cli(tiny_encoder, capsys):

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from textgan.config import load_recipe, recipe_from_dict
+from textgan.engine.optim import adam
 from textgan.errors import NonFiniteLossError, TextganError
 from textgan.models.cnn_discriminator import CNNDiscriminator
 from textgan.models.lstm_generator import LSTMGenerator
@@ -125,3 +126,26 @@ def test_recipe_smoke_run(name, tmp_path):
         assert [r["step"] for r in adv] == [2, 3]  # the step counter continues after 1 MLE epoch
         assert (result.path / "checkpoints" / "discriminator" / "model.safetensors").is_file()
     assert (result.path / "checkpoints" / "last" / "model.safetensors").is_file()
+
+
+def test_discriminator_epochs_without_host_reads_give_the_same_numbers():
+    """The accelerator path (sums on the device, one read per epoch) equals the per-step-read CPU path."""
+    results = []
+    for reads in (True, False):
+        g, d = tiny_models()
+        torch.manual_seed(0)
+        optimizer = adam(d.parameters(), lr=1e-2)
+        real = torch.randint(1, 8, (40, 5), generator=torch.Generator().manual_seed(1))
+        fake = torch.randint(1, 8, (40, 5), generator=torch.Generator().manual_seed(2))
+        stats = discriminator_epochs(d, optimizer, real, fake, 2, 8, torch.Generator().manual_seed(3), host_reads=reads)
+        results.append((stats, [p.detach().clone() for p in d.parameters()]))
+    assert results[0][0] == results[1][0]
+    assert all(torch.equal(a, b) for a, b in zip(results[0][1], results[1][1]))
+
+
+def test_operator_call_counts_are_reported():
+    from textgan.bench.discriminator import format_operator_calls, operator_calls_per_step
+
+    result = operator_calls_per_step(batch_size=8, seq_len=6, vocab_size=30, steps=2, embed_dim=8)
+    assert result["device_sums"]["host_reads_per_step"] < result["host_reads_every_step"]["host_reads_per_step"]
+    assert "host reads" in format_operator_calls(result)

@@ -188,6 +188,53 @@ def bench_discriminator(batch_size: int = 64, seq_len: int = 20, vocab_size: int
         torch.set_num_threads(previous_threads)
 
 
+def operator_calls_per_step(batch_size: int = 64, seq_len: int = 20, vocab_size: int = 5000, steps: int = 8,
+                            embed_dim: int = 64, seed: int = 0) -> dict:
+    """Operator calls and host reads per discriminator training step, counted with ``torch.profiler``.
+
+    The proxy, where no GPU is at hand, for what a step costs in kernel launches and device
+    synchronisations: each top-level aten operator is at least one launch on a GPU, and each
+    ``aten::_local_scalar_dense`` (a ``.item()``, ``int(tensor)`` or a tensor in an ``if``) makes the
+    host wait for the device. Counted for ``discriminator_epochs`` with ``host_reads`` on (the CPU
+    path: finite-loss check and statistics read after every step) and off (the accelerator path:
+    statistics summed on the device, read once per epoch).
+    """
+    from torch.profiler import ProfilerActivity, profile
+
+    from ..train.adversarial import discriminator_epochs
+
+    gen = torch.Generator().manual_seed(seed)
+    real = torch.randint(0, vocab_size, (steps * batch_size // 2, seq_len), generator=gen)
+    fake = torch.randint(0, vocab_size, (steps * batch_size // 2, seq_len), generator=gen)
+    out = {"steps": steps, "batch_size": batch_size}
+    for name, reads in (("host_reads_every_step", True), ("device_sums", False)):
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            model = CNNDiscriminator(vocab_size, embed_dim)
+            optimizer = adam(model.parameters(), lr=1e-4)
+            discriminator_epochs(model, optimizer, real, fake, 1, batch_size, torch.Generator().manual_seed(0),
+                                 host_reads=reads)  # warm-up
+            with profile(activities=[ProfilerActivity.CPU]) as prof:
+                discriminator_epochs(model, optimizer, real, fake, 1, batch_size, torch.Generator().manual_seed(0),
+                                     host_reads=reads)
+        events = [e for e in prof.events() if e.name.startswith("aten::")]
+        top = [e for e in events if e.cpu_parent is None or not e.cpu_parent.name.startswith("aten::")]
+        reads_ = sum(e.name == "aten::_local_scalar_dense" for e in events)
+        out[name] = {"top_level_ops_per_step": len(top) / steps, "all_ops_per_step": len(events) / steps,
+                     "host_reads_per_step": reads_ / steps}
+    return out
+
+
+def format_operator_calls(result: dict) -> str:
+    lines = [f"operator calls per discriminator step (torch.profiler, {result['steps']} steps of batch "
+             f"{result['batch_size']}; a top-level aten op is at least one kernel launch on a GPU):"]
+    for name in ("host_reads_every_step", "device_sums"):
+        r = result[name]
+        lines.append(f"  {name:<22} top-level ops {r['top_level_ops_per_step']:6.1f}   all ops "
+                     f"{r['all_ops_per_step']:7.1f}   host reads {r['host_reads_per_step']:4.2f}")
+    return "\n".join(lines)
+
+
 def format_discriminator_bench(result: dict) -> str:
     """Render ``bench_discriminator``'s result as a plain-text table."""
     lines = [

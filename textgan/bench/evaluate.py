@@ -117,6 +117,11 @@ def format_evaluate_bench(r: dict[str, Any]) -> str:
             cpu = r.get(key.replace("_s", "_cpu_s"), float("nan")) / threads
             lines.append(f"{label:<28}{r[key]:>9.2f}s{cpu:>11.2f}s{TARGETS[key]:>9.0f}s  {ok}")
     lines.append("(cpu/thread: process CPU seconds / threads, close to the wall time of an unloaded machine)")
+    if "lm_protocol" in r:
+        lp = r["lm_protocol"]
+        lines.append("LM epochs (best / trained): " + ", ".join(
+            f"{k} {lp[k]['best_epoch']}/{lp[k]['epochs']} ({lp[k]['seconds']:.0f} s)"
+            for k in ("lm_score", "reverse_lm_score") if k in lp))
     if "encoder" in r:
         lines.append(f"Frechet encoder: {r['encoder']}")
     lines.append("")

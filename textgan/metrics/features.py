@@ -118,7 +118,7 @@ class EncoderFeatures:
         torch = self._torch
         # Sorting by length makes batches of similar length (less padding); rows go back in order.
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        out = np.zeros((len(texts), self.model.config.hidden_size), dtype=np.float64)
+        out: np.ndarray | None = None
         with torch.inference_mode():
             for i in range(0, len(order), self.batch_size):
                 rows = order[i:i + self.batch_size]
@@ -128,7 +128,11 @@ class EncoderFeatures:
                 hidden = self.model(**enc).last_hidden_state.float()
                 mask = enc["attention_mask"].unsqueeze(-1).float()
                 pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
+                if out is None:  # the width is the model's output size, whatever its config calls it
+                    out = np.zeros((len(texts), pooled.size(-1)), dtype=np.float64)
                 out[rows] = pooled.double().cpu().numpy()
+        if out is None:
+            raise ValueError("no texts to encode")
         return out
 
 

@@ -28,7 +28,7 @@ LossFn = Callable[[nn.Module, Tensor, Tensor], Tensor]  # (generator, tokens, re
 
 def discriminator_epochs(discriminator: nn.Module, optimizer: torch.optim.Optimizer, real: Tensor, fake: Tensor,
                          epochs: int, batch_size: int, shuffle: torch.Generator, where: str = "discriminator",
-                         dist=None, model: nn.Module | None = None) -> dict:
+                         dist=None, model: nn.Module | None = None, host_reads: bool | None = None) -> dict:
     """Train the discriminator on real (label 1) against generated (label 0) sequences.
 
     As SeqGAN's ``Dis_dataloader``: positives and negatives are pooled and shuffled once, cut
@@ -47,6 +47,9 @@ def discriminator_epochs(discriminator: nn.Module, optimizer: torch.optim.Optimi
             negatives) with ``batch_size / world`` rows per step, through ``model`` (the
             DistributedDataParallel wrapper of ``discriminator``), so the ranks step alike.
         model: the module whose forward computes the logits (default: ``discriminator``).
+        host_reads: read the loss on the host after every step (finite-loss check at the batch
+            that failed); None: on the CPU only. Without them an epoch never waits for an
+            accelerator: loss and accuracy are summed on the device and read once per epoch.
 
     Returns:
         ``{"d_loss": mean loss, "d_accuracy": accuracy on the batches as trained}`` of the last epoch.
@@ -65,7 +68,7 @@ def discriminator_epochs(discriminator: nn.Module, optimizer: torch.optim.Optimi
     fix = "lower discriminator.lr (e.g. --set discriminator.lr=1e-5)"
     # On an accelerator the epoch never waits for the device: loss and accuracy are summed on it
     # (float64, the same sums as Python floats) and read once, after the epoch.
-    per_step_check = device.type == "cpu"
+    per_step_check = device.type == "cpu" if host_reads is None else host_reads
     total = torch.zeros((), dtype=torch.float64, device=device)
     correct = torch.zeros((), dtype=torch.int64, device=device)
     for epoch in range(epochs):
