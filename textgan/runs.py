@@ -22,7 +22,7 @@ import torch
 from .config import Recipe, load_recipe, recipe_to_dict
 from .engine.distributed import Dist, setup
 from .engine.loop import Engine, Phase, RunInterrupted
-from .engine.rundir import RunDir, environment, resolve_device
+from .engine.rundir import RunDir, environment, resolve_device, warn_if_oversubscribed
 from .errors import TextganError
 from .seeds import RANK_STRIDE
 
@@ -268,6 +268,8 @@ def _setup(recipe: Recipe) -> tuple[torch.device, Dist]:
 def start(recipe: Recipe, out_dir: str | Path | None = None, progress: bool = True) -> RunResult:
     """Train a recipe from nothing into ``out_dir`` (which must not hold a run)."""
     device, dist = _setup(recipe)
+    if device.type == "cpu" and dist.is_main:
+        warn_if_oversubscribed(recipe.threads or torch.get_num_threads())
     out = Path(dist.broadcast(str(out_dir) if out_dir is not None else str(default_run_dir(recipe))))
     if RunDir.holds_run(out):
         raise TextganError(f"run folder {str(out)!r} already holds a run: continue it with "

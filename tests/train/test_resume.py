@@ -226,3 +226,22 @@ def test_training_state_round_trip_is_exact_and_unpickled(tmp_path):
     (tmp_path / "state" / "state.safetensors").write_bytes(b"broken")
     with pytest.raises(TextganError, match="damaged"):
         load_state(tmp_path / "state")
+
+
+def test_an_oversubscribed_machine_is_named_with_the_fix(monkeypatch, caplog):
+    import os
+
+    from textgan.engine.rundir import warn_if_oversubscribed
+
+    from textgan.engine import rundir
+
+    monkeypatch.setattr(os, "getloadavg", lambda: (3.0, 3.0, 3.0))
+    monkeypatch.setattr(os, "cpu_count", lambda: 4)
+    monkeypatch.setattr(rundir, "_running_now", lambda: 3)
+    message = warn_if_oversubscribed(2)
+    assert message is not None and "threads=1" in message and "load 3.0 on 4 cores" in message
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.2, 0.2, 0.2))
+    assert warn_if_oversubscribed(2) is None
+    monkeypatch.setattr(os, "getloadavg", lambda: (3.0, 3.0, 3.0))
+    monkeypatch.setattr(rundir, "_running_now", lambda: 0)  # the average still counts a job that ended
+    assert warn_if_oversubscribed(2) is None
