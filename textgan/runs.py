@@ -15,13 +15,14 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import torch
 
 from .config import Recipe, load_recipe, recipe_to_dict
 from .engine.distributed import Dist, setup
 from .engine.loop import Engine, Phase, RunInterrupted
+from .engine.state import TrainState
 from .engine.rundir import RunDir, environment, resolve_device, warn_if_oversubscribed
 from .errors import TextganError
 from .seeds import RANK_STRIDE
@@ -66,9 +67,9 @@ class Built:
     """A recipe built for training: its phases and state, and how to summarise the run."""
 
     phases: list[Phase]
-    state: object
-    bind: object  # (run: RunDir) -> None: tells the builders where to write
-    summary: object  # (records) -> dict for run.json
+    state: TrainState
+    bind: Callable[[RunDir], None]  # tells the builders where to write, once the folder exists
+    summary: Callable[[list[dict]], dict]  # the logged records -> fields of run.json
 
 
 def build(recipe: Recipe, device: torch.device, progress: bool, dist: Dist | None = None) -> Built:
@@ -111,6 +112,8 @@ class PipelinePhase(Phase):
     def step(self, i: int) -> dict:
         from .detection import run_pipeline
 
+        if not self.ctx.engine.dist.is_main:  # under torchrun, rank 0 generates and reports for the run
+            return {}
         self.result = run_pipeline(self.recipe, self.ctx.run.path, self.device.type, self.ctx.engine.progress)
         return {}
 
@@ -284,6 +287,11 @@ def start(recipe: Recipe, out_dir: str | Path | None = None, progress: bool = Tr
         return _execute(recipe, device, out, make_run, progress, dist)
 
 
+def _fixes_the_model(key: str) -> bool:
+    """Is the dotted recipe ``key`` one of :data:`SHAPE_KEYS` (a section prefix ending in "." or a key)?"""
+    return any(key.startswith(s) if s.endswith(".") else key == s or key.startswith(s + ".") for s in SHAPE_KEYS)
+
+
 def _changed_keys(old: dict, new: dict, prefix: str = "") -> list[str]:
     keys = []
     for k in sorted(set(old) | set(new)):
@@ -315,9 +323,7 @@ def resume(run_dir: str | Path, overrides: list[str] | None = None, progress: bo
         raise TextganError(f"the run in {str(run.path)!r} has finished: nothing to resume (start a new run with --out)")
     saved = recipe_to_dict(load_recipe(run.path / "recipe.yaml"))
     recipe = load_recipe(run.path / "recipe.yaml", overrides)
-    changed = [k for k in _changed_keys(saved, recipe_to_dict(recipe))
-               if any(k == s or k.startswith(s) if s.endswith(".") else k == s or k.startswith(s + ".")
-                      for s in SHAPE_KEYS)]
+    changed = [k for k in _changed_keys(saved, recipe_to_dict(recipe)) if _fixes_the_model(k)]
     if changed:
         raise TextganError(f"--set {', '.join(changed)} would change the model, the data or the seed of a resumed run: "
                            "drop it, or start a new run with --out")
