@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from ..engine.loop import Engine, Phase
+from ..engine.loop import BestTracker, Engine, Phase
 from ..engine.optim import adam, check_finite
 from ..engine.rundir import RunDir, plot_learning_curve
 from ..engine.state import TrainState
@@ -170,8 +170,22 @@ class EnergyPhase(Phase):
         self.sums: dict[str, float] = {}
         self.count = 0
         self.history: list[dict] = []
-        self.best_score, self.best_step = -math.inf, 0
         self.on_best = on_best
+        self.tracker = BestTracker("val_score", "max", self._improved)  # updated by the engine after each evaluation
+        self.best.append(self.tracker)
+
+    def _improved(self, step: int, score: float, record: dict) -> None:
+        self.best_weights.keep()
+        if self.on_best is not None:
+            self.on_best(step, score)
+
+    @property
+    def best_score(self) -> float:
+        return self.tracker.best if self.tracker.best is not None else -math.inf
+
+    @property
+    def best_step(self) -> int:
+        return self.tracker.best_step or 0
 
     def _autocast(self):
         dtype = self.autocast_dtype
@@ -233,18 +247,13 @@ class EnergyPhase(Phase):
     def evaluate(self, step: int, stats: dict) -> dict:
         score = self.validate()
         self.discriminator.train()
-        improved = score > self.best_score
-        if improved:
-            self.best_weights.keep()
-            self.best_step, self.best_score = step, score
+        best = score if math.isfinite(score) and score > self.best_score else self.best_score
         entry = {"model": self.name, "step": step, **{k: v / self.count for k, v in self.sums.items()},
-                 "val_score": score, "best_val_score": self.best_score}
+                 "val_score": score, "best_val_score": best}
         entry = self.ctx.engine.log(entry, to=self.log_to)
         self.history.append(entry)
-        if improved and self.on_best is not None:
-            self.on_best(step, score)
         self.sums, self.count = {}, 0
-        return entry
+        return entry  # the engine hands it to the tracker: a new best keeps the weights and calls on_best
 
     def end(self) -> dict:
         if self.on_end is not None:
@@ -256,12 +265,10 @@ class EnergyPhase(Phase):
                                  self.history)
 
     def state_dict(self) -> dict:
-        return {"sums": self.sums, "count": self.count, "history": self.history, "best_score": self.best_score,
-                "best_step": self.best_step}
+        return {"sums": self.sums, "count": self.count, "history": self.history}
 
     def load_state_dict(self, state: dict) -> None:
         self.sums, self.count, self.history = dict(state["sums"]), state["count"], list(state["history"])
-        self.best_score, self.best_step = state["best_score"], state["best_step"]
 
 
 def train_energy_model(discriminator: DenoisingAutoencoder, generator: MLPGenerator | None, train_docs: Tensor, *,
