@@ -73,8 +73,9 @@ def warn_if_oversubscribed(threads: int) -> str | None:
     if load + threads <= cores + 0.5:
         return None
     free = max(int(cores - load + 0.5), 1)
+    fix = f"--set threads={free} fits the free cores" if free < threads else "expect slower steps (or wait for the cores)"
     message = (f"the machine is oversubscribed (load {load:.1f} on {cores} cores, this run adds {threads} threads): "
-               f"training will be slower than on idle cores; --set threads={free} fits the free cores")
+               f"training will be slower than on idle cores; {fix}")
     log.warning(message)
     return message
 
