@@ -240,7 +240,10 @@ def test_an_oversubscribed_machine_is_named_with_the_fix(monkeypatch, caplog):
     monkeypatch.setattr(rundir, "_running_now", lambda: 3)
     message = warn_if_oversubscribed(2)
     assert message is not None and "threads=1" in message and "load 3.0 on 4 cores" in message
+    monkeypatch.setattr(os, "getloadavg", lambda: (4.0, 4.0, 4.0))
+    monkeypatch.setattr(rundir, "_running_now", lambda: 4)
     assert "threads=" not in warn_if_oversubscribed(1)  # one thread already: nothing smaller to suggest
+    monkeypatch.setattr(rundir, "_running_now", lambda: 3)
     monkeypatch.setattr(os, "getloadavg", lambda: (0.2, 0.2, 0.2))
     assert warn_if_oversubscribed(2) is None
     monkeypatch.setattr(os, "getloadavg", lambda: (3.0, 3.0, 3.0))
