@@ -69,16 +69,16 @@ def test_generated_runs_are_split_by_run_unless_mixed(tmp_path):
     real = write_real(tmp_path, 300)
     runs = [write_generated(tmp_path, f"run{i}.jsonl", gen_texts(f"r{i}", 40), temperature=0.5 + i) for i in range(3)]
     ds = build_detection_dataset(real, runs, tmp_path / "by_run")
-    sources = {s: {r["source"] for r in split_rows(ds.path, s) if r["label"] == 1} for s in ("train", "validation", "test")}
+    sources = {s: {r["meta_source"] for r in split_rows(ds.path, s) if r["label"] == 1} for s in ("train", "validation", "test")}
     assert sources == {"train": {str(runs[0])}, "validation": {str(runs[1])}, "test": {str(runs[2])}}
     assert all(c["real"] == c["generated"] == 40 for c in ds.counts.values())
 
     two = build_detection_dataset(real, runs[:2], tmp_path / "two")
-    test_sources = {r["source"] for r in split_rows(two.path, "test") if r["label"] == 1}
+    test_sources = {r["meta_source"] for r in split_rows(two.path, "test") if r["label"] == 1}
     assert test_sources == {str(runs[1])} and two.assignment["train"] == [str(runs[0])]
 
     mixed = build_detection_dataset(real, runs, tmp_path / "mixed", mix_runs=True)
-    assert len({r["source"] for r in split_rows(mixed.path, "test") if r["label"] == 1}) == 3
+    assert len({r["meta_source"] for r in split_rows(mixed.path, "test") if r["label"] == 1}) == 3
 
 
 def test_report_trains_the_cnn_and_writes_json_and_table(tmp_path):

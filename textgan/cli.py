@@ -135,21 +135,23 @@ def _corpus_detection(args: argparse.Namespace) -> int:
     from .detection import build_detection_dataset, detectability_report, format_report
 
     for flag, value in (("--max-per-class", args.max_per_class), ("--real-max-tokens", args.real_max_tokens),
-                        ("--epochs", args.epochs)):
+                        ("--epochs", args.epochs), ("--detector-seeds", args.detector_seeds)):
         if value is not None and value < 1:
             raise TextganError(f"{flag} must be positive, got {value}: pass a positive number or leave it out")
     ds = build_detection_dataset(args.real, args.generated, args.out, real_labels=args.real_label,
                                  real_max_tokens=args.real_max_tokens, text_column=args.text_column,
                                  mix_runs=args.mix_runs, validation_fraction=args.validation_fraction,
-                                 test_fraction=args.test_fraction, max_per_class=args.max_per_class, seed=args.seed)
+                                 test_fraction=args.test_fraction, max_per_class=args.max_per_class, seed=args.seed,
+                                 generator=args.generator, oov=args.oov, generator_train=args.generator_train)
     shown = ", ".join(f"{s} {c['real']}+{c['generated']}" for s, c in ds.counts.items())
     print(f"wrote {ds.path} (real+generated per split: {shown}); removed: "
           + ", ".join(f"{k} {v}" for k, v in ds.removed.items()))
     if args.report:
         report = detectability_report(ds.path, epochs=args.epochs, tokenize=args.tokenize, device=args.device,
-                                      seed=args.seed, progress=not args.quiet)
+                                      seed=args.seed, progress=not args.quiet, reference_lm=args.generator,
+                                      cnn_seeds=args.detector_seeds)
         print(format_report(report), end="")
-        print(f"wrote {ds.path / 'report.md'} and report.json")
+        print(f"wrote {ds.path / 'report.md'}, report.json" + (" and roc.png" if report.get("roc_plot") else ""))
     return 0
 
 
@@ -410,13 +412,20 @@ def build_parser() -> argparse.ArgumentParser:
                     help="cut real texts to this many whitespace tokens (default: no cut)")
     cd.add_argument("--text-column", default=None, help="text column of a real user file (default: text)")
     cd.add_argument("--mix-runs", action="store_true", help="pool the runs instead of splitting by run")
+    cd.add_argument("--generator", default=None, metavar="RUN_OR_CHECKPOINT",
+                    help="the generator's run or checkpoint: both classes get its tokenizer, vocabulary and detokenization")
+    cd.add_argument("--oov", choices=["unk", "drop", "keep"], default=None,
+                    help="real tokens the generator cannot emit: map to <unk> (default with --generator), drop the text, keep")
+    cd.add_argument("--generator-train", default=None, metavar="TEXT",
+                    help="what the generator was trained on, for the card (e.g. emnlp_news:valid)")
     cd.add_argument("--validation-fraction", type=float, default=0.1, help="share of the texts in validation")
     cd.add_argument("--test-fraction", type=float, default=0.1, help="share of the texts in test")
     cd.add_argument("--max-per-class", type=int, default=None,
                     help="cap on texts per class, over all splits (default: no cap)")
     cd.add_argument("--seed", type=int, default=0, help="random seed of the shuffling and of the detector (--report)")
-    cd.add_argument("--report", action="store_true", help="also train the baseline CNN detector: report.md/.json")
+    cd.add_argument("--report", action="store_true", help="also run the detectors (CNN, TF-IDF + logistic regression; zero-shot with --generator): report.md/.json, roc.png")
     cd.add_argument("--epochs", type=int, default=3, help="detector epochs (--report)")
+    cd.add_argument("--detector-seeds", type=int, default=1, help="train the CNN detector with this many seeds (--report)")
     cd.add_argument("--tokenizer", "--tokenize", dest="tokenize", choices=["whitespace", "nltk"], default="whitespace", help="detector tokens (--report)")
     cd.add_argument("--device", default="auto", help=f"detector device (--report): {_DEVICE_HELP}")
     cd.add_argument("--threads", type=int, default=None, help=_THREADS_HELP)

@@ -209,6 +209,11 @@ class ADMConfig:
     select_recall: float = 0.0002  # validation precision at this recall picks the checkpoint
     recalls: tuple[float, ...] = (0.0001, 0.0002, 0.0005, 0.002, 0.01, 0.05, 0.2, 1.0)  # test table columns
     baselines: tuple[str, ...] = ("adm_ae", "dae", "bow", "tfidf")  # also trained / scored in the same run
+    # opt-in: lsa, lda, doc2vec (gensim), encoder (adm.encoder_path); "lsa@300" picks the size (textgan/baselines.py)
+    baseline_dim: int = 50  # size of lsa / lda / doc2vec without "@D"
+    encoder_path: str | None = None  # local transformers folder for the "encoder" baseline (mean-pooled)
+    encoder_max_length: int = 256  # encoder tokens per document
+    evaluations: tuple[str, ...] = ("retrieval", "probe", "clustering")  # textgan/metrics/representation.py
     embed_batch_size: int = 4096
     compute_dtype: Literal["float32", "bfloat16"] = "float32"  # bfloat16: autocast forward passes (faster CPUs)
     embedding_map: Literal["tsne", "pca", "none"] = "tsne"  # 2-D map of the test embeddings
@@ -228,10 +233,24 @@ class ADMConfig:
         for ok, message in checks:
             if not ok:
                 raise TextganError(f"{message}: fix the adm section")
-        known = {"adm_ae", "dae", "bow", "tfidf"}
+        known = {"adm_ae", "dae", "bow", "tfidf", "lsa", "lda", "doc2vec", "encoder"}
         for b in self.baselines:
-            if b not in known:
-                raise TextganError(f"adm.baselines has unknown method {b!r}: use some of {sorted(known)}")
+            name, _, size = b.partition("@")
+            if name not in known or (size and (name not in ("lsa", "lda", "doc2vec") or not size.isdigit()
+                                               or int(size) < 1)):
+                raise TextganError(f"adm.baselines has unknown method {b!r}: use some of {sorted(known)} "
+                                   "(lsa, lda and doc2vec take a size: lsa@300)")
+        if len(set(self.baselines)) != len(self.baselines):
+            raise TextganError(f"adm.baselines lists a method twice: {list(self.baselines)}")
+        if "encoder" in self.baselines and not self.encoder_path:
+            raise TextganError("adm.baselines has 'encoder' but adm.encoder_path is not set: give a local "
+                               "transformers model folder")
+        if self.baseline_dim < 1 or self.encoder_max_length < 1:
+            raise TextganError("adm.baseline_dim and adm.encoder_max_length must be positive")
+        for e in self.evaluations:
+            if e not in ("retrieval", "probe", "clustering"):
+                raise TextganError(f"adm.evaluations has unknown evaluation {e!r}: use some of "
+                                   "['retrieval', 'probe', 'clustering']")
 
 
 @dataclass(frozen=True)

@@ -132,7 +132,7 @@ def test_adm_recipe_validation():
     with pytest.raises(TextganError, match="text corpus"):
         recipe_from_dict({"adm": {}})
     with pytest.raises(TextganError, match="baselines"):
-        recipe_from_dict({"data": {"corpus": "x.txt"}, "adm": {"baselines": ["lda"]}})
+        recipe_from_dict({"data": {"corpus": "x.txt"}, "adm": {"baselines": ["lsi"]}})
     with pytest.raises(TextganError, match="noise"):
         recipe_from_dict({"data": {"corpus": "x.txt"}, "adm": {"noise": 1.5}})
 

@@ -38,19 +38,45 @@ def dataset_card(meta: dict) -> str:
                   f"{', '.join(c[:16] for c in g['checkpoint_sha256']) or 'unknown'}; sampling {sampling}"]
     assignment = meta["assignment"]
     s = meta["settings"]
+    if s["mix_runs"]:
+        by_run = "no (--mix-runs: runs pooled, then split at random)"
+    elif len(meta["generated"]) == 1:
+        by_run = "no (a single run: its texts are split at random, so train and test share a generator run)"
+    else:
+        by_run = "yes"
+    canon = meta.get("canonical") or {}
+    lines += [f"- Generator checkpoint: {meta.get('generator_checkpoint') or 'not given'}",
+              f"- Generator's training data: {meta.get('generator_train') or 'not stated'}"]
+    if canon:
+        r, g = canon["real"], canon["generated"]
+        lines += ["", "## Text form (the same for both classes)", "",
+                  f"- Tokenization and detokenization of both sides: {canon['tokenization']}",
+                  f"- Vocabulary: {canon['vocabulary'] or 'none (no generator given: real words outside what the generator can emit are not checked)'}"
+                  + (f"; out-of-vocabulary real tokens: {canon['oov']}" if canon.get("vocabulary") else ""),
+                  "", "| side | texts read | kept | OOV tokens | OOV token rate | texts with OOV | dropped for OOV | "
+                  "<unk> token rate (stored) | cut to length | empty |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        for side, d in (("real", r), ("generated", g)):
+            lines.append(f"| {side} | {d['texts']} | {d['kept']} | {d['oov_tokens']} | {d['oov_token_rate']:.4f} | "
+                         f"{d['texts_with_oov']} ({d['oov_text_rate']:.2%}) | {d['dropped_oov']} | "
+                         f"{d['unk_token_rate']:.4f} | {d['truncated']} | {d['dropped_empty']} |")
     lines += ["", "## Construction", "",
-              f"- Split by source run: {'no (--mix-runs: runs pooled)' if s['mix_runs'] else 'yes'}; "
+              f"- Split by source run: {by_run}; "
               + "; ".join(f"{k}: {', '.join(v) or '-'}" for k, v in assignment.items()),
               f"- Fractions: validation {s['validation_fraction']}, test {s['test_fraction']}; seed {s['seed']}"
               + (f"; at most {s['max_per_class']} texts per class" if s.get("max_per_class") else ""),
-              "- Texts are compared after collapsing whitespace. Removed: "
+              "- Texts are compared in their stored (canonical) form. Removed: "
               + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in removed.items()),
               "- No generated text is identical to a real text of any split.", "",
+              "## Columns", "",
+              "`text` is the only feature; `label` (0 real, 1 generated) and `label_name` the label; `meta_source` "
+              "is provenance metadata (the real corpus or the generated file): it reveals the label by construction, "
+              "so never use it (or any `meta_*` column) as a feature. The shipped detectors read `text` only.", "",
               "## Files", "",
               "`load_from_disk(folder)` gives the DatasetDict; `train.jsonl`, `validation.jsonl` and `test.jsonl` "
               "hold the same records; `detection.json` holds these facts; `report.md` / `report.json` hold the "
               "baseline detector's results when `--report` was given.", "",
               "## Licenses", "",
               f"The real texts keep their source's terms: {real['license']} The generated texts are model output "
-              "trained on that data; check the terms of the generator's training corpus before redistributing.", ""]
+              "trained on that data; check the terms of the generator's training corpus before redistributing.", "",
+              f"Built with textgan {meta.get('textgan_version', 'unknown')}.", ""]
     return "\n".join(lines)

@@ -15,23 +15,22 @@ from typing import Any, Sequence
 
 from ..errors import TextganError
 from ..io import atomic_open, check_output, is_stdout, replace_dir, write_json
+from .canonical import make_canonicalizer
 from .card import dataset_card
 
 LABEL_NAMES: tuple[str, ...] = ("real", "generated")
 SPLITS: tuple[str, ...] = ("train", "validation", "test")
-DETECTION_FORMAT = "textgan.detection/1"
+DETECTION_FORMAT = "textgan.detection/2"
+META_SOURCE = "meta_source"  # provenance: the real corpus or the generated file (reveals the label: never a feature)
 
 
-def _normalize(text: str) -> str:
-    """Texts are compared after collapsing whitespace ("a  b\\n" equals "a b")."""
-    return " ".join(text.split())
+def textgan_version() -> str:
+    import importlib.metadata as md
 
-
-def _truncate(text: str, max_tokens: int | None) -> str:
-    if max_tokens is None:
-        return text
-    tokens = text.split()
-    return " ".join(tokens[:max_tokens]) if len(tokens) > max_tokens else text
+    try:
+        return md.version("textgan")
+    except md.PackageNotFoundError:
+        return "unknown"
 
 
 # --------------------------------------------------------------------------- sources
@@ -132,11 +131,16 @@ def build_detection_dataset(real: str | Path, generated: Sequence[str | Path], o
                             real_labels: Sequence[str] | None = None, real_max_tokens: int | None = None,
                             text_column: str | None = None, mix_runs: bool = False,
                             validation_fraction: float = 0.1, test_fraction: float = 0.1,
-                            max_per_class: int | None = None, seed: int = 0) -> DetectionDataset:
+                            max_per_class: int | None = None, seed: int = 0,
+                            generator: str | Path | None = None, oov: str | None = None,
+                            generator_train: str | None = None) -> DetectionDataset:
     """Build a balanced real-versus-generated dataset with train / validation / test splits.
 
-    Construction: real texts are cut to ``real_max_tokens`` whitespace tokens (so they match
-    the generator's length budget) and de-duplicated; generated texts are de-duplicated across
+    Construction: every text, real or generated, goes through the same
+    :class:`~textgan.detection.canonical.Canonicalizer` (the generator's tokenizer, vocabulary
+    and detokenization when ``generator`` is given, else whitespace tokens joined by single
+    spaces) and is cut to ``real_max_tokens`` tokens (so real texts match the generator's length
+    budget); real texts are de-duplicated; generated texts are de-duplicated across
     all runs and any generated text identical to a real text (after whitespace normalisation)
     is removed. Generated texts are split by source run unless ``mix_runs``: with one run its
     texts are split by the fractions; with two, the first gives train + validation and the
@@ -156,6 +160,12 @@ def build_detection_dataset(real: str | Path, generated: Sequence[str | Path], o
         test_fraction: share of texts in test.
         max_per_class: cap on texts per class, over all splits.
         seed: shuffling seed.
+        generator: the run or checkpoint folder of the generator: its tokenizer and vocabulary
+            define what it can emit (strongly advised: without it real texts may hold words the
+            generator can never write).
+        oov: real tokens outside the generator's vocabulary: "unk" (map to ``<unk>``, default),
+            "drop" (drop the text) or "keep".
+        generator_train: what the generator was trained on (for the card), e.g. "emnlp_news:valid".
 
     Returns:
         A :class:`DetectionDataset`.
@@ -180,16 +190,18 @@ def build_detection_dataset(real: str | Path, generated: Sequence[str | Path], o
     removed = dict.fromkeys(("duplicate_real", "duplicate_generated", "generated_identical_to_real",
                              "real_unused", "generated_unused"), 0)
 
+    canon = make_canonicalizer(generator, oov, real_max_tokens)
     real_texts, real_info = load_real_texts(real, real_labels, text_column)
     real_info["max_tokens"] = real_max_tokens
     real_norm: dict[str, str] = {}
     for t in real_texts:
-        t = _truncate(t, real_max_tokens)
-        key = _normalize(t)
-        if key in real_norm:
+        t = canon(t, "real")
+        if t is None:
+            continue
+        if t in real_norm:
             removed["duplicate_real"] += 1
         else:
-            real_norm[key] = t
+            real_norm[t] = t
     real_pool = list(real_norm.values())
     rng.shuffle(real_pool)
 
@@ -198,14 +210,16 @@ def build_detection_dataset(real: str | Path, generated: Sequence[str | Path], o
     for records in gen_records:
         kept = []
         for r in records:
-            key = _normalize(r["text"])
+            key = canon(r["text"], "generated")
+            if key is None:
+                continue
             if key in real_norm:
                 removed["generated_identical_to_real"] += 1
             elif key in seen:
                 removed["duplicate_generated"] += 1
             else:
                 seen.add(key)
-                kept.append(r["text"])
+                kept.append(key)
         rng.shuffle(kept)
         runs.append(kept)
     names = [str(p) for p in gen_paths]
@@ -253,8 +267,8 @@ def build_detection_dataset(real: str | Path, generated: Sequence[str | Path], o
     offset = 0
     for s in SPLITS:
         n = sizes[s]
-        rows = [{"text": t, "label": 1, "label_name": "generated", "source": src} for t, src in by_split[s][:n]]
-        rows += [{"text": t, "label": 0, "label_name": "real", "source": real_spec} for t in real_pool[offset:offset + n]]
+        rows = [{"text": t, "label": 1, "label_name": "generated", META_SOURCE: src} for t, src in by_split[s][:n]]
+        rows += [{"text": t, "label": 0, "label_name": "real", META_SOURCE: real_spec} for t in real_pool[offset:offset + n]]
         offset += n
         rng.shuffle(rows)
         splits[s] = [{"id": f"{s}-{i}", **r} for i, r in enumerate(rows)]
@@ -266,7 +280,13 @@ def build_detection_dataset(real: str | Path, generated: Sequence[str | Path], o
             "settings": {"mix_runs": mix_runs, "validation_fraction": validation_fraction,
                          "test_fraction": test_fraction, "max_per_class": max_per_class, "seed": seed,
                          "real_labels": real_info["labels"], "real_max_tokens": real_max_tokens},
-            "labels": list(LABEL_NAMES)}
+            "labels": list(LABEL_NAMES),
+            "canonical": canon.describe(),
+            "generator_checkpoint": None if generator is None else str(generator),
+            "generator_train": generator_train,
+            "columns": {"features": ["text"], "label": ["label", "label_name"], "metadata": [META_SOURCE],
+                        "note": "meta_* columns are provenance (they reveal the label by construction): never use them as features"},
+            "textgan_version": textgan_version()}
     out = Path(out)
     _write_dataset_folder(out, splits, meta)
     return DetectionDataset(out, counts, removed, assignment)
@@ -279,7 +299,7 @@ def _write_dataset_folder(out: Path, splits: dict[str, list[dict]], meta: dict) 
     from ..generation import quiet_datasets
 
     features = Features({"id": Value("string"), "text": Value("string"), "label": ClassLabel(names=list(LABEL_NAMES)),
-                         "label_name": Value("string"), "source": Value("string")})
+                         "label_name": Value("string"), META_SOURCE: Value("string")})
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:

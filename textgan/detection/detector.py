@@ -29,6 +29,15 @@ def _predict(model: torch.nn.Module, ids: torch.Tensor, batch_size: int, device:
     return torch.cat(preds)
 
 
+@torch.no_grad()
+def _scores(model: torch.nn.Module, ids: torch.Tensor, batch_size: int, device: torch.device) -> torch.Tensor:
+    """P(generated) per text (N,) float (the CNN's class 0 is generated, class 1 real)."""
+    model.eval()
+    out = [torch.softmax(model(ids[i:i + batch_size].to(device)).float(), dim=-1)[:, 0].cpu()
+           for i in range(0, ids.size(0), batch_size)]
+    return torch.cat(out) if out else torch.zeros(0)
+
+
 def train_detector(train_ids: torch.Tensor, train_labels: torch.Tensor, val_ids: torch.Tensor,
                    val_labels: torch.Tensor, vocab_size: int, pad_id: int, *, embed_dim: int = 64,
                    filter_sizes: Sequence[int] = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 15, 20),

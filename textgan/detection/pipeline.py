@@ -41,17 +41,23 @@ def run_pipeline(recipe: Any, run_path: str | Path, device: str = "auto", progre
     timings["generate_s"] = round(time.perf_counter() - t0, 1)
 
     t0 = time.perf_counter()
+    train_split, train_ds = first_available_split(data)
+    generator_train = f"{data.corpus}:{train_split}" + (f" (labels {list(data.keep_labels)})" if data.keep_labels else "")
     real = cfg.real or (f"{data.corpus}:{data.test_split}" if data.test_split else data.corpus)
+    if real in (data.corpus, f"{data.corpus}:{train_split}"):
+        generator_train += "; the real part includes these training texts"
+    else:
+        generator_train += f"; the real part ({real}) is another split or source"
     labels = cfg.real_labels if cfg.real_labels is not None else data.keep_labels
     max_tokens = cfg.real_max_tokens if cfg.real_max_tokens is not None else data.max_len - 1
     ds = build_detection_dataset(real, [gen.path], run_path / "detection", real_labels=labels,
                                  real_max_tokens=max_tokens, text_column=data.text_column,
                                  validation_fraction=cfg.validation_fraction, test_fraction=cfg.test_fraction,
-                                 max_per_class=cfg.max_per_class, seed=recipe.seed)
+                                 max_per_class=cfg.max_per_class, seed=recipe.seed, generator=run_path,
+                                 generator_train=generator_train)
     timings["dataset_s"] = round(time.perf_counter() - t0, 1)
 
     t0 = time.perf_counter()
-    train_split, train_ds = first_available_split(data)
     train_texts = list(train_ds["text"])
     if data.keep_labels is not None and "label" in train_ds.column_names:
         wanted = {str(x) for x in data.keep_labels}
@@ -63,7 +69,7 @@ def run_pipeline(recipe: Any, run_path: str | Path, device: str = "auto", progre
                                   compute_dtype=d.compute_dtype, novelty_texts=train_texts,
                                   novelty_source=f"the generator's training texts ({data.corpus}:{train_split})",
                                   max_eval_samples=d.max_eval_samples, seed=recipe.seed, device=device,
-                                  progress=progress)
+                                  progress=progress, reference_lm=run_path)
     timings["report_s"] = round(time.perf_counter() - t0, 1)
     return {"generated": {"path": str(gen.path), "num": gen.num, "drawn": gen.drawn, "dropped": gen.dropped,
                           "texts_per_second": round(gen.texts_per_second, 1)},

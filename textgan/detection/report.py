@@ -8,12 +8,52 @@ import time
 from pathlib import Path
 from typing import Sequence
 
+import numpy as np
 import torch
 
 from ..errors import TextganError
 from ..io import atomic_open, write_json
 from .dataset import SPLITS, _load_split
-from .detector import _classification, _predict, train_detector
+from .detector import _classification, _predict, _scores, train_detector
+
+
+def _all_detectors(rows: dict, model, encoded: dict, dev, baselines: bool, reference_lm, n_bootstrap: int,
+                   seed: int) -> tuple[dict, dict]:
+    """Scores and metrics of every detector on the test split (the text column only), and ROC inputs."""
+    from .metrics import best_threshold, evaluate_scores
+
+    text = {s: [r["text"] for r in rows[s]] for s in SPLITS}
+    y = {s: [int(r["label"]) for r in rows[s]] for s in SPLITS}
+    tune = "validation" if y["validation"] else "train"
+    found: dict[str, dict] = {}
+    curves: dict[str, tuple] = {}
+
+    def add(name: str, scores, threshold: float, **info) -> None:
+        t0 = time.perf_counter()
+        found[name] = {**info, **evaluate_scores(scores, y["test"], threshold, n_bootstrap, seed)}
+        found[name]["bootstrap_seconds"] = round(time.perf_counter() - t0, 1)
+        curves[name] = (list(map(float, scores)), y["test"])
+
+    add("cnn", _scores(model, encoded["test"][0], 512, dev).numpy(), 0.5, reads="text",
+        what="SeqGAN's CNN discriminator trained from scratch; score P(generated), threshold 0.5")
+    if not baselines:
+        return found, curves
+    from .baselines import tfidf_logreg, zero_shot_scores
+
+    t0 = time.perf_counter()
+    scores, info = tfidf_logreg(text["train"], y["train"], text["validation"], y["validation"],
+                                {"test": text["test"]}, seed=seed)
+    add("tfidf_logreg", scores["test"], 0.5, reads="text", seconds=round(time.perf_counter() - t0, 1),
+        what="word 1-2-gram TF-IDF + logistic regression (scikit-learn); score P(generated), threshold 0.5", **info)
+    if reference_lm is not None:
+        t0 = time.perf_counter()
+        zs = {s: zero_shot_scores(reference_lm, text[s], device=dev) for s in (tune, "test")}
+        secs = round(time.perf_counter() - t0, 1)
+        for key, what in (("loglik", "mean token log-likelihood"), ("logrank", "minus the mean log token rank (GLTR)")):
+            thr = best_threshold(zs[tune][key], y[tune])
+            add(f"zero_shot_{key}", zs["test"][key], thr, reads="text", seconds=secs, reference_lm=str(reference_lm),
+                what=f"zero-shot {what} under the reference LM; threshold from the {tune} split")
+    return found, curves
 
 
 def detectability_report(dataset: str | Path, *, embed_dim: int = 64,
@@ -23,7 +63,8 @@ def detectability_report(dataset: str | Path, *, embed_dim: int = 64,
                          epochs: int = 3, max_len: int | None = None, tokenize: str = "whitespace",
                          compute_dtype: str = "float32", novelty_texts: Sequence[str] | None = None,
                          novelty_source: str | None = None, max_eval_samples: int = 2000, seed: int = 0,
-                         device: str = "auto", progress: bool = False) -> dict:
+                         device: str = "auto", progress: bool = False, reference_lm: str | Path | None = None,
+                         baselines: bool = True, n_bootstrap: int = 1000, cnn_seeds: int = 1) -> dict:
     """Train a baseline detector on a detection dataset and describe how detectable the generated texts are.
 
     Detector: SeqGAN's CNN discriminator trained from scratch (see :func:`train_detector`) on
@@ -33,7 +74,15 @@ def detectability_report(dataset: str | Path, *, embed_dim: int = 64,
     the real test texts, Self-BLEU-2..5, distinct-n, novelty against ``novelty_texts`` (default:
     the real train texts) and lengths; real test lengths are given for comparison.
 
-    Writes ``report.json`` and ``report.md`` into the dataset folder.
+    Other detectors (``baselines``; every detector reads the ``text`` column only): TF-IDF +
+    logistic regression, and with ``reference_lm`` (a generator run or checkpoint, e.g. the run's
+    own) the zero-shot log-likelihood and token-rank (GLTR-style) scores, see
+    :mod:`textgan.detection.baselines`. For each detector (the CNN included): accuracy,
+    precision, recall, F1, AUROC and TPR at 1 % and 5 % FPR on the test split, with percentile
+    bootstrap 95 % confidence intervals (``n_bootstrap`` resamples), in ``report["detectors"]``,
+    and one ROC curve each in ``roc.png``.
+
+    Writes ``report.json``, ``report.md`` and ``roc.png`` into the dataset folder.
 
     Args:
         dataset: a folder written by :func:`build_detection_dataset`.
@@ -47,6 +96,12 @@ def detectability_report(dataset: str | Path, *, embed_dim: int = 64,
         seed: detector and subsampling seed.
         device: "auto", "cpu" or "cuda".
         progress: show progress bars.
+        reference_lm: the reference language model of the zero-shot detectors (None: none).
+        baselines: also run TF-IDF + logistic regression (and the zero-shot detectors).
+        n_bootstrap: bootstrap resamples of the confidence intervals (0: none).
+        cnn_seeds: train the CNN with this many seeds (``seed``, ``seed + 1``, ...) and report each
+            seed's test metrics and their mean and standard deviation (``detectors["cnn"]["over_seeds"]``);
+            the other detectors are deterministic.
 
     Returns:
         The report as a dict (also in ``report.json``).
@@ -81,6 +136,23 @@ def detectability_report(dataset: str | Path, *, embed_dim: int = 64,
     test_ids, test_labels = encoded["test"]
     detector = _classification(_predict(model, test_ids, 512, dev), test_labels)
     train_seconds = sum(h["seconds"] for h in history)
+    detectors, curves = _all_detectors(rows, model, encoded, dev, baselines, reference_lm, n_bootstrap, seed)
+    if cnn_seeds > 1:  # the CNN again with other seeds: its spread from initialisation and shuffling alone
+        from .metrics import point_metrics
+
+        per_seed = []
+        for k in range(cnn_seeds):
+            m = model if k == 0 else train_detector(
+                *encoded["train"], *encoded["validation"], len(vocab), vocab.pad_id, embed_dim=embed_dim,
+                filter_sizes=filter_sizes, num_filters=num_filters, dropout=dropout, l2_reg=l2_reg, lr=lr,
+                batch_size=batch_size, epochs=epochs, compute_dtype=compute_dtype, seed=seed + k, device=dev,
+                progress=progress)[0]
+            per_seed.append({"seed": seed + k, **point_metrics(_scores(m, test_ids, 512, dev).numpy(),
+                                                               test_labels.numpy(), 0.5)})
+        detectors["cnn"]["seeds"] = per_seed
+        detectors["cnn"]["over_seeds"] = {
+            k: {"mean": float(np.mean([r[k] for r in per_seed])), "std": float(np.std([r[k] for r in per_seed], ddof=1))}
+            for k in ("accuracy", "f1", "auroc", "tpr_at_fpr_1pct", "tpr_at_fpr_5pct")}
 
     rng = random.Random(seed)
     gen_test = [r["text"] for r in rows["test"] if r["label"] == 1]
@@ -106,6 +178,7 @@ def detectability_report(dataset: str | Path, *, embed_dim: int = 64,
                      "compute_dtype": compute_dtype, "seed": seed, "device": dev.type, "history": history,
                      "train_seconds": round(train_seconds, 1)},
         "test": detector,
+        "detectors": detectors,
         "generated_text": {**text_stats, "novelty_reference": novelty_source or "given texts",
                            "num_novelty_reference": len(novelty_texts)},
         "real_text": {k: v for k, v in real_len.items()},
@@ -113,6 +186,10 @@ def detectability_report(dataset: str | Path, *, embed_dim: int = 64,
         "real_source": meta.get("real", {}),
         "seconds": round(time.perf_counter() - start, 1),
     }
+    if curves:
+        from .metrics import plot_roc
+
+        report["roc_plot"] = str(plot_roc(curves, path / "roc.png"))
     write_json(path / "report.json", report)
     with atomic_open(path / "report.md") as f:
         f.write(format_report(report))
@@ -143,4 +220,21 @@ def format_report(report: dict) -> str:
     for name, value in rows:
         shown = "n/a" if value is None else (f"{value:.4f}" if isinstance(value, float) else str(value))
         lines.append(f"| {name} | {shown} |")
+    if report.get("detectors"):
+        def cell(d: dict, k: str) -> str:
+            ci = d.get("ci95", {}).get(k)
+            return f"{d[k]:.3f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "")
+
+        lines += ["", "## Detectors (test split; 95 % bootstrap confidence intervals)", "",
+                  "Every detector reads the text only. Generated = positive class.", "",
+                  "| detector | accuracy | F1 | AUROC | TPR at 1 % FPR | TPR at 5 % FPR |", "|---|---|---|---|---|---|"]
+        for name, d in report["detectors"].items():
+            lines.append(f"| {name} | " + " | ".join(cell(d, k) for k in ("accuracy", "f1", "auroc", "tpr_at_fpr_1pct",
+                                                                           "tpr_at_fpr_5pct")) + " |")
+        spread = report["detectors"].get("cnn", {}).get("over_seeds")
+        if spread:
+            lines += ["", f"CNN over {len(report['detectors']['cnn']['seeds'])} seeds (mean +- std): " + ", ".join(
+                f"{k} {v['mean']:.3f} +- {v['std']:.3f}" for k, v in spread.items())]
+        if report.get("roc_plot"):
+            lines += ["", "ROC curves: `roc.png`."]
     return "\n".join(lines) + "\n"

@@ -12,6 +12,7 @@ documents lives in :mod:`textgan.embedding`, the figures in :mod:`textgan.figure
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 from collections.abc import Callable, Iterator
@@ -25,6 +26,7 @@ from ..engine.loop import BestTracker, Engine, Phase
 from ..engine.optim import adam, check_finite
 from ..engine.rundir import RunDir, plot_learning_curve
 from ..engine.state import TrainState
+from ..baselines import baseline_title
 from ..figures import pca_2d, plot_embedding_map, plot_precision_recall, tsne_2d
 from ..io import atomic_open, write_json
 from ..metrics.retrieval import retrieval_precision, retrieved_count, tfidf
@@ -378,6 +380,9 @@ class AdmRun:
             return summary
         table = self.phases[-1].table
         summary["retrieval"] = table
+        for name in ("probe", "clustering"):  # written by evaluate_retrieval when adm.evaluations lists them
+            if self.run is not None and (self.run.path / f"{name}.json").is_file():
+                summary[name] = json.loads((self.run.path / f"{name}.json").read_text(encoding="utf-8"))["table"]
         summary["final_metrics"] = {f"precision@{k}": v for k, v in table["ADM"].items()}
         return summary
 
@@ -404,10 +409,13 @@ class AdmRun:
             df = (database_counts > 0).sum(dim=0)
             n_db = database_counts.shape[0]
             vectors["tfidf"] = (tfidf(queries_split.counts, df, n_db), tfidf(database_counts, df, n_db))
+        vectors.update(self._feature_baselines(database_counts, queries_split.counts))
+        titles = {name: METHOD_TITLES.get(name) or baseline_title(name, cfg.baseline_dim, cfg.encoder_path)
+                  for name in vectors}
         table: dict[str, dict[str, float]] = {}
         for name, (q, db) in vectors.items():
             precision = retrieval_precision(q.to(device), queries_split.labels, db.to(device), database_labels, recalls)
-            table[METHOD_TITLES[name]] = {_fmt_recall(r): p for r, p in zip(recalls, precision)}
+            table[titles[name]] = {_fmt_recall(r): p for r, p in zip(recalls, precision)}
         best_steps = {n: p.best_step for n, p in self.energy_phases.items()}
         write_json(run.path / "retrieval.json", {"queries": where, "num_queries": len(queries_split),
                                                  "database_size": int(database_counts.shape[0]), "table": table,
@@ -427,7 +435,49 @@ class AdmRun:
             shown = "t-SNE of " + str(len(map_labels)) if cfg.embedding_map == "tsne" else "PCA"
             plot_embedding_map(points, map_labels, data.label_names, run.path / "embedding_map.png",
                                f"ADM {where} embeddings ({shown})")
+        others = [e for e in cfg.evaluations if e != "retrieval"]  # retrieval: the table above, always written
+        if others:
+            import importlib.util
+
+            if importlib.util.find_spec("sklearn") is None:
+                log.warning("%s skipped: scikit-learn is not installed (pip install 'textgan[baselines]')",
+                            " and ".join(others))
+                others = []
+        if others:
+            from ..metrics.representation import evaluate_embeddings, write_evaluation_tables
+
+            tables = evaluate_embeddings({titles[n]: (db, q) for n, (q, db) in vectors.items()}, database_labels,
+                                         queries_split.labels, evaluations=others, seed=recipe.seed)
+            write_evaluation_tables(tables, run.path, title=f"{recipe.name}: {where}",
+                                    info={"queries": where, "num_queries": len(queries_split),
+                                          "database_size": int(database_counts.shape[0])})
         return table
+
+    def _feature_baselines(self, database_counts: Tensor, query_counts: Tensor) -> dict[str, tuple[Tensor, Tensor]]:
+        """(query, database) vectors of the opt-in baselines of textgan/baselines.py (LSA, LDA, doc2vec, encoder)."""
+        from ..baselines import FEATURE_BASELINES, BaselineUnavailable, baseline_features, parse_baseline, split_texts
+
+        cfg, texts_cache = self.recipe.adm, {}
+
+        def texts():
+            if "t" not in texts_cache:
+                texts_cache["t"] = split_texts(self.recipe, self.data)
+            return texts_cache["t"]
+
+        out: dict[str, tuple[Tensor, Tensor]] = {}
+        for spec in cfg.baselines:
+            if parse_baseline(spec)[0] not in FEATURE_BASELINES:
+                continue
+            try:
+                db, q = baseline_features(spec, database_counts=database_counts, query_counts=query_counts,
+                                          texts=texts, tokenize=self.data.encoder.tokenize, dim=cfg.baseline_dim,
+                                          seed=self.recipe.seed, encoder_path=cfg.encoder_path,
+                                          encoder_max_length=cfg.encoder_max_length, device=self.device)
+            except BaselineUnavailable as e:
+                log.warning("%s", e)
+                continue
+            out[spec] = (q, db)
+        return out
 
 
 def build_adm(recipe, device: torch.device, progress: bool = True) -> AdmRun:

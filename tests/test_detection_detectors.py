@@ -1,0 +1,117 @@
+"""Detectors beside the CNN and the metrics of issue 18 part 3: TF-IDF + logistic regression, zero-shot
+likelihood / token rank under the generator, AUROC, TPR at fixed FPR, bootstrap intervals, ROC plot."""
+
+import json
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from textgan.cli import main
+from textgan.data.tokenizers import build_tokenizer
+from textgan.data.vocab import Vocab
+from textgan.detection import build_detection_dataset, detectability_report
+from textgan.detection.metrics import best_threshold, bootstrap_ci, point_metrics, tpr_at_fpr
+from textgan.generation import SamplingSettings, generate_texts
+from textgan.models.lstm_generator import LSTMGenerator
+from textgan.train.checkpoint import save_checkpoint
+
+WORDS = [f"w{i}" for i in range(20)]
+TINY = dict(embed_dim=8, filter_sizes=(1, 2), num_filters=(8, 8), epochs=2, lr=0.02, batch_size=16, device="cpu",
+            n_bootstrap=200)
+
+
+def test_metrics_on_known_scores():
+    y = np.array([0, 0, 0, 0, 1, 1, 1, 1])
+    s = np.array([0.1, 0.2, 0.3, 0.9, 0.4, 0.8, 0.85, 0.95])
+    m = point_metrics(s, y, threshold=0.5)
+    assert m["accuracy"] == 0.75 and m["precision"] == 0.75 and m["recall"] == 0.75
+    assert m["auroc"] == pytest.approx(13 / 16)  # 13 of the 16 (generated, real) pairs are ordered right
+    assert tpr_at_fpr(s, y, 0.0) == 0.25 and tpr_at_fpr(s, y, 0.25) == 1.0
+    perfect = point_metrics(np.arange(10.0), np.array([0] * 5 + [1] * 5), 4.5)
+    assert perfect["auroc"] == perfect["tpr_at_fpr_1pct"] == perfect["accuracy"] == 1.0
+    assert best_threshold(np.arange(10.0), np.array([0] * 5 + [1] * 5)) == 4.5
+
+    rng = np.random.default_rng(0)
+    noise, labels = rng.random(400), rng.integers(0, 2, 400)
+    ci = bootstrap_ci(noise, labels, 0.5, n=300, seed=1)
+    assert ci["auroc"][0] < 0.5 < ci["auroc"][1] and ci["accuracy"][0] < 0.5 < ci["accuracy"][1]
+    assert ci["auroc"][1] - ci["auroc"][0] < 0.2
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    """A tiny generator, 600 of its texts, and 600 "real" texts: the same words in uniform random order."""
+    tmp = tmp_path_factory.mktemp("world")
+    torch.manual_seed(0)
+    vocab = Vocab.build([WORDS])
+    model = LSTMGenerator(len(vocab), 8, 8, max_len=10, start_token=vocab.bos_id, pad_id=vocab.pad_id,
+                          eos_id=vocab.eos_id, init_std=1.0)
+    ckpt = save_checkpoint(tmp / "ckpt", model, "lstm", vocab, build_tokenizer("whitespace"), {"recipe": "tiny"})
+    gen = tmp / "gen.jsonl"
+    generate_texts(ckpt, 600, gen, sampling=SamplingSettings(seed=1), progress=False)
+    lengths = [len(json.loads(line)["text"].split()) for line in gen.read_text().splitlines()]
+    rng = random.Random(2)
+    real = tmp / "real.txt"
+    real.write_text("".join(" ".join(rng.choice(WORDS) for _ in range(n)) + "\n" for n in lengths))
+    return ckpt, gen, real
+
+
+def test_report_has_every_detector_with_intervals_and_a_roc_plot(world, tmp_path):
+    ckpt, gen, real = world
+    ds = build_detection_dataset(real, [gen], tmp_path / "det", generator=ckpt, test_fraction=0.25)
+    report = detectability_report(ds.path, reference_lm=ckpt, **TINY)
+    d = report["detectors"]
+    assert set(d) == {"cnn", "tfidf_logreg", "zero_shot_loglik", "zero_shot_logrank"}
+    for name, m in d.items():
+        for k in ("accuracy", "f1", "auroc", "tpr_at_fpr_1pct", "tpr_at_fpr_5pct"):
+            lo, hi = m["ci95"][k]
+            assert 0.0 <= lo <= m[k] + 1e-9 and m[k] - 1e-9 <= hi <= 1.0, (name, k, m[k], lo, hi)
+        assert m["reads"] == "text" and m["n"] == 2 * report["counts"]["test"]["real"]
+    # The generator's own likelihood tells its texts from shuffled words; its CNN score is the old "test".
+    assert d["zero_shot_loglik"]["auroc"] > 0.8 and d["zero_shot_logrank"]["auroc"] > 0.7
+    assert d["cnn"]["accuracy"] == pytest.approx(report["test"]["accuracy"], abs=0.02)
+    assert (ds.path / "roc.png").stat().st_size > 1000
+    table = (ds.path / "report.md").read_text()
+    assert "| zero_shot_loglik |" in table and "TPR at 1 % FPR" in table and "roc.png" in table
+
+
+def test_detectors_read_the_text_only(world, tmp_path):
+    ckpt, gen, real = world
+    ds = build_detection_dataset(real, [gen], tmp_path / "det", generator=ckpt)
+    first = detectability_report(ds.path, reference_lm=ckpt, **TINY)["detectors"]
+    for split in ("train", "validation", "test"):  # scramble every metadata column
+        file = ds.path / f"{split}.jsonl"
+        rows = [json.loads(line) for line in file.read_text().splitlines()]
+        for r in rows:
+            r["meta_source"] = random.choice(["x", "y"])
+        file.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    second = detectability_report(ds.path, reference_lm=ckpt, **TINY)["detectors"]
+    for name in first:
+        assert {k: first[name][k] for k in ("accuracy", "auroc", "f1")} == \
+            {k: second[name][k] for k in ("accuracy", "auroc", "f1")}, name
+
+
+def test_cli_report_with_the_generator(world, tmp_path, capsys):
+    ckpt, gen, real = world
+    out = tmp_path / "det"
+    assert main(["corpus", "detection", "--real", str(real), "--generated", str(gen), "--out", str(out),
+                 "--generator", str(ckpt), "--oov", "drop", "--report", "--epochs", "1", "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert "roc.png" in printed and "zero_shot_logrank" in printed
+    saved = json.loads((out / "report.json").read_text())
+    assert {"cnn", "tfidf_logreg", "zero_shot_loglik"} <= set(saved["detectors"])
+    assert json.loads((out / "detection.json").read_text())["canonical"]["oov"] == "drop"
+
+
+def test_cnn_over_several_seeds(world, tmp_path):
+    ckpt, gen, real = world
+    ds = build_detection_dataset(real, [gen], tmp_path / "det", generator=ckpt)
+    cnn = detectability_report(ds.path, baselines=False, cnn_seeds=3, **TINY)["detectors"]["cnn"]
+    assert [r["seed"] for r in cnn["seeds"]] == [0, 1, 2]
+    assert cnn["seeds"][0]["auroc"] == pytest.approx(cnn["auroc"])
+    spread = cnn["over_seeds"]["auroc"]
+    assert spread["mean"] == pytest.approx(np.mean([r["auroc"] for r in cnn["seeds"]])) and spread["std"] >= 0
+    assert "CNN over 3 seeds" in (ds.path / "report.md").read_text()

@@ -1,0 +1,135 @@
+"""One text form for both classes: the same normalisation, tokenization, vocabulary and detokenization.
+
+Without it a detector can separate real from generated texts without reading them (real texts
+stored raw end with a space or a newline, generated ones are detokenized; real texts hold words the
+generator can never emit). :class:`Canonicalizer` puts every text, real or generated, through:
+
+1. the generator's tokenizer (its checkpoint's, with its lower-casing), or whitespace splitting
+   when no generator is given;
+2. the generator's vocabulary: a token outside it is mapped to ``<unk>`` (``oov="unk"``, what the
+   generator itself saw in training), or the text is dropped (``oov="drop"``), or kept as it is
+   (``oov="keep"``, the only choice without a generator);
+3. a cut to ``max_tokens`` tokens;
+4. the generator's detokenization (the one ``textgan generate`` uses).
+
+It counts texts, tokens, out-of-vocabulary tokens and ``<unk>`` tokens per side for the card.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import TextganError
+
+OOV_CHOICES: tuple[str, ...] = ("unk", "drop", "keep")
+UNK = "<unk>"
+
+
+@dataclass
+class SideStats:
+    """Counts of one side (real or generated) as it went through the canonicalizer."""
+
+    texts: int = 0
+    kept: int = 0
+    tokens: int = 0
+    oov_tokens: int = 0
+    texts_with_oov: int = 0
+    unk_tokens: int = 0
+    dropped_oov: int = 0
+    dropped_empty: int = 0
+    truncated: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        d = dict(self.__dict__)
+        d["oov_token_rate"] = self.oov_tokens / self.tokens if self.tokens else 0.0
+        d["oov_text_rate"] = self.texts_with_oov / self.texts if self.texts else 0.0
+        d["unk_token_rate"] = self.unk_tokens / self.tokens if self.tokens else 0.0
+        return d
+
+
+@dataclass
+class Canonicalizer:
+    """See the module docstring. Build one with :func:`make_canonicalizer`."""
+
+    tokenizer: Any = None
+    vocab: Any = None  # a textgan Vocab (the generator's), or None
+    oov: str = "keep"
+    max_tokens: int | None = None
+    description: str = "whitespace tokens joined by single spaces"
+    vocab_source: str | None = None
+    stats: dict[str, SideStats] = field(default_factory=lambda: {"real": SideStats(), "generated": SideStats()})
+
+    def tokens(self, text: str) -> list[str]:
+        return self.tokenizer.tokenize(text) if self.tokenizer is not None else text.split()
+
+    def detokenize(self, tokens: list[str]) -> str:
+        return self.tokenizer.detokenize(tokens) if self.tokenizer is not None else " ".join(tokens)
+
+    def __call__(self, text: str, side: str) -> str | None:
+        """The canonical form of ``text`` (``side``: "real" or "generated"), or None when it is dropped."""
+        st = self.stats[side]
+        st.texts += 1
+        toks = self.tokens(text)
+        if self.max_tokens is not None and len(toks) > self.max_tokens:
+            toks = toks[:self.max_tokens]
+            st.truncated += 1
+        if not toks:
+            st.dropped_empty += 1
+            return None
+        st.tokens += len(toks)
+        if self.vocab is not None:
+            oov = [i for i, t in enumerate(toks) if t not in self.vocab]
+            st.oov_tokens += len(oov)
+            if oov:
+                st.texts_with_oov += 1
+                if self.oov == "drop":
+                    st.dropped_oov += 1
+                    return None
+                if self.oov == "unk":
+                    toks = [UNK if t not in self.vocab else t for t in toks]
+        st.unk_tokens += sum(t == UNK for t in toks)
+        out = self.detokenize(toks)
+        if not out.strip():
+            st.dropped_empty += 1
+            return None
+        st.kept += 1
+        return out
+
+    def describe(self) -> dict[str, Any]:
+        return {"tokenization": self.description, "vocabulary": self.vocab_source, "oov": self.oov,
+                "vocab_size": None if self.vocab is None else len(self.vocab), "max_tokens": self.max_tokens,
+                "real": self.stats["real"].as_dict(), "generated": self.stats["generated"].as_dict()}
+
+
+def make_canonicalizer(generator: str | Path | None = None, oov: str | None = None,
+                       max_tokens: int | None = None) -> Canonicalizer:
+    """A canonicalizer from a generator (run folder or checkpoint folder), or whitespace-only without one.
+
+    Args:
+        generator: the run or checkpoint whose tokenizer and vocabulary define what it can emit.
+        oov: "unk" (default with a generator), "drop", or "keep" (the only choice without one).
+        max_tokens: cut texts to this many tokens (the generator's tokens when given).
+    """
+    if generator is None:
+        if oov not in (None, "keep"):
+            raise TextganError(f"--oov {oov} needs the generator's vocabulary: pass --generator RUN_OR_CHECKPOINT")
+        return Canonicalizer(max_tokens=max_tokens,
+                             description="whitespace tokens joined by single spaces (no generator given)")
+    oov = oov or "unk"
+    if oov not in OOV_CHOICES:
+        raise TextganError(f"unknown --oov {oov!r}: use one of {list(OOV_CHOICES)}")
+    from ..data.tokenizers import load_tokenizer
+    from ..data.vocab import Vocab
+    from ..train.checkpoint import read_config, resolve_checkpoint
+
+    ckpt = resolve_checkpoint(generator)
+    config = read_config(ckpt)
+    vocab = Vocab.load(ckpt / "vocab.json")
+    tokenizer = load_tokenizer(config["tokenizer"], ckpt / "tokenizer") if "tokenizer" in config else None
+    tok_desc = config.get("tokenizer", {"kind": "whitespace"})
+    desc = (f"the generator's tokenizer ({', '.join(f'{k}={v}' for k, v in tok_desc.items() if not isinstance(v, (dict, list)))}), "
+            "then its detokenization (as `textgan generate` writes texts)")
+    return Canonicalizer(tokenizer=tokenizer, vocab=vocab, oov=oov, max_tokens=max_tokens, description=desc,
+                         vocab_source=f"the generator's vocabulary ({len(vocab)} tokens, {ckpt})")
