@@ -46,3 +46,23 @@ def damaged_copy(src: Path, dest: Path, how: str) -> Path:
             return dest
         (dest / "config.json").write_text(json.dumps(config))
     return dest
+
+
+def command_argv(command: list[str], defaults: dict[str, str], extra: list[str], substitutions: dict) -> list[str]:
+    """``command`` with its default options, each replaced where ``extra`` gives the same flag.
+
+    ``extra`` is a case's arguments with ``{name}`` placeholders, filled from ``substitutions``
+    (e.g. ``{tmp}``, ``{work}``, or the name of an input file made by the test's fixture).
+    """
+    tail = []
+    for a in extra:
+        for k, v in substitutions.items():
+            a = a.replace("{" + k + "}", str(v))
+        tail.append(a)
+    opts = dict(defaults)
+    for flag in list(opts):
+        if flag in tail:
+            i = tail.index(flag)
+            opts[flag] = tail.pop(i + 1)
+            tail.pop(i)
+    return [*command, *(x for kv in opts.items() for x in kv), "--quiet", *tail]

@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from tests.errors.cases import special_out
+from tests.errors.cases import command_argv, special_out
 
 CASES = {
     "missing_generated": (["--generated", "{tmp}/nope.jsonl"], "not found"),
@@ -23,19 +23,8 @@ CASES = {
 
 
 def argv_for(extra, inputs, tmp_path, work):
-    subst = {"{tmp}": tmp_path, "{work}": work, **{"{" + k + "}": v for k, v in inputs.items()}}
-    tail = []
-    for a in extra:
-        for k, v in subst.items():
-            a = a.replace(k, str(v))
-        tail.append(a)
-    opts = {"--real": str(inputs["texts"]), "--generated": str(inputs["gen"]), "--out": str(work / "det")}
-    for flag in list(opts):
-        if flag in tail:
-            i = tail.index(flag)
-            opts[flag] = tail.pop(i + 1)
-            tail.pop(i)
-    return ["corpus", "detection", *(x for kv in opts.items() for x in kv), "--quiet", *tail]
+    defaults = {"--real": str(inputs["texts"]), "--generated": str(inputs["gen"]), "--out": str(work / "det")}
+    return command_argv(["corpus", "detection"], defaults, extra, {"tmp": tmp_path, "work": work, **inputs})
 
 
 @pytest.mark.parametrize("case", sorted(CASES))

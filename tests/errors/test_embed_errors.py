@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from tests.errors.cases import damaged_copy, special_out
+from tests.errors.cases import command_argv, damaged_copy, special_out
 
 CASES = {
     "csv_extension": (["--out", "{work}/v.csv"], "unsupported embedding file"),
@@ -22,19 +22,8 @@ CASES = {
 
 
 def argv_for(extra, inputs, tmp_path, work):
-    subst = {"{tmp}": tmp_path, "{work}": work, **{"{" + k + "}": v for k, v in inputs.items()}}
-    tail = []
-    for a in extra:
-        for k, v in subst.items():
-            a = a.replace(k, str(v))
-        tail.append(a)
-    opts = {"--model": str(inputs["doc"]), "--input": str(inputs["texts"]), "--out": str(work / "v.npy")}
-    for flag in list(opts):
-        if flag in tail:
-            i = tail.index(flag)
-            opts[flag] = tail.pop(i + 1)
-            tail.pop(i)
-    return ["embed", *(x for kv in opts.items() for x in kv), "--quiet", *tail]
+    defaults = {"--model": str(inputs["doc"]), "--input": str(inputs["texts"]), "--out": str(work / "v.npy")}
+    return command_argv(["embed"], defaults, extra, {"tmp": tmp_path, "work": work, **inputs})
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
