@@ -29,7 +29,7 @@ def records(run: Path) -> list[dict]:
 def auto_device() -> str:
     """The device a recipe's ``device: auto`` resolves to on this machine."""
     try:
-        from textgan.engine.rundir import resolve_device
+        from textgan.device import resolve_device
     except ImportError:  # before the move of the run folder code into textgan.engine
         from textgan.train.loop import resolve_device
     return str(resolve_device("auto"))

@@ -123,7 +123,8 @@ LAYERS = {
     "engine": ("textgan.models", "textgan.rl", "textgan.train", "textgan.data", *WORKFLOWS),
     "train": WORKFLOWS,
     "rl": ("textgan.train", "textgan.engine", *WORKFLOWS),
-    "data": ("textgan.rl", "textgan.train", "textgan.engine", *WORKFLOWS),  # the oracle corpus is drawn from a model
+    "data": ("textgan.rl", "textgan.train", "textgan.engine", *WORKFLOWS),
+    "metrics": ("textgan.rl", "textgan.train", "textgan.engine", *WORKFLOWS),  # a metric that trains a model is in train/  # the oracle corpus is drawn from a model
 }
 
 

@@ -102,7 +102,7 @@ def embed(model: str | Path, docs, *, batch_size: int = 4096, device: str = "aut
         ``leaky_relu(b_enc)``.
     """
     from .embedding import embed_texts, load_document_model
-    from .engine.rundir import resolve_device
+    from .device import resolve_device
 
     loaded = load_document_model(model, resolve_device(device))
     if hasattr(docs, "column_names"):
@@ -126,7 +126,7 @@ def embed_to_file(model: str | Path, input: str | Path, out: str | Path, *, spli
     """
     from .data.corpus import load_corpus
     from .embedding import check_embedding_out, embed_texts, load_document_model, write_embeddings
-    from .engine.rundir import resolve_device
+    from .device import resolve_device
 
     check_embedding_out(out)  # before the work
     if batch_size < 1:

@@ -337,7 +337,7 @@ def _generate(checkpoint, num, out, fmt, sampling, shard_size, batch_size, drop_
               train, device, progress, max_draw_factor, stream_parts: Path | None) -> GenerationResult:
     """`generate_texts` once ``out`` is checked; ``stream_parts``: the temporary shard folder of a stream."""
     from .train.checkpoint import load_generator
-    from .engine.rundir import resolve_device
+    from .device import resolve_device
 
     start = time.perf_counter()
     dev = resolve_device(device)

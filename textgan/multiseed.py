@@ -61,7 +61,8 @@ def seed_dir(parent: Path, seed: int) -> Path:
 def run_seeds(recipe: Recipe, seeds: list[int], parent: str | Path, *, parallel: int | None = None,
               progress: bool = True, resume: bool = False) -> dict:
     """Train ``recipe`` once per seed under ``parent`` and write the summary; returns it."""
-    from .engine.rundir import RunDir, resolve_device
+    from .device import resolve_device
+    from .engine.rundir import RunDir
     from .runs import resume as resume_run
     from .runs import start
 

@@ -23,7 +23,8 @@ from .config import Recipe, load_recipe, recipe_to_dict
 from .engine.distributed import Dist, setup
 from .engine.loop import Engine, Phase, RunInterrupted
 from .engine.state import TrainState
-from .engine.rundir import RunDir, environment, resolve_device, warn_if_oversubscribed
+from .device import resolve_device
+from .engine.rundir import RunDir, environment, warn_if_oversubscribed
 from .errors import TextganError
 from .seeds import RANK_STRIDE
 

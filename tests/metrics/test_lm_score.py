@@ -9,7 +9,7 @@ import random
 
 import pytest
 
-from textgan.metrics.lm_score import LMConfig, _split, lm_scores
+from textgan.train.lm_score import LMConfig, _split, lm_scores
 from textgan.train.evaluation import evaluate_texts
 
 FAST = dict(embed_dim=16, hidden_dim=32, batch_size=32, lr=1e-2, max_epochs=6, patience=2)

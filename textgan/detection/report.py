@@ -111,7 +111,7 @@ def detectability_report(dataset: str | Path, *, embed_dim: int = 64,
     from ..data.vocab import Vocab
     from ..metrics.bleu import tokenize_texts
     from ..train.evaluation import evaluate_texts
-    from ..engine.rundir import resolve_device
+    from ..device import resolve_device
 
     path = Path(dataset)
     if not path.is_dir():

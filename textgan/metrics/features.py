@@ -88,7 +88,7 @@ class EncoderFeatures:
         import torch
         from transformers import AutoModel, AutoTokenizer
 
-        from ..engine.rundir import resolve_device
+        from ..device import resolve_device
 
         self.path = Path(path)
         if not self.path.is_dir():

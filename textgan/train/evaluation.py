@@ -142,7 +142,7 @@ def evaluate_texts(samples: list[str], references: list[str] | None = None, trai
         blank_lines: "keep" (default: every text given is scored, a blank one as an empty
             sentence, as Texygen) or "drop" (blank texts are removed first, as ``textgan evaluate``
             does by default); recorded in the protocol.
-        lm: options of the LM scores (``textgan.metrics.lm_score.lm_scores``), or None for defaults.
+        lm: options of the LM scores (``textgan.train.lm_score.lm_scores``), or None for defaults.
         features: options of the feature metrics (``textgan.metrics.features.feature_metrics``).
 
     Returns:
@@ -226,7 +226,7 @@ def evaluate_texts(samples: list[str], references: list[str] | None = None, trai
         out.update({f"len_{k}": v for k, v in length_stats(toks).items()})
     extra: dict = {}
     if lm_wanted := [m for m in ("lm_score", "reverse_lm_score") if m in metrics]:
-        from ..metrics.lm_score import lm_scores
+        from .lm_score import lm_scores
 
         if "lm_score" in lm_wanted and train is None:
             raise TextganError("lm_score needs training texts: pass --train FILE_OR_CORPUS")

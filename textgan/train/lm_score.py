@@ -95,7 +95,7 @@ class _WordLM:
     def train_epoch(self, data: torch.Tensor, optimizer, rng: torch.Generator, epoch: int) -> float:
         """One epoch of ``mle_epoch`` over length buckets (sentences of similar length, trimmed to
         the bucket's longest), visited in random order: padding costs nothing."""
-        from ..train.mle import mle_epoch
+        from .mle import mle_epoch
 
         lengths = self._lengths(data)
         order = torch.argsort(lengths, stable=True)
@@ -142,7 +142,7 @@ class _CausalLM:
 
         torch.manual_seed(seed)
         self.cfg, self.device = cfg, device
-        from .features import quiet_transformers
+        from ..metrics.features import quiet_transformers
 
         with quiet_transformers():
             self.tok = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
@@ -264,7 +264,7 @@ def lm_scores(samples: Sequence[str], train: Sequence[str] | None, references: S
         ``(scores, protocol)``: ``{"lm_score": ..., "reverse_lm_score": ...}`` and the settings
         and training summaries (epochs, best held-out NLL) for the fingerprint.
     """
-    from ..engine.rundir import resolve_device
+    from ..device import resolve_device
     from ..errors import TextganError
 
     cfg = LMConfig(**overrides)
