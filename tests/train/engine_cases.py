@@ -3,8 +3,9 @@
 The training engine (``textgan/engine``) replaced four loops (language model + policy gradient,
 ADM, detector). Before the move, each family below was run with the old code at one thread and
 its metrics were written to ``tests/train/golden/<case>.json``; ``test_engine_numbers.py`` checks
-that today's code gives the same values. Re-record only on purpose (a change that is meant to
-alter the numbers, said in the commit):
+that today's code gives the same values. ``leakgan.json`` was re-recorded once since, on purpose:
+the rollout copy is now refreshed after LeakGAN's interleaved MLE phase (issue 14, item 2).
+Re-record only on purpose (a change that is meant to alter the numbers, said in the commit):
 
     python -m tests.train.engine_cases --record
 """
