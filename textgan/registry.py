@@ -180,9 +180,6 @@ def build_discriminator_from_config(cfg, *, vocab_size: int, pad_id: int | None)
                                **{f.name: getattr(cfg, f.name) for f in fields})
 
 
-TABLES = ("generator", "discriminator", "reward", "loss")
-
-
 def table(kind: str) -> Registry:
     """The registry of ``kind``: "generator", "discriminator", "reward" or "loss"."""
     return {"generator": generators, "discriminator": discriminators, "reward": rewards, "loss": losses}[kind]()

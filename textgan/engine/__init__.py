@@ -4,8 +4,8 @@ Layers: ``textgan.models`` and ``textgan.data`` below; algorithms (``textgan.tra
 phases on this engine; workflows (``textgan.runs``, generation, detection, benchmarks) above.
 """
 
-from .loop import BestTracker, Engine, Phase, RunInterrupted
+from .loop import BestTracker, BestWeights, Engine, Phase, RunInterrupted
 from .rundir import RunDir
 from .state import TrainState
 
-__all__ = ["BestTracker", "Engine", "Phase", "RunDir", "RunInterrupted", "TrainState"]
+__all__ = ["BestTracker", "BestWeights", "Engine", "Phase", "RunDir", "RunInterrupted", "TrainState"]

@@ -22,8 +22,10 @@ import math
 import signal
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
+
+from torch import nn
 
 from ..errors import TextganError
 from .rundir import RunDir
@@ -74,6 +76,26 @@ class BestTracker:
 
     def load_state_dict(self, state: dict) -> None:
         self.best, self.best_step = state["best"], state["best_step"]
+
+
+class BestWeights:
+    """CPU copies of a module's weights at its best validation score (register it in the run's TrainState to keep it across a resume)."""
+
+    def __init__(self, module: nn.Module) -> None:
+        self.module = module
+        self.weights = self._copy()
+
+    def _copy(self) -> dict:
+        return {k: v.detach().cpu().clone() for k, v in self.module.state_dict().items()}
+
+    def keep(self) -> None:
+        self.weights = self._copy()
+
+    def state_dict(self) -> dict:
+        return {"weights": self.weights}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.weights = dict(state["weights"])
 
 
 class Phase:
@@ -392,13 +414,3 @@ def _tensorboard_writer(run: RunDir) -> Any:
     except ImportError:
         raise TextganError("tensorboard: true needs the tensorboard package: pip install 'textgan[tensorboard]'") from None
     return SummaryWriter(str(run.path / "tensorboard"))
-
-
-@dataclass
-class Stopwatch:
-    """Wall-clock seconds since construction (for code that runs outside an engine)."""
-
-    start: float = field(default_factory=time.perf_counter)
-
-    def __call__(self) -> float:
-        return time.perf_counter() - self.start

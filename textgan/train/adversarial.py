@@ -7,9 +7,7 @@ phases at the end of this module run them on the engine (:mod:`textgan.engine.lo
 
 from __future__ import annotations
 
-import functools
 import logging
-import math
 from typing import Callable
 
 import torch
@@ -216,23 +214,6 @@ class AdversarialTrainer:
         update_rollout_policy(self.rollout, self.generator, self.rollout_update_rate)
         stats.update(self.train_discriminator(self.d_rounds, self.d_epochs))
         self.batches_done += 1
-        return stats
-
-    def train(self, batches: int, on_batch: Callable[[int, dict], None] | None = None, progress: bool = False) -> dict:
-        """Run ``batches`` adversarial batches, calling ``on_batch(index, stats)`` after each.
-
-        SeqGAN evaluates after the generator step and before the discriminator rounds; the
-        difference does not affect the generator, so evaluation happens in ``on_batch``.
-        """
-        from tqdm.auto import tqdm
-
-        stats: dict = {}
-        bar = tqdm(range(batches), desc="adversarial", unit="batch", disable=not progress, dynamic_ncols=True)
-        for k in bar:
-            stats = self.adversarial_batch()
-            bar.set_postfix(reward=f"{stats['reward_mean']:.3f}", d_acc=f"{stats.get('d_accuracy', float('nan')):.3f}")
-            if on_batch is not None:
-                on_batch(k, stats)
         return stats
 
 

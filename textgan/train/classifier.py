@@ -8,7 +8,7 @@ from typing import Callable
 import torch
 from torch import Tensor, nn
 
-from ..engine.loop import Phase
+from ..engine.loop import BestTracker, BestWeights, Phase
 from ..engine.optim import check_finite
 
 
@@ -38,8 +38,9 @@ class ClassifierPhase(Phase):
         self.steps, self.batch_size, self.shuffle, self.validate, self.name = epochs, batch_size, shuffle, validate, name
         self.device = next(model.parameters()).device
         self.history: list[dict] = []
-        self.best_score = -1.0
-        self.best_weights: dict | None = None
+        self.best_weights = BestWeights(model)
+        # the best epoch by validation accuracy (the last epoch without validation)
+        self.best.append(BestTracker("score", "max", lambda step, value, record: self.best_weights.keep()))
 
     def step(self, i: int) -> dict:
         epoch = i + 1
@@ -59,16 +60,18 @@ class ClassifierPhase(Phase):
         record = {"epoch": epoch, "train_loss": total / max(count, 1), "seconds": round(time.perf_counter() - start, 2)}
         if self.validate is not None:
             record["validation_accuracy"] = self.validate()
-        score = record.get("validation_accuracy", float(epoch))
-        if score > self.best_score:
-            self.best_score = score
-            self.best_weights = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
         self.history.append(record)
-        self.ctx.log({"phase": self.name, "step": epoch, **{k: v for k, v in record.items() if k != "seconds"}})
         return record
 
+    def should_evaluate(self, i: int) -> bool:
+        return True
+
+    def evaluate(self, i: int, stats: dict) -> dict:
+        self.ctx.log({"phase": self.name, "step": i + 1, **{k: v for k, v in stats.items() if k != "seconds"}})
+        return {"step": i + 1, "score": stats.get("validation_accuracy", float(i + 1))}
+
     def end(self) -> dict:
-        if self.best_weights is not None:
-            self.model.load_state_dict(self.best_weights)
+        if self.steps:
+            self.model.load_state_dict(self.best_weights.weights)
         self.model.eval()
         return {}

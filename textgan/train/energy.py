@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from ..engine.loop import BestTracker, Engine, Phase
+from ..engine.loop import BestTracker, BestWeights, Engine, Phase
 from ..engine.optim import adam, check_finite
 from ..engine.rundir import RunDir, plot_learning_curve
 from ..engine.state import TrainState
@@ -108,26 +108,6 @@ class EnergyTrainResult:
     best_score: float
     steps: int
     history: list[dict] = field(default_factory=list)
-
-
-class BestWeights:
-    """CPU copies of a module's weights at its best validation score (part of the training state)."""
-
-    def __init__(self, module: nn.Module) -> None:
-        self.module = module
-        self.weights = self._copy()
-
-    def _copy(self) -> dict:
-        return {k: v.detach().cpu().clone() for k, v in self.module.state_dict().items()}
-
-    def keep(self) -> None:
-        self.weights = self._copy()
-
-    def state_dict(self) -> dict:
-        return {"weights": self.weights}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.weights = dict(state["weights"])
 
 
 class EnergyPhase(Phase):

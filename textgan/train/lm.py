@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -48,7 +48,6 @@ class LanguageModelRun:
     state: TrainState
     run: RunDir | None = None
     progress: bool = True
-    records: list[dict] = field(default_factory=list)
 
     def report(self, record: dict, texts: list[str]) -> None:
         """Write an evaluation's samples and print its line."""
@@ -56,7 +55,6 @@ class LanguageModelRun:
                 else f"adversarial_batch{record['batch']:04d}")
         if self.run is not None:
             self.run.write_samples(name, texts[: self.recipe.eval.save_samples])
-        self.records.append(record)
         skip = ("phase", "epoch", "batch", "step", "time", "train_loss")
         shown = "  ".join(f"{k}={v:.4f}" for k, v in record.items() if k not in skip and isinstance(v, float))
         if record["phase"] == "mle":
