@@ -16,6 +16,7 @@ import math
 
 import torch
 
+from tests.rl.policies import TupleStatePolicy
 from textgan.models.cnn_discriminator import CNNDiscriminator
 from textgan.models.leakgan import LeakGANGenerator
 from textgan.rl.leakgan import block_rewards, leakgan_rewards, rescale_rewards
@@ -25,7 +26,7 @@ from textgan.models.sampling import sample_categorical
 Z_MAX = 4.5
 
 
-class MemoryPolicy(torch.nn.Module):
+class MemoryPolicy(TupleStatePolicy, torch.nn.Module):
     """A stateful policy over V tokens (start token 0 is allowed, nothing is banned).
 
     State: (first, pos), each (1, B, 1) float: the first token read after the start token (-1
@@ -70,17 +71,6 @@ class MemoryPolicy(torch.nn.Module):
         logits, state = self.step(tokens, state)
         return sample_categorical(logits, generator), state
 
-    def reorder_state(self, state, index):
-        return tuple(s.index_select(1, index) for s in state)
-
-    def concat_states(self, states):
-        return tuple(torch.cat(p, dim=1) for p in zip(*states))
-
-    def ban_specials(self, logits):
-        return logits
-
-    def finish(self, tokens):
-        return tokens
 
     def log_prob(self, seqs):
         """(N, T) exact log-probabilities of every token, in closed form (not through ``step``)."""

@@ -6,6 +6,7 @@ import math
 import pytest
 import torch
 
+from tests.rl.policies import TupleStatePolicy
 from textgan.models.lstm_generator import LSTMGenerator
 from textgan.rl.rollout import (make_rollout_policy, monte_carlo_rewards, sequential_monte_carlo_rewards,
                                 update_rollout_policy)
@@ -42,7 +43,7 @@ def exact_rewards(tokens, policy, prob):
     return out
 
 
-class Deterministic(torch.nn.Module):
+class Deterministic(TupleStatePolicy, torch.nn.Module):
     """A policy that always continues with (previous token + 1) mod V (-inf elsewhere)."""
 
     def __init__(self, vocab: int):
@@ -60,18 +61,6 @@ class Deterministic(torch.nn.Module):
 
     def step_sample(self, tokens, state, generator=None):
         return (tokens + 1) % self.vocab_size, (tokens.unsqueeze(0).unsqueeze(-1).float(),)
-
-    def reorder_state(self, state, index):
-        return tuple(s.index_select(1, index) for s in state)
-
-    def concat_states(self, states):
-        return tuple(torch.cat(p, dim=1) for p in zip(*states))
-
-    def ban_specials(self, logits):
-        return logits
-
-    def finish(self, tokens):
-        return tokens
 
 
 def test_deterministic_policy_gives_identical_exact_rewards():
