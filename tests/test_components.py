@@ -20,7 +20,8 @@ from textgan.config import recipe_from_dict
 from textgan.data.vocab import Vocab
 from textgan.errors import TextganError
 from textgan.registry import (build_discriminator_from_config, build_generator_from_config, check_fit,
-                              component_config, component_fn, generator_needs, table)
+                              component_config, component_fn, generator_needs, table, trainer_of)
+from textgan.rl.relaxed import Relaxation, relaxed_rollout
 from textgan.train.checkpoint import load_generator, save_checkpoint
 
 V, T, B = 12, 8, 4
@@ -117,15 +118,27 @@ def fitting_pairs(kind: str):
             if table(kind).meta(name).get("requires") in table("generator").meta(gen).get("provides", ())]
 
 
+def discriminator_for(reward: str | None) -> str:
+    """A discriminator that offers what ``reward`` requires of one (``cnn`` when it requires nothing)."""
+    need = table("reward").meta(reward).get("requires_discriminator") if reward else None
+    return next(n for n in table("discriminator").names()
+                if need in table("discriminator").meta(n).get("provides", ())) if need else "cnn"
+
+
 def adversarial(gen: str, reward: str | None = None, loss: str | None = None):
-    raw = {"generator": section("generator", gen), "discriminator": section("discriminator", "cnn"),
+    raw = {"generator": section("generator", gen), "discriminator": section("discriminator", discriminator_for(reward)),
            "adversarial": {**(section("reward", reward) if reward else {}), **(section("loss", loss) if loss else {})}}
     return recipe_from_dict(raw).adversarial
 
 
-@pytest.mark.parametrize("gen,name", fitting_pairs("reward"))
+def pairs_of(kind: str, trainer: str):
+    """The fitting (generator, component) pairs of one trainer ("policy_gradient" or "relaxed")."""
+    return [(gen, name) for gen, name in fitting_pairs(kind) if trainer_of(kind, name) == trainer]
+
+
+@pytest.mark.parametrize("gen,name", pairs_of("reward", "policy_gradient"))
 def test_reward_contract(gen, name):
-    g, d = build(gen)
+    g, d = build(gen, discriminator=discriminator_for(name))
     g.eval()
     reward = component_fn("reward", adversarial(gen, reward=name, loss=_fitting("loss", gen)))
     tokens = g.sample(B, generator=torch.Generator().manual_seed(0))
@@ -135,22 +148,62 @@ def test_reward_contract(gen, name):
     assert torch.equal(r1, r2), "the same seed gives the same rewards"
 
 
-@pytest.mark.parametrize("gen,name", fitting_pairs("loss"))
+@pytest.mark.parametrize("gen,name", pairs_of("loss", "policy_gradient"))
 def test_loss_contract(gen, name):
     g, d = build(gen)
     loss_fn = component_fn("loss", adversarial(gen, reward=_fitting("reward", gen), loss=name))
     tokens = g.eval().sample(B, generator=torch.Generator().manual_seed(0))
     rewards = torch.rand(B, T, generator=torch.Generator().manual_seed(1))
     g.train()
+    torch.manual_seed(7)  # dropout (a transformer's) draws from the global stream
     loss = loss_fn(g, tokens, rewards)
     assert loss.dim() == 0 and torch.isfinite(loss)
+    torch.manual_seed(7)
     assert torch.equal(loss, loss_fn(g, tokens, rewards))
     loss.backward()
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in g.parameters())
 
 
-def _fitting(kind: str, gen: str) -> str:
-    return next(n for g, n in fitting_pairs(kind) if g == gen)
+def _fitting(kind: str, gen: str, trainer: str = "policy_gradient") -> str:
+    """A ``kind`` component fitting ``gen``, of ``trainer`` where the generator has one."""
+    names = [n for g, n in fitting_pairs(kind) if g == gen]
+    return next((n for n in names if trainer_of(kind, n) == trainer), names[0])
+
+
+@pytest.mark.parametrize("gen,name", pairs_of("reward", "relaxed"))
+def test_relaxation_contract(gen, name):
+    """A relaxation gives (B, L, V) distributions, the same under a seed, with gradients into the generator."""
+    acfg = adversarial(gen, reward=name, loss=_fitting("loss", gen, "relaxed"))
+    g, d = build(gen, discriminator=discriminator_for(name))
+    relax = component_fn("reward", acfg)(3, 10, max_len=T)
+    soft, tokens = relaxed_rollout(g, B, relax, torch.Generator().manual_seed(0))
+    length = relax.length or T
+    assert soft.shape == (B, length, V) and tokens.shape == (B, length) and tokens.dtype == torch.int64
+    assert torch.allclose(soft.sum(-1), torch.ones(B, length))
+    again, _ = relaxed_rollout(g, B, relax, torch.Generator().manual_seed(0))
+    assert torch.equal(soft, again)
+    d.scores(soft).sum().backward()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in g.parameters())
+
+
+@pytest.mark.parametrize("name", sorted({n for _, n in pairs_of("loss", "relaxed")}))
+def test_relaxed_loss_contract(name):
+    """A relaxed loss: finite scalars, the same under a seed; the d-loss trains the critic, the g-loss the generator."""
+    gen = next(g for g, n in pairs_of("loss", "relaxed") if n == name)
+    relaxation = _fitting("reward", gen, "relaxed")
+    loss_fn = component_fn("loss", adversarial(gen, reward=relaxation, loss=name))
+    g, d = build(gen, discriminator=discriminator_for(relaxation))
+    tokens = torch.randint(3, V, (B, T), generator=torch.Generator().manual_seed(1))
+    real = torch.nn.functional.one_hot(tokens, V).float()
+    for role, trained in (("d", d), ("g", g)):
+        fake, _ = relaxed_rollout(g, B, Relaxation(True, 2.0), torch.Generator().manual_seed(0))
+        fake = fake.detach() if role == "d" else fake
+        loss = loss_fn(d, real, fake, role=role, generator=torch.Generator().manual_seed(2))
+        assert loss.dim() == 0 and torch.isfinite(loss)
+        assert torch.equal(loss, loss_fn(d, real, fake, role=role, generator=torch.Generator().manual_seed(2)))
+        g.zero_grad(), d.zero_grad()
+        loss.backward()
+        assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in trained.parameters()), role
 
 
 def test_a_reward_or_loss_that_does_not_fit_is_refused_when_the_recipe_loads():
@@ -160,7 +213,7 @@ def test_a_reward_or_loss_that_does_not_fit_is_refused_when_the_recipe_loads():
     for gen, kind, name in misfits:
         other = "loss" if kind == "reward" else "reward"
         raw = {"generator": {"type": gen}, "discriminator": {},
-               "adversarial": {kind: name, other: _fitting(other, gen)}}
+               "adversarial": {kind: name, other: _fitting(other, gen, trainer_of(kind, name))}}
         with pytest.raises(TextganError) as e:
             recipe_from_dict(raw)
         message = str(e.value)

@@ -221,10 +221,12 @@ def test_bench_generation_reports_rates_and_the_target():
     from textgan.bench.generation import bench_generation, format_generation_bench
 
     result = bench_generation(kinds=["lstm"], vocab_size=20, max_len=5, batch_sizes=(4, 8), num=8, repeats=1,
-                              threads=1, sampling_variants=({"temperature": 0.9},), end_to_end=10)
+                              threads=1, sampling_variants=({"temperature": 0.9},), end_to_end=10,
+                              transformer_lengths=(6,), transformer_num=4)
     assert [(r["batch_size"], r["sampling"]) for r in result["runs"]] == [(4, "plain"), (8, "plain"),
                                                                            (result["best"]["lstm"]["batch_size"], "temperature=0.9")]
     assert all(r["texts_per_s"] > 0 and r["tokens_per_s"] == r["texts_per_s"] * 5 for r in result["runs"])
     assert result["end_to_end"]["num"] == 10 and result["target_texts_per_s"] == 500.0
+    assert [(r["max_len"], r["sample_dtype"]) for r in result["transformer"]] == [(6, "float32"), (6, "bfloat16")]
     text = format_generation_bench(result)
-    assert "texts/s" in text and "target" in text
+    assert "texts/s" in text and "target" in text and "hf_causal_lm" in text

@@ -268,6 +268,11 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
         print(format_generation_bench(bench_generation(threads=args.threads)))
         return 0
+    if args.what == "transformer":
+        from .bench.transformer import bench_transformer, format_transformer_bench
+
+        print(format_transformer_bench(bench_transformer(threads=args.threads, quick=args.quick)))
+        return 0
     if args.what == "evaluate":
         from .bench.evaluate import bench_evaluate, format_evaluate_bench
 
@@ -481,8 +486,10 @@ def build_parser() -> argparse.ArgumentParser:
     em.set_defaults(func=_cmd_embed)
 
     b = command(sub, "bench", "speed benchmarks on this machine")
-    b.add_argument("what", choices=["bleu", "discriminator", "rollout", "generation", "adm", "evaluate"],
-                   help="what to time: bleu, discriminator, rollout, generation, adm or evaluate (every metric)")
+    b.add_argument("what", choices=["bleu", "discriminator", "rollout", "generation", "adm", "evaluate", "transformer"],
+                   help="what to time: bleu, discriminator, rollout, generation, adm, evaluate (every metric) or "
+                        "transformer (sampling, MLE epoch, adversarial step with cached rollouts)")
+    b.add_argument("--quick", action="store_true", help="fewer texts and batches (transformer)")
     b.add_argument("--model", choices=["seqgan", "leakgan"], default="seqgan", help="generator for `bench rollout`")
     b.add_argument("--threads", type=int, default=2, help="torch threads")
     b.add_argument("--num", type=int, default=10_000, help="samples and references (bleu, evaluate)")

@@ -171,8 +171,14 @@ class AdversarialConfig:
     lr: float = 0.01  # a fresh Adam for the adversarial phase, as SeqGAN's separate g_opt
     grad_clip: float = 5.0
     best_metric: str | None = None  # also keep checkpoints/best by this eval metric (nll_*: lower is better)
+    kl_coef: float = 0.0  # >0: per-token KL penalty to the frozen MLE model on the rewards (TRL's PPO form; textgan/rl/kl.py)
+    kl_target: float | None = None  # adapt kl_coef towards this per-sequence KL (TRL's AdaptiveKLController); None: fixed
+    kl_horizon: int = 10_000  # the adaptive controller's horizon, in sequences
 
     def __post_init__(self) -> None:
+        if self.kl_coef < 0 or (self.kl_target is not None and self.kl_target <= 0) or self.kl_horizon < 1:
+            raise TextganError("adversarial.kl_coef must be >= 0, kl_target > 0 (or null) and kl_horizon >= 1: "
+                               "fix the adversarial section")
         if self.batch_size < 1 or self.batches < 0:
             raise TextganError("adversarial.batch_size must be positive and adversarial.batches non-negative: "
                                "fix the adversarial section")
@@ -347,13 +353,15 @@ class Recipe:
             raise TextganError("an adm recipe needs a text corpus: set data.corpus (e.g. newsgroups20 or a file path)")
         if self.adversarial is not None and self.discriminator is None:
             raise TextganError("an adversarial section needs a discriminator section: add `discriminator: {type: cnn}`")
-        from .registry import check_fit, generator_needs
+        from .registry import check_discriminator_fit, check_fit, check_trainer_fit, generator_needs
 
         if "discriminator" in generator_needs(self.generator.type) and self.discriminator is None:
             raise TextganError(f"generator.type {self.generator.type} reads the discriminator's features: "
                                "add a discriminator section")
         if self.adversarial is not None:
             check_fit(self.generator.type, self.adversarial.reward, self.adversarial.loss)
+            check_trainer_fit(self.generator.type, self.adversarial)
+            check_discriminator_fit(self.adversarial.reward, self.discriminator.type)
         if self.pipeline is not None and self.data.corpus == "synthetic_oracle":
             raise TextganError("a pipeline section needs a text corpus: set data.corpus (e.g. emnlp_news)")
         if self.data.max_len < 2:
@@ -435,7 +443,7 @@ def _type_name(tp: Any) -> str:
         return f"list of {_type_name(get_args(tp)[0])}"
     if tp is type(None):
         return "null"
-    if dataclasses.is_dataclass(tp):
+    if dataclasses.is_dataclass(tp) or tp is dict or origin is dict:
         return "mapping"
     return getattr(tp, "__name__", str(tp))
 
@@ -474,6 +482,10 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
         (inner, *rest) = get_args(tp)
         items = [_coerce(v, inner, f"{key}[{i}]") for i, v in enumerate(value)]
         return tuple(items) if origin is tuple else items
+    if tp is dict or origin is dict:  # free-form options passed on as they are (a transformers config)
+        if not isinstance(value, dict):
+            raise bad
+        return dict(value)
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
             raise bad

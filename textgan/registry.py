@@ -68,9 +68,17 @@ def _generators() -> Registry:
 
     reg: Registry = Registry("generator")
     # provides: what the generator offers rewards and losses (see check_fit)
-    reg.register("lstm", LSTMGenerator, config=LSTMGeneratorConfig, provides=("rollout_policy", "log_prob"))
+    reg.register("lstm", LSTMGenerator, config=LSTMGeneratorConfig,
+                 provides=("rollout_policy", "log_prob", "soft_output"))
     reg.register("leakgan", LeakGANGenerator, config=LeakGANConfig, needs=("discriminator",),
                  provides=("leakgan_policy", "log_prob"))
+    from .models.hf import HFCausalLMConfig, HFCausalLMGenerator  # transformers (imported on first use)
+
+    reg.register("hf_causal_lm", HFCausalLMGenerator, config=HFCausalLMConfig, needs=("vocab",),
+                 provides=("rollout_policy", "log_prob"))
+    from .models.relgan import RelGANConfig, RelGANGenerator  # soft_output: step() drives textgan.rl.relaxed
+
+    reg.register("relgan", RelGANGenerator, config=RelGANConfig, provides=("soft_output",))
     return reg
 
 
@@ -96,7 +104,7 @@ def generator_needs(kind: str) -> tuple[str, ...]:
 
 
 def build_generator_from_config(cfg, *, vocab_size: int, max_len: int, start_token: int, pad_id: int | None,
-                                eos_id: int | None, discriminator=None):
+                                eos_id: int | None, discriminator=None, vocab=None):
     """Construct the generator of a recipe's ``generator`` section.
 
     The data fixes the vocabulary, length and special ids; the section gives the keys the
@@ -105,6 +113,8 @@ def build_generator_from_config(cfg, *, vocab_size: int, max_len: int, start_tok
     """
     meta = generators().meta(cfg.type)
     kwargs = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(meta["config"])}
+    if "vocab" in meta.get("needs", ()):
+        kwargs["vocab"] = vocab  # maps a pretrained model's embedding rows onto the run's tokens
     if "discriminator" in meta.get("needs", ()):
         if discriminator is None:
             raise TextganError(f"generator {cfg.type!r} needs a discriminator: add a discriminator section")
@@ -120,6 +130,15 @@ def _discriminators() -> Registry:
 
     reg: Registry = Registry("discriminator")
     reg.register("cnn", CNNDiscriminator, config=CNNDiscriminatorConfig)
+    from .models.hf import HFClassifierConfig, HFSequenceClassifier
+
+    reg.register("hf_classifier", HFSequenceClassifier, config=HFClassifierConfig, needs=("vocab",))
+    from .models.soft_cnn import SoftCNNDiscriminator, SoftCNNDiscriminatorConfig
+
+    reg.register("relgan_cnn", SoftCNNDiscriminator, config=SoftCNNDiscriminatorConfig, provides=("soft_input",))
+    from .models.ranker import RankerConfig, RankerDiscriminator
+
+    reg.register("ranker", RankerDiscriminator, config=RankerConfig, provides=("rank_score",))  # RankGAN
     return reg
 
 
@@ -131,6 +150,20 @@ def _rewards() -> Registry:
     # requires: what the generator must provide (its "provides")
     reg.register("rollout", rollout_rewards, config=RolloutRewardConfig, requires="rollout_policy")
     reg.register("leakgan", leakgan_rewards, config=LeakGANRewardConfig, requires="leakgan_policy")
+    from .rl.maligan import MaliganRewardConfig, maligan_draw, maligan_rewards
+    from .rl.rankgan import RankRewardConfig, rank_rewards
+
+    # draw: how a generator step gets its batch (default: samples from scratch); requires_discriminator:
+    # what the discriminator must provide (its "provides")
+    reg.register("maligan", maligan_rewards, config=MaliganRewardConfig, requires="rollout_policy", draw=maligan_draw)
+    reg.register("rank", rank_rewards, config=RankRewardConfig, requires="rollout_policy",
+                 requires_discriminator="rank_score")
+    from .rl import relaxed  # relaxations: trained through soft outputs (textgan/train/relaxed.py)
+
+    reg.register("gumbel", relaxed.gumbel_relaxation, config=relaxed.GumbelRelaxationConfig,
+                 requires="soft_output", requires_discriminator="soft_input", trainer="relaxed")
+    reg.register("softmax", relaxed.softmax_relaxation, config=relaxed.SoftmaxRelaxationConfig,
+                 requires="soft_output", requires_discriminator="soft_input", trainer="relaxed")
     return reg
 
 
@@ -141,6 +174,12 @@ def _losses() -> Registry:
     reg: Registry = Registry("loss")
     reg.register("reinforce", reinforce_loss, config=ReinforceLossConfig, requires="log_prob")
     reg.register("leakgan", leakgan_loss, config=LeakGANLossConfig, requires="leakgan_policy")
+    from .rl import relaxed
+
+    for name, fn, cfg in (("rsgan", relaxed.rsgan_loss, relaxed.RelaxedLossConfig),
+                          ("gan", relaxed.standard_gan_loss, relaxed.RelaxedLossConfig),
+                          ("wgan_gp", relaxed.wgan_gp_loss, relaxed.WGANGPLossConfig)):
+        reg.register(name, fn, config=cfg, requires="soft_output", trainer="relaxed")
     return reg
 
 
@@ -159,12 +198,20 @@ def discriminators() -> Registry:
 
 
 def rewards() -> Registry:
-    """The reward table: name -> ``reward(tokens, rollout_policy, discriminator, **options) -> (B, T)``."""
+    """The reward table: name -> ``reward(tokens, rollout_policy, discriminator, **options) -> (B, T)``.
+
+    Entries with ``trainer="relaxed"`` are relaxations instead: ``(step, steps, max_len=, **options) ->
+    Relaxation`` (:mod:`textgan.rl.relaxed`), run by :mod:`textgan.train.relaxed`.
+    """
     return _table("reward", _rewards)
 
 
 def losses() -> Registry:
-    """The generator-loss table: name -> ``loss(generator, tokens, rewards, **options) -> scalar``."""
+    """The generator-loss table: name -> ``loss(generator, tokens, rewards, **options) -> scalar``.
+
+    Entries with ``trainer="relaxed"`` take ``(critic, real, fake, role="d" | "g", generator=rng)``
+    (:mod:`textgan.rl.relaxed`).
+    """
     return _table("loss", _losses)
 
 
@@ -173,11 +220,13 @@ def build_discriminator(kind: str, **kwargs):
     return discriminators().get(kind)(**kwargs)
 
 
-def build_discriminator_from_config(cfg, *, vocab_size: int, pad_id: int | None):
+def build_discriminator_from_config(cfg, *, vocab_size: int, pad_id: int | None, vocab=None):
     """Construct the discriminator of a recipe's ``discriminator`` section for the run's vocabulary."""
-    fields = dataclasses.fields(discriminators().meta(cfg.type)["config"])
-    return build_discriminator(cfg.type, vocab_size=vocab_size, pad_id=pad_id,
-                               **{f.name: getattr(cfg, f.name) for f in fields})
+    meta = discriminators().meta(cfg.type)
+    kwargs = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(meta["config"])}
+    if "vocab" in meta.get("needs", ()):
+        kwargs["vocab"] = vocab
+    return build_discriminator(cfg.type, vocab_size=vocab_size, pad_id=pad_id, **kwargs)
 
 
 def table(kind: str) -> Registry:
@@ -214,3 +263,50 @@ def check_fit(generator: str, reward: str, loss: str) -> None:
             fitting = [n for n in table(kind).names() if table(kind).meta(n).get("requires") in provides]
             raise TextganError(f"adversarial.{kind} {name!r} does not fit generator {generator!r} (it needs a "
                                f"{need.replace('_', ' ')}): use adversarial.{kind}={' or '.join(fitting)}")
+
+
+def trainer_of(kind: str, name: str) -> str:
+    """How an adversarial reward or loss trains: "policy_gradient", or "relaxed" (through soft outputs)."""
+    return table(kind).meta(name).get("trainer", "policy_gradient")
+
+
+def check_trainer_fit(generator: str, adversarial) -> None:
+    """Refuse, with one line, a reward and a loss of different trainers, or a relaxed run with
+    policy-gradient-only keys (a relaxation's discriminator: ``check_discriminator_fit``)."""
+    reward, loss = adversarial.reward, adversarial.loss
+    kind, provides = trainer_of("loss", loss), generators().meta(generator).get("provides", ())
+    reward_kind = trainer_of("reward", reward)
+    if reward_kind != kind:
+        def fitting(part: str, want: str) -> list[str]:
+            return [n for n in table(part).names()
+                    if trainer_of(part, n) == want and table(part).meta(n).get("requires") in provides]
+
+        losses_ = fitting("loss", reward_kind)
+        fix = f"adversarial.loss={' or '.join(losses_)}" if losses_ else \
+            f"adversarial.reward={' or '.join(fitting('reward', kind))}"
+        raise TextganError(f"adversarial.reward {reward!r} ({reward_kind.replace('_', ' ')}) and adversarial.loss "
+                           f"{loss!r} ({kind.replace('_', ' ')}) train differently: use {fix}")
+    if kind != "relaxed":
+        return
+    for key, unset in (("mle_every", 0), ("kl_coef", 0.0), ("kl_target", None)):
+        if getattr(adversarial, key, unset) != unset:
+            raise TextganError(f"adversarial.{key} applies to policy-gradient training only: remove it "
+                               f"with adversarial.loss={loss}")
+
+
+def reward_draw(cfg):
+    """The batch-drawing function of an ``adversarial`` section's reward with its options bound, or None
+    (the trainer then samples every generator batch from scratch)."""
+    import functools
+
+    draw = rewards().meta(cfg.reward).get("draw")
+    return None if draw is None else functools.partial(draw, **component_options(cfg, "reward").draw_kwargs())
+
+
+def check_discriminator_fit(reward: str, discriminator: str) -> None:
+    """Refuse, with one line, a reward that needs what the discriminator does not offer (``rank`` a ranker)."""
+    need = rewards().meta(reward).get("requires_discriminator")
+    if need is not None and need not in discriminators().meta(discriminator).get("provides", ()):
+        fitting = [n for n in discriminators().names() if need in discriminators().meta(n).get("provides", ())]
+        raise TextganError(f"adversarial.reward {reward!r} needs a discriminator with a {need.replace('_', ' ')}, "
+                           f"which {discriminator!r} lacks: use discriminator.type={' or '.join(fitting)}")

@@ -32,7 +32,9 @@ log = logging.getLogger(__name__)
 
 SHAPE_KEYS = ("seed", "data.", "generator.", "discriminator.type", "discriminator.embed_dim",
               "discriminator.filter_sizes", "discriminator.num_filters", "discriminator.highway_gate_bias",
-              "discriminator.pretrain_cycles", "adm.vocab_file", "adm.vocab_size", "adm.tokenizer", "adm.hidden_dim",
+              "discriminator.pretrain_cycles", "discriminator.num_rep", "discriminator.rep_dim", "discriminator.hidden",
+              "discriminator.model_type", "discriminator.config", "discriminator.pretrained",
+              "adm.vocab_file", "adm.vocab_size", "adm.tokenizer", "adm.hidden_dim",
               "adm.noise_dim", "adm.generator_dim", "adm.validation_fraction", "adm.baselines")
 """Recipe keys a resumed run may not change: they fix the data, the models' shapes or the phases."""
 

@@ -35,6 +35,10 @@ EXACT = "tests/rl/test_reward_exact.py"
 LOSSES = "tests/rl/test_leakgan_losses.py"
 LEAKGAN_REWARDS = "tests/rl/test_leakgan_rewards.py"
 ROLLOUT = "tests/rl/test_rollout.py"
+KL = "tests/rl/test_kl.py"
+HF = "tests/models/test_hf.py"
+MALIGAN = "tests/rl/test_maligan.py"
+RANKGAN = "tests/rl/test_rankgan.py"
 
 
 @dataclass(frozen=True)
@@ -91,6 +95,56 @@ MUTATIONS = (
              "textgan/rl/rollout.py", "rollout_policy.reorder_state(prefix_states[p - 1], repeat_rows)",
              "rollout_policy.reorder_state(prefix_states[p - 1], repeat_rows.roll(1))", (EXACT, ROLLOUT),
              EXACT + "::test_seqgan_rewards_of_a_stateful_policy_equal_the_exact_expectation"),
+    Mutation("kl_this_token_only", "KL penalty: each reward pays only its own token's KL, not the KL still to come",
+             "textgan/rl/kl.py", "to_come = kl.flip(1).cumsum(1).flip(1)", "to_come = kl", (KL,),
+             KL + "::test_each_reward_pays_for_the_kl_still_to_come"),
+    Mutation("kl_sign", "KL penalty: the KL is added to the rewards instead of subtracted",
+             "textgan/rl/kl.py", "penalised = rewards - beta * to_come", "penalised = rewards + beta * to_come", (KL,),
+             KL + "::test_each_reward_pays_for_the_kl_still_to_come"),
+    Mutation("transformer_cache_other_row", "transformer rollouts: cache rows taken in order instead of the selected rows",
+             "textgan/models/hf.py",
+             "return tuple((k.index_select(0, index), v.index_select(0, index)) for k, v in state)",
+             "return tuple((k[:len(index)], v[:len(index)]) for k, v in state)", (HF,),
+             HF + "::test_rollout_rewards_with_the_cache_equal_those_without_it"),
+    Mutation("maligan_no_normalisation", "MaliGAN: the ratios D / (1 - D) used without dividing by their sum",
+             "textgan/rl/maligan.py",
+             "w = torch.softmax(logits.float().view(B // group_size, group_size), dim=1).reshape(B)",
+             "w = logits.float().exp().reshape(B)", (MALIGAN,),
+             MALIGAN + "::test_whole_batch_weights_by_hand"),
+    Mutation("maligan_no_baseline", "MaliGAN: the baseline (the mean weight) not subtracted",
+             "textgan/rl/maligan.py", "return w - 1.0 / group_size if baseline else w", "return w", (MALIGAN,),
+             MALIGAN + "::test_whole_batch_weights_by_hand"),
+    Mutation("maligan_ratio_is_d", "MaliGAN: D normalised instead of D / (1 - D) (Texygen's MaliganReward.py)",
+             "textgan/rl/maligan.py", "return torch.log(p) - torch.log1p(-p)", "return torch.log(p)", (MALIGAN,),
+             MALIGAN + "::test_whole_batch_weights_by_hand"),
+    Mutation("maligan_prefix_without_mle", "MaliGAN mixed MLE: the real prefix gets no maximum-likelihood weight",
+             "textgan/rl/maligan.py", "rewards[:, :min(prefix, T)] = 1.0 / B", "rewards[:, :min(prefix, T)] = 0.0",
+             (MALIGAN,), MALIGAN + "::test_mixed_mle_prefix_gets_mle_weight_and_groups_normalise_separately"),
+    Mutation("maligan_groups_ignored", "MaliGAN mixed MLE: weights normalised over the batch, not per prefix",
+             "textgan/rl/maligan.py", "importance_weights(log_odds(discriminator, tokens), group_size or B, baseline)",
+             "importance_weights(log_odds(discriminator, tokens), B, baseline)", (MALIGAN,),
+             MALIGAN + "::test_mixed_mle_prefix_gets_mle_weight_and_groups_normalise_separately"),
+    Mutation("ranker_loss_sign", "RankGAN ranker objective: real and generated terms with the wrong sign",
+             "textgan/models/ranker.py",
+             "return -(log_r * real).sum() / real.sum().clamp(min=1) + (log_r * fake).sum()",
+             "return (log_r * real).sum() / real.sum().clamp(min=1) - (log_r * fake).sum()", (RANKGAN,),
+             RANKGAN + "::test_ranker_loss_by_hand"),
+    Mutation("rank_no_gamma", "RankGAN rank score: gamma left out of the sentence's own term",
+             "textgan/models/ranker.py", "a_s = gamma * (s @ u.t())  # (B, K)", "a_s = s @ u.t()  # (B, K)",
+             (RANKGAN,), RANKGAN + "::test_rank_score_by_hand"),
+    Mutation("rank_sentence_not_in_its_softmax", "RankGAN rank score: the sentence missing from its own softmax",
+             "textgan/models/ranker.py", "log_p = a_s - torch.logaddexp(a_s, rest)", "log_p = a_s - rest",
+             (RANKGAN,), RANKGAN + "::test_rank_score_by_hand"),
+    Mutation("rank_sum_over_references", "RankGAN rank score: summed, not averaged, over the reference set",
+             "textgan/models/ranker.py", "return torch.logsumexp(log_p, dim=1) - math.log(u.size(0))",
+             "return torch.logsumexp(log_p, dim=1)", (RANKGAN,), RANKGAN + "::test_rank_score_by_hand"),
+    Mutation("rank_comparison_same_label", "RankGAN training: sentences compared with their own side, not the other",
+             "textgan/models/ranker.py", "c_mask=real.unsqueeze(1) != real.unsqueeze(0)",
+             "c_mask=real.unsqueeze(1) == real.unsqueeze(0)", (RANKGAN,),
+             RANKGAN + "::test_training_compares_real_with_generated_and_generated_with_real"),
+    Mutation("rank_reward_log_swapped", "RankGAN reward: log R given where R is asked for (and back)",
+             "textgan/rl/rankgan.py", "return log_r if log else log_r.exp()", "return log_r.exp() if log else log_r",
+             (RANKGAN,), RANKGAN + "::test_rank_reward_is_the_expected_rank_score"),
 )
 
 

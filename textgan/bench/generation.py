@@ -51,7 +51,8 @@ def _time_sample(model: torch.nn.Module, num: int, batch_size: int, repeats: int
 def bench_generation(kinds: Sequence[str] | None = None, vocab_size: int = 5700, max_len: int = 51,
                      batch_sizes: Sequence[int] = (250, 500, 1000, 2000), num: int = 2000, repeats: int = 2,
                      threads: int | None = 2, sampling_variants: Sequence[dict] | None = None,
-                     end_to_end: int = 5000, embed_dim: int = 32, hidden_dim: int = 32, seed: int = 0) -> dict:
+                     end_to_end: int = 5000, embed_dim: int = 32, hidden_dim: int = 32, seed: int = 0,
+                     transformer_lengths: Sequence[int] = (51, 256), transformer_num: int = 512) -> dict:
     """Time sampling of freshly initialised generators, and ``generate_texts`` end to end.
 
     Random weights sample at the same speed as trained ones (the work per token does not depend
@@ -72,6 +73,9 @@ def bench_generation(kinds: Sequence[str] | None = None, vocab_size: int = 5700,
             LSTM at the best batch size; 0 skips it.
         embed_dim, hidden_dim: generator sizes (SeqGAN / LeakGAN: 32).
         seed: initialisation seed.
+        transformer_lengths: lengths at which the 4-layer, 256-wide ``hf_causal_lm`` generator is
+            timed (float32 and bfloat16 sampling; see :mod:`textgan.bench.transformer`); () skips it.
+        transformer_num: texts per transformer timing.
 
     Returns:
         ``{"settings", "runs": [{"kind", "batch_size", "sampling", "texts_per_s", "tokens_per_s"}],
@@ -108,12 +112,18 @@ def bench_generation(kinds: Sequence[str] | None = None, vocab_size: int = 5700,
         e2e = None
         if end_to_end and "lstm" in best:
             e2e = _end_to_end(end_to_end, vocab_size, max_len, embed_dim, hidden_dim, best["lstm"]["batch_size"], seed)
+        transformer = []
+        if transformer_lengths:
+            from .transformer import sampling_runs
+
+            transformer = sampling_runs(vocab_size, tuple(transformer_lengths), num=transformer_num)
         lstm_rate = best.get("lstm", {}).get("texts_per_s")
         return {"settings": {"vocab_size": vocab_size, "max_len": max_len, "embed_dim": embed_dim,
                              "hidden_dim": hidden_dim, "num": num, "repeats": repeats,
                              "threads": torch.get_num_threads(), "torch": torch.__version__,
                              "load_average": os.getloadavg()[0] if hasattr(os, "getloadavg") else None},
                 "runs": runs, "best": best, "end_to_end": e2e, "target_texts_per_s": TARGET_TEXTS_PER_S,
+                "transformer": transformer,
                 "lstm_meets_target": None if lstm_rate is None else lstm_rate >= TARGET_TEXTS_PER_S}
     finally:
         torch.set_num_threads(previous)
@@ -145,6 +155,9 @@ def format_generation_bench(result: dict) -> str:
              f"{'kind':<8} {'batch':>6} {'sampling':<18} {'texts/s':>9} {'tokens/s':>10}"]
     for r in result["runs"]:
         lines.append(f"{r['kind']:<8} {r['batch_size']:>6} {r['sampling']:<18} {r['texts_per_s']:>9.0f} {r['tokens_per_s']:>10.0f}")
+    for r in result.get("transformer", []):
+        lines.append(f"{'hf_causal_lm':<8} {r['batch_size']:>6} {'T=' + str(r['max_len']) + ' ' + r['sample_dtype']:<18} "
+                     f"{r['texts_per_s']:>9.0f} {r['tokens_per_s']:>10.0f}")
     e2e = result.get("end_to_end")
     if e2e:
         lines.append(f"textgan generate end to end (lstm, batch {e2e['batch_size']}): {e2e['num']} texts in "

@@ -4,25 +4,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from typing import Literal, get_args
-
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .sampling import (ban_special_logits, banned_tokens, filter_logits, pad_after_eos, sample_categorical,
-                       sample_linear_softmax, token_log_probs)
+from .base import GeneratorOutput, TokenGenerator
+from .sampling import banned_tokens, filter_logits, sample_categorical, sample_linear_softmax
 
 State = tuple[Tensor, Tensor]  # (h, c), each (1, B, H)
-
-# What ``LSTMGenerator.forward`` returns (see there).
-GeneratorOutput = Literal["logits", "log_prob", "nll"]
 
 # Rows whose logits are projected and sampled together (a cache-sized slice; see ``sample``).
 SAMPLE_ROWS = 1024
 
 
-class LSTMGenerator(nn.Module):
+class LSTMGenerator(TokenGenerator):
     """An LSTM that reads the previous token and predicts the next (Yu et al., 2017, Sec. 4).
 
     Sequences are fixed-length ``max_len`` token tensors (B, T) without the start token; the
@@ -70,11 +64,6 @@ class LSTMGenerator(nn.Module):
                 nn.init.normal_(p, 0.0, self.init_std)
 
     # ------------------------------------------------------------------ teacher forcing
-    def shift_right(self, tokens: Tensor) -> Tensor:
-        """(B, T) targets -> (B, T) inputs: the start token, then tokens[:, :-1]."""
-        start = tokens.new_full((tokens.size(0), 1), self.start_token)
-        return torch.cat([start, tokens[:, :-1]], dim=1)
-
     def forward(self, tokens: Tensor, output: GeneratorOutput = "logits", temperature: float = 1.0) -> Tensor:
         """The teacher-forced pass; every computation with gradients goes through here.
 
@@ -91,44 +80,15 @@ class LSTMGenerator(nn.Module):
                 (the MLE loss, a scalar).
             temperature: the policy's temperature (> 0), for ``"log_prob"`` only.
         """
-        if output not in get_args(GeneratorOutput):
-            raise ValueError(f"output must be one of {get_args(GeneratorOutput)}, got {output!r}")
-        if temperature <= 0:
-            raise ValueError(f"temperature must be > 0, got {temperature}")
+        self.check_output(output, temperature)
         hidden, _ = self.lstm(self.embedding(self.shift_right(tokens)))  # (B, T, H)
-        logits = self.output(hidden)
-        if output == "logits":
-            return logits
-        if output == "log_prob":
-            if temperature != 1.0:
-                logits = logits / temperature
-            return token_log_probs(logits, tokens) * self.mask(tokens)
-        ignore = -100 if self.pad_id is None else self.pad_id  # output == "nll"
-        return F.cross_entropy(logits.reshape(-1, self.vocab_size), tokens.reshape(-1), ignore_index=ignore)
-
-    def log_prob(self, tokens: Tensor) -> Tensor:
-        """log G(y_t | y_<t) for every position. Returns (B, T) float; 0 at ignored (pad) positions."""
-        return self(tokens, output="log_prob")
-
-    def mask(self, tokens: Tensor) -> Tensor:
-        """(B, T) float: 1 where the token counts for the loss, 0 at padding."""
-        if self.pad_id is None:
-            return torch.ones_like(tokens, dtype=torch.float32)
-        return (tokens != self.pad_id).float()
-
-    def nll_loss(self, tokens: Tensor) -> Tensor:
-        """Mean per-token negative log-likelihood over counted positions (the MLE loss)."""
-        return self(tokens, output="nll")
+        return self.outputs(self.output(hidden), tokens, output, temperature)
 
     # ------------------------------------------------------------------ stepping and sampling
     def step(self, tokens: Tensor, state: State | None) -> tuple[Tensor, State]:
         """One step: read ``tokens`` (B,), return next-token logits (B, V) and the new state."""
         out, state = self.lstm(self.embedding(tokens).unsqueeze(1), state)
         return self.output(out.squeeze(1)), state
-
-    def initial_tokens(self, n: int, device: torch.device | None = None) -> Tensor:
-        """(n,) start tokens."""
-        return torch.full((n,), self.start_token, dtype=torch.long, device=device)
 
     @torch.no_grad()
     def sample(self, n: int, max_len: int | None = None, *, temperature: float = 1.0, top_k: int = 0,
@@ -188,14 +148,6 @@ class LSTMGenerator(nn.Module):
     def concat_states(states: list[State]) -> State:
         """Stack the rows of several states: (h, c) each (1, sum R_i, H)."""
         return tuple(torch.cat(parts, dim=1) for parts in zip(*states))  # type: ignore[return-value]
-
-    def ban_specials(self, logits: Tensor) -> Tensor:
-        """(B, V) logits with padding and the start token banned (see :func:`ban_special_logits`)."""
-        return ban_special_logits(logits, self.pad_id, self.start_token)
-
-    def finish(self, tokens: Tensor) -> Tensor:
-        """Replace everything after the first end-of-sequence token by padding (text only)."""
-        return pad_after_eos(tokens, self.eos_id, self.pad_id)
 
 
 @dataclass(frozen=True)

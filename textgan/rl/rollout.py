@@ -39,6 +39,9 @@ class RolloutPolicy(Protocol):
     def finish(self, tokens: Tensor) -> Tensor:
         """(B, T) sequences with everything after the end-of-sequence token replaced by padding."""
 
+    # Optional: ``begin_rollouts()``, called once before a batch of rollouts (a transformer sampling
+    # in bfloat16 refreshes its bfloat16 copy of the weights there; see textgan/models/hf.py).
+
 
 ProbFn = Callable[[Tensor], Tensor]  # (R, T) int64 sequences -> (R,) probability of "real"
 
@@ -131,8 +134,14 @@ def monte_carlo_rewards(tokens: Tensor, rollout_policy: RolloutPolicy, discrimin
     N = num_rollouts
     if N < 1:
         raise ValueError(f"num_rollouts must be >= 1, got {N}")
+    if getattr(rollout_policy, "rollout_order", "position") == "prefix":
+        return prefix_order_rewards(tokens, rollout_policy, discriminator_prob_fn, N, generator=generator,
+                                    chunk_size=chunk_size)
     device = tokens.device
     last = _score(rollout_policy.finish(tokens), discriminator_prob_fn, chunk_size)  # (B,)
+    prepare = getattr(rollout_policy, "begin_rollouts", None)
+    if prepare is not None:  # e.g. a transformer refreshes its low-precision copy of the weights once
+        prepare()
     if T == 1:
         return last.unsqueeze(1)
 
@@ -158,8 +167,12 @@ def monte_carlo_rewards(tokens: Tensor, rollout_policy: RolloutPolicy, discrimin
         if state is not None:  # continue the completions of prefixes shorter than p
             active = last_tokens.size(0)
             for r in range(0, active, chunk_size):
-                rows = torch.arange(r, min(r + chunk_size, active), device=device)
-                tok, st = rollout_policy.step_sample(last_tokens[rows], rollout_policy.reorder_state(state, rows), generator)
+                if active <= chunk_size:  # one chunk: the whole state, no copy (a transformer's cache is large)
+                    rows_tokens, rows_state = last_tokens, state
+                else:
+                    rows = torch.arange(r, min(r + chunk_size, active), device=device)
+                    rows_tokens, rows_state = last_tokens[rows], rollout_policy.reorder_state(state, rows)
+                tok, st = rollout_policy.step_sample(rows_tokens, rows_state, generator)
                 new_tokens.append(tok)
                 new_states.append(st)
         # The prefix of length p joins: N draws per row from its shared next-token distribution.
@@ -173,6 +186,71 @@ def monte_carlo_rewards(tokens: Tensor, rollout_policy: RolloutPolicy, discrimin
     scores = _score(rollout_policy.finish(completions), discriminator_prob_fn, chunk_size)
     partial = scores.view(T - 1, N, B).mean(dim=1).t()  # (B, T-1)
     return torch.cat([partial, last.unsqueeze(1)], dim=1)
+
+
+@torch.no_grad()
+def prefix_order_rewards(tokens: Tensor, rollout_policy: RolloutPolicy, discriminator_prob_fn: ProbFn,
+                         num_rollouts: int, *, generator: torch.Generator | None = None,
+                         chunk_size: int = 4096) -> Tensor:
+    """The estimate of :func:`monte_carlo_rewards`, completing one prefix length at a time.
+
+    For a policy whose state is large and grows with the sequence (a transformer's key/value
+    cache), stacking every active completion's state at every position copies all of them at
+    every step. Here the N * B completions of the prefixes of length t form one group (in row
+    chunks of ``chunk_size``): their state is made once from the prefix's
+    (``rollout_policy.expand_state(state, rows, capacity=T)``, which may allocate room to grow
+    in place; else ``reorder_state``) and stepped to the end. The prefix states and next-token
+    logits come from ``rollout_policy.prefix_pass(tokens)`` when it has one (one teacher-forced
+    pass), else from stepping. Policies choose this order with ``rollout_order = "prefix"``.
+
+    Args and Returns: as :func:`monte_carlo_rewards` (the same distribution; the random numbers
+    are drawn in another order, so the values differ under the same seed).
+    """
+    B, T = tokens.shape
+    N = num_rollouts
+    device = tokens.device
+    last = _score(rollout_policy.finish(tokens), discriminator_prob_fn, chunk_size)  # (B,)
+    prepare = getattr(rollout_policy, "begin_rollouts", None)
+    if prepare is not None:
+        prepare()
+    if T == 1:
+        return last.unsqueeze(1)
+    if hasattr(rollout_policy, "prefix_pass"):
+        states, logits = rollout_policy.prefix_pass(tokens)  # logits[:, t] give y_{t+1}
+
+        def next_logits(t: int) -> Tensor:
+            return rollout_policy.ban_specials(logits[:, t])
+    else:
+        tok, state, states, stepped = rollout_policy.initial_tokens(B, device), None, [], []
+        for t in range(T):
+            step_logits, state = rollout_policy.step(tok, state)
+            if t >= 1:
+                states.append(state)
+                stepped.append(rollout_policy.ban_specials(step_logits))
+            tok = tokens[:, t]
+
+        def next_logits(t: int) -> Tensor:
+            return stepped[t - 1]
+    expand = getattr(rollout_policy, "expand_state", None)
+    rows = torch.arange(B, device=device).repeat(N)  # completion n * B + b continues row b
+    rewards = torch.empty(B, T, device=device, dtype=torch.float32)
+    for t in range(1, T):  # prefixes of length t
+        first = sample_categorical(next_logits(t), generator, num_samples=N).t().reshape(N * B)  # position t
+        scores = []
+        for c in range(0, N * B, chunk_size):
+            index = rows[c:c + chunk_size]
+            seq = tokens.index_select(0, index)
+            tok = first[c:c + chunk_size]
+            seq[:, t] = tok
+            state = (expand(states[t - 1], index, T) if expand is not None
+                     else rollout_policy.reorder_state(states[t - 1], index))
+            for p in range(t + 1, T):
+                tok, state = rollout_policy.step_sample(tok, state, generator)
+                seq[:, p] = tok
+            scores.append(_score(rollout_policy.finish(seq), discriminator_prob_fn, chunk_size))
+        rewards[:, t - 1] = torch.cat(scores).view(N, B).mean(dim=0)
+    rewards[:, T - 1] = last
+    return rewards
 
 
 @torch.no_grad()

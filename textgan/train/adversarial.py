@@ -33,7 +33,9 @@ def discriminator_epochs(discriminator: nn.Module, optimizer: torch.optim.Optimi
     into full batches (the remainder is dropped), and ``epochs`` passes run over the same order.
 
     Args:
-        discriminator: a model with ``loss(tokens, labels) -> scalar`` and ``forward -> (B, 2)``.
+        discriminator: a model with ``loss(tokens, labels) -> scalar`` and ``forward -> (B, 2)``; one
+            with ``training_loss(x, y, model=, real=, generator=) -> (loss, rows right)`` is trained
+            on that instead of cross-entropy + ``l2_loss`` (RankGAN's ranker).
         optimizer: its optimizer (SeqGAN: Adam, lr 1e-4).
         real: (P, T) int64 positives.
         fake: (M, T) int64 negatives.
@@ -63,6 +65,7 @@ def discriminator_epochs(discriminator: nn.Module, optimizer: torch.optim.Optimi
     order = torch.randperm(tokens.size(0), generator=shuffle).to(device)
     n_batches = tokens.size(0) // batch_size
     discriminator.train()
+    own_loss = getattr(discriminator, "training_loss", None)
     fix = "lower discriminator.lr (e.g. --set discriminator.lr=1e-5)"
     # On an accelerator the epoch never waits for the device: loss and accuracy are summed on it
     # (float64, the same sums as Python floats) and read once, after the epoch.
@@ -75,15 +78,19 @@ def discriminator_epochs(discriminator: nn.Module, optimizer: torch.optim.Optimi
         for b in range(n_batches):
             idx = order[b * batch_size:(b + 1) * batch_size]
             x, y = tokens[idx], labels[idx]
-            logits = model(x)
-            loss = nn.functional.cross_entropy(logits, y) + discriminator.l2_loss()
+            if own_loss is None:
+                logits = model(x)
+                loss = nn.functional.cross_entropy(logits, y) + discriminator.l2_loss()
+                hits = (logits.argmax(dim=1) == y).sum()
+            else:  # a discriminator with its own objective (RankGAN's ranker)
+                loss, hits = own_loss(x, y, model=model, real=real, generator=shuffle)
             if per_step_check:
                 check_finite(loss, f"{where} epoch {epoch} batch {b}", fix)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             total += loss.detach()
-            correct += (logits.argmax(dim=1) == y).sum()
+            correct += hits
         if not per_step_check:
             check_finite(total, f"{where} epoch {epoch}", fix)
     stats = {"d_loss": total.item() / max(n_batches, 1), "d_accuracy": int(correct) / max(n_batches * batch_size, 1)}
@@ -126,6 +133,11 @@ class AdversarialTrainer:
         mle_every: with ``mle_fn``, call ``mle_fn()`` (an MLE phase on real data) after the
             generator step of every ``mle_every``-th batch, batch 0 included (LeakGAN's text code: 15).
         mle_fn: ``() -> mean loss`` of one interleaved MLE phase.
+        kl: a :class:`textgan.rl.kl.KLPenalty` on the rewards (its reference is the generator as the
+            adversarial phase begins), or None.
+        draw_fn: ``(generator, real, n, generator=rng, temperature=, step=) -> (tokens, extra)``: how
+            a generator step gets its batch (default: ``n`` samples from scratch); ``extra`` goes
+            to ``reward_fn`` as keyword arguments (MaliGAN: the real-prefix length).
     """
 
     def __init__(self, generator: nn.Module, discriminator: nn.Module, real: Tensor, *, reward_fn: RewardFn,
@@ -134,8 +146,10 @@ class AdversarialTrainer:
                  d_batch_size: int = 64, num_negatives: int | None = None, rollout_update_rate: float = 0.8,
                  grad_clip: float | None = 5.0, seed: int = 0, sample_batch_size: int = 10_000,
                  temperature: float = 1.0, mle_every: int = 0, mle_fn: Callable[[], float] | None = None,
-                 dist=None, policy: nn.Module | None = None, d_model: nn.Module | None = None) -> None:
+                 dist=None, policy: nn.Module | None = None, d_model: nn.Module | None = None,
+                 draw_fn: Callable[..., tuple[Tensor, dict]] | None = None, kl=None) -> None:
         self.generator, self.discriminator, self.real = generator, discriminator, real
+        self.draw_fn = draw_fn
         self.dist = dist
         self.policy = policy if policy is not None else generator  # what the loss calls (a DDP wrapper under torchrun)
         self.d_model = d_model if d_model is not None else discriminator
@@ -151,6 +165,7 @@ class AdversarialTrainer:
         self.rng = stream(seed, "adversarial.sampling", device, rank=dist.rank if dist is not None else 0)
         self.shuffle = stream(seed, "adversarial.shuffle")
         self.rollout = make_rollout_policy(generator)
+        self.kl = kl  # a KLPenalty to the frozen MLE model (textgan.rl.kl), or None
         self.batches_done = 0
 
     # ------------------------------------------------------------------ pieces
@@ -179,9 +194,16 @@ class AdversarialTrainer:
         was_training = self.generator.training
         self.generator.eval()
         n = self.dist.share(self.batch_size) if self.dist is not None else self.batch_size
-        tokens = self.generator.sample(n, generator=self.rng, temperature=self.temperature)  # (B, T)
+        if self.draw_fn is None:
+            tokens, drawn = self.generator.sample(n, generator=self.rng, temperature=self.temperature), {}  # (B, T)
+        else:  # e.g. MaliGAN's real prefixes; ``drawn`` tells the reward what it needs to know
+            tokens, drawn = self.draw_fn(self.generator, self.real, n, generator=self.rng,
+                                         temperature=self.temperature, step=self.batches_done)
         self.generator.train(was_training)
-        rewards = self.reward_fn(tokens, self.rollout, self.discriminator, generator=self.rng)  # (B, T)
+        rewards = self.reward_fn(tokens, self.rollout, self.discriminator, generator=self.rng, **drawn)  # (B, T)
+        kl_stats: dict = {}
+        if self.kl is not None:  # the KL-to-reference penalty (its stats are already averaged over ranks)
+            rewards, kl_stats = self.kl(self.generator, tokens, rewards, temperature=self.temperature)
         loss = self.loss_fn(self.policy, tokens, rewards, temperature=self.temperature)
         if self.dist is not None and self.dist.active and getattr(self.loss_fn, "keywords", {}).get("reduction") == "sum":
             loss = loss * self.dist.world  # DDP averages the ranks' gradients: a sum over the global batch
@@ -195,7 +217,7 @@ class AdversarialTrainer:
         stats = {"g_loss": loss.item(), "reward_mean": rewards.mean().item(), "reward_last": rewards[:, -1].mean().item()}
         if self.dist is not None and self.dist.active:
             stats = {k: self.dist.mean(v) for k, v in stats.items()}
-        return stats
+        return {**stats, **kl_stats}
 
     def adversarial_batch(self) -> dict:
         """g-steps, interleaved MLE (when due), rollout update, d-rounds: one SeqGAN ``total_batch``.
@@ -211,7 +233,8 @@ class AdversarialTrainer:
             stats["mle_loss"] = self.mle_fn()
         # After the interleaved MLE phase, so that the next batch's rollouts see the weights it
         # left (at rate 0 the rollout copy equals the generator the next step samples from).
-        update_rollout_policy(self.rollout, self.generator, self.rollout_update_rate)
+        update_rollout_policy(self.rollout, self.generator, self.rollout_update_rate,
+                              getattr(self.generator, "rollout_copy_prefixes", ("embedding.",)))
         stats.update(self.train_discriminator(self.d_rounds, self.d_epochs))
         self.batches_done += 1
         return stats
@@ -304,6 +327,8 @@ class AdversarialPhase(Phase):
 
     def begin(self) -> None:
         self.trainer.rollout.load_state_dict(self.trainer.generator.state_dict())
+        if self.trainer.kl is not None:
+            self.trainer.kl.reset(self.trainer.generator)
 
     def step(self, i: int) -> dict:
         return self.trainer.adversarial_batch()

@@ -50,8 +50,9 @@ def save_checkpoint(path: str | Path, model: torch.nn.Module, kind: str, vocab: 
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
     try:
-        state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-        save_file(state, str(tmp / "model.safetensors"))
+        save_file(weights_of(model), str(tmp / "model.safetensors"))
+        if hasattr(model, "export_pretrained"):  # also a folder its own library loads (transformers models)
+            model.export_pretrained(tmp / "hf", vocab)
         config = {"format_version": FORMAT_VERSION, "kind": kind, "args": model.config(), "extra": extra or {}}
         companions = model.companions() if hasattr(model, "companions") else {}
         if companions:  # modules the model's constructor takes (LeakGAN: its discriminator), saved beside it
@@ -68,6 +69,18 @@ def save_checkpoint(path: str | Path, model: torch.nn.Module, kind: str, vocab: 
     return path
 
 
+def weights_of(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """A module's state dict on the CPU, ready for safetensors: tied weights (one tensor under two
+    names, e.g. a transformer's input and output embeddings) are written as separate copies."""
+    out, seen = {}, set()
+    for k, v in module.state_dict().items():
+        v = v.detach().cpu().contiguous()
+        ptr = v.untyped_storage().data_ptr()
+        out[k] = v.clone() if ptr in seen else v
+        seen.add(ptr)
+    return out
+
+
 def _save_companion(folder: Path, module: torch.nn.Module) -> dict:
     """Save a companion module's weights and constructor arguments; return how to rebuild it."""
     from ..registry import discriminators, generators
@@ -79,7 +92,7 @@ def _save_companion(folder: Path, module: torch.nn.Module) -> dict:
     else:
         raise TextganError(f"cannot save companion {type(module).__name__}: it is not a registered model")
     folder.mkdir(parents=True)
-    save_file({k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}, str(folder / "model.safetensors"))
+    save_file(weights_of(module), str(folder / "model.safetensors"))
     return {"table": table, "kind": name, "args": module.config()}
 
 

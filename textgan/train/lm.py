@@ -22,7 +22,8 @@ from ..engine.loop import BestTracker, Phase
 from ..engine.optim import adam
 from ..engine.rundir import RunDir
 from ..engine.state import TrainState
-from ..registry import build_discriminator_from_config, build_generator_from_config, component_fn, generator_needs
+from ..registry import (build_discriminator_from_config, build_generator_from_config, component_fn, generator_needs,
+                        reward_draw, trainer_of)
 from ..seeds import stream
 from .adversarial import AdversarialPhase, AdversarialTrainer, DiscriminatorPretrainPhase, discriminator_rounds
 from .checkpoint import save_checkpoint
@@ -101,12 +102,14 @@ def build_language_model(recipe: Recipe, device: torch.device, progress: bool = 
     d_first = needs_d and ("discriminator" in generator_needs(g.type) or cycles > 1)
 
     def make_discriminator() -> nn.Module:
-        return build_discriminator_from_config(dcfg, vocab_size=len(data.vocab), pad_id=data.vocab.pad_id).to(device)
+        return build_discriminator_from_config(dcfg, vocab_size=len(data.vocab), pad_id=data.vocab.pad_id,
+                                               vocab=data.vocab).to(device)
 
     discriminator = make_discriminator() if d_first else None
     generator = build_generator_from_config(g, vocab_size=len(data.vocab), max_len=recipe.data.max_len,
                                             start_token=data.start_token, pad_id=data.vocab.pad_id,
-                                            eos_id=data.vocab.eos_id, discriminator=discriminator).to(device)
+                                            eos_id=data.vocab.eos_id, discriminator=discriminator,
+                                            vocab=data.vocab).to(device)
     if needs_d and discriminator is None:
         discriminator = make_discriminator()
     state.register("generator", generator)
@@ -148,7 +151,12 @@ def build_language_model(recipe: Recipe, device: torch.device, progress: bool = 
         on_end=lambda last: lm.save("mle" if acfg is not None else "last", generator, g.type,
                                     {"epoch": epochs, "metrics": last}))]
 
-    if acfg is not None:
+    relaxed = acfg is not None and trainer_of("loss", acfg.loss) == "relaxed"  # through soft outputs (RelGAN...)
+    if relaxed:
+        from .relaxed import relaxed_phase
+
+        phases.append(relaxed_phase(lm, d_optimizer, evaluate, epochs, dist))
+    if acfg is not None and not relaxed:
         reward_fn, loss_fn = component_fn("reward", acfg), component_fn("loss", acfg)
         mle_fn = None
         if acfg.mle_every:
@@ -167,11 +175,15 @@ def build_language_model(recipe: Recipe, device: torch.device, progress: bool = 
             d_batch_size=dcfg.batch_size, num_negatives=dcfg.num_negatives,
             rollout_update_rate=acfg.rollout_update_rate, grad_clip=acfg.grad_clip, seed=seed,
             sample_batch_size=recipe.eval.batch_size * 10, temperature=acfg.temperature, mle_every=acfg.mle_every,
-            mle_fn=mle_fn, dist=dist if dist.active else None, policy=g_train, d_model=d_train)
+            mle_fn=mle_fn, dist=dist if dist.active else None, policy=g_train, d_model=d_train,
+            draw_fn=reward_draw(acfg), kl=kl_penalty(acfg, generator, dist))
         state.register("adversarial.optimizer", trainer.g_optimizer)
         state.register("adversarial.rng", trainer.rng)
         state.register("adversarial.shuffle", trainer.shuffle)
         state.register("rollout", trainer.rollout)
+        if trainer.kl is not None:
+            state.register("kl.reference", trainer.kl.reference)
+            state.register("kl", trainer.kl)
         pretrained = cycles > 1 and epochs > 0
         phases.append(DiscriminatorPretrainPhase(trainer, 0 if pretrained else dcfg.pretrain_rounds,
                                                  dcfg.pretrain_epochs, step=epochs, rounds_shown=dcfg.pretrain_rounds))
@@ -197,7 +209,16 @@ def build_language_model(recipe: Recipe, device: torch.device, progress: bool = 
     return lm
 
 
-_BATCH_STATS = ("g_loss", "reward_mean", "reward_last", "mle_loss", "d_loss", "d_accuracy")
+def kl_penalty(acfg, generator: nn.Module, dist):
+    """The adversarial section's KL penalty to the frozen MLE model, or None when it has none."""
+    if acfg.kl_coef == 0 and acfg.kl_target is None:
+        return None
+    from ..rl.kl import KLPenalty
+
+    return KLPenalty(generator, acfg.kl_coef, acfg.kl_target, acfg.kl_horizon, dist=dist if dist.active else None)
+
+
+_BATCH_STATS = ("g_loss", "reward_mean", "reward_last", "mle_loss", "d_loss", "d_accuracy", "kl", "kl_coef")
 
 
 def _eval_keys(record: dict) -> list[str]:
