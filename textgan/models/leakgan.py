@@ -9,8 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .sampling import (ban_special_logits, banned_tokens, filter_logits, pad_after_eos, sample_categorical,
-                       sample_linear, token_log_probs)
+from .base import TokenGenerator
+from .sampling import banned_tokens, filter_logits, sample_categorical, sample_linear, token_log_probs
 
 
 class SharedModule:
@@ -293,7 +293,7 @@ class LeakGANTerms:
 LeakGANOutput = Literal["logits", "log_prob", "terms", "nll"]
 
 
-class LeakGANGenerator(nn.Module):
+class LeakGANGenerator(TokenGenerator):
     """LeakGAN's generator: a Manager LSTM and a Worker LSTM (Guo et al., 2018, Sec. 3).
 
     At every step the Manager reads f_t, the discriminator's feature vector of the prefix
@@ -449,11 +449,6 @@ class LeakGANGenerator(nn.Module):
         weight = torch.cat([self.worker_output.weight.view(V, K * H), self.worker_output.bias.view(V, K)], dim=1)
         return weight.to(torch.bfloat16) if self.compute_dtype == "bfloat16" else weight
 
-    def shift_right(self, tokens: Tensor) -> Tensor:
-        """(B, T) targets -> (B, T) inputs: the start token, then tokens[:, :-1]."""
-        start = tokens.new_full((tokens.size(0), 1), self.start_token)
-        return torch.cat([start, tokens[:, :-1]], dim=1)
-
     def _terms(self, tokens: Tensor, features: Tensor | None = None, temperature: float = 1.0) -> LeakGANTerms:
         """The teacher-forced pass behind :meth:`forward` (see :meth:`terms`)."""
         B, T = tokens.shape
@@ -518,16 +513,6 @@ class LeakGANGenerator(nn.Module):
         """
         return self(tokens, output="terms", temperature=temperature, features=features)
 
-    def log_prob(self, tokens: Tensor) -> Tensor:
-        """log G(y_t | y_<t): (B, T) float, 0 at padding."""
-        return self(tokens, output="log_prob")
-
-    def mask(self, tokens: Tensor) -> Tensor:
-        """(B, T) float: 1 where the token counts for the loss, 0 at padding."""
-        if self.pad_id is None:
-            return torch.ones_like(tokens, dtype=torch.float32)
-        return (tokens != self.pad_id).float()
-
     def nll_loss(self, tokens: Tensor) -> Tensor:
         """The MLE step of CR-Gjx/LeakGAN ``pretrain_step``: Worker NLL and the Manager's goal loss.
 
@@ -539,10 +524,6 @@ class LeakGANGenerator(nn.Module):
         return self(tokens, output="nll")
 
     # ------------------------------------------------------------------ stepping and sampling
-    def initial_tokens(self, n: int, device: torch.device | None = None) -> Tensor:
-        """(n,) start tokens."""
-        return torch.full((n,), self.start_token, dtype=torch.long, device=device)
-
     def initial_state(self, n: int, length: int | None = None, device: torch.device | None = None) -> LeakGANState:
         """State before the first token: the Manager has read f_0 (the empty prefix)."""
         T = length or self.max_len
@@ -602,14 +583,6 @@ class LeakGANGenerator(nn.Module):
     def reorder_state(self, state: LeakGANState, index: Tensor) -> LeakGANState:
         """The state of rows ``index`` (R,) int64, in that order."""
         return state.index_select(index)
-
-    def ban_specials(self, logits: Tensor) -> Tensor:
-        """(B, V) logits with padding and the start token banned (see :func:`ban_special_logits`)."""
-        return ban_special_logits(logits, self.pad_id, self.start_token)
-
-    def finish(self, tokens: Tensor) -> Tensor:
-        """Replace everything after the first end-of-sequence token by padding (text only)."""
-        return pad_after_eos(tokens, self.eos_id, self.pad_id)
 
     @torch.no_grad()
     def sample(self, n: int, max_len: int | None = None, *, temperature: float = 1.0, top_k: int = 0,
