@@ -40,6 +40,9 @@ def test_two_processes_train_the_same_weights_and_rank_0_writes_the_run(tmp_path
     assert info["status"] == "finished" and info["processes"] == 2
     records = read_jsonl(out / "metrics.jsonl")
     assert [r["phase"] for r in records].count("mle") == 3 and len(records) == 6  # one log, not two
+    # each rank drew half of the evaluation samples; rank 0 scored all of them
+    assert all(r["nll_oracle"] > 0 and r["nll_test"] > 0 for r in records if r["phase"] in ("mle", "adversarial"))
+    assert len((out / "samples" / "mle_epoch002.txt").read_text().splitlines()) == 5  # eval.save_samples of the gathered
     for name in ("last", "mle", "discriminator"):
         assert (out / "checkpoints" / name / "model.safetensors").is_file()
     rank0, rank1 = generator_weights(out / "state"), generator_weights(out / "state.rank1")

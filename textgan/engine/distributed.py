@@ -69,6 +69,22 @@ class Dist:
         torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.MAX)
         return int(t.item())
 
+    def sum(self, values: list[float]) -> list[float]:
+        """Element-wise sums of a few numbers over the ranks (float64; e.g. a loss total and a token count)."""
+        if not self.active:
+            return list(values)
+        t = torch.tensor([float(v) for v in values], dtype=torch.float64)
+        torch.distributed.all_reduce(t)
+        return t.tolist()
+
+    def gather_rows(self, x: Tensor) -> Tensor:
+        """Every rank's ``x`` (same shape on each), stacked along dim 0 in rank order, on every rank."""
+        if not self.active:
+            return x
+        parts = [torch.empty_like(x) for _ in range(self.world)]
+        torch.distributed.all_gather(parts, x.contiguous())
+        return torch.cat(parts)
+
     def broadcast(self, text: str) -> str:
         """Rank 0's ``text`` on every rank (e.g. the run folder's path), sent as UTF-8 bytes (nothing pickled)."""
         if not self.active:

@@ -338,10 +338,10 @@ class AdversarialPhase(Phase):
 
     def evaluate(self, i: int, stats: dict) -> dict:
         dist = self.trainer.dist
-        if dist is not None and not dist.is_main:  # rank 0 evaluates and logs for the run
+        metrics, texts = self.evaluate_fn()  # every rank: each samples its share, rank 0 scores them
+        if dist is not None and not dist.is_main:  # rank 0 logs for the run
             self.last = {"phase": "adversarial", "batch": i, "step": self.step_offset + i + 1, **stats}
             return self.last
-        metrics, texts = self.evaluate_fn()
         self.last = self.ctx.log({"phase": "adversarial", "batch": i, "step": self.step_offset + i + 1, **stats,
                                   **metrics})
         self.report(self.last, texts)

@@ -29,6 +29,14 @@ def generator_nll(generator: torch.nn.Module, tokens: torch.Tensor, batch_size: 
         temperature: score under softmax(logits / temperature), the distribution that sampling
             at that temperature draws from (Caccia et al. 2018).
     """
+    total, count = generator_nll_sums(generator, tokens, batch_size, temperature)
+    return total / max(count, 1.0)
+
+
+def generator_nll_sums(generator: torch.nn.Module, tokens: torch.Tensor, batch_size: int = 1000,
+                       temperature: float = 1.0) -> tuple[float, float]:
+    """The summed negative log-likelihood of ``tokens`` and the number of counted positions
+    (see :func:`generator_nll`; ranks add their shares' sums)."""
     was_training = generator.training
     generator.eval()
     device = next(generator.parameters()).device
@@ -48,7 +56,7 @@ def generator_nll(generator: torch.nn.Module, tokens: torch.Tensor, batch_size: 
         total -= logp.double().sum().item()
         count += generator.mask(batch).sum().item()
     generator.train(was_training)
-    return total / max(count, 1.0)
+    return total, count
 
 
 def make_decoder(data: PreparedData) -> Callable[[torch.Tensor], list[str]]:
@@ -63,11 +71,14 @@ def make_decoder(data: PreparedData) -> Callable[[torch.Tensor], list[str]]:
     return decode
 
 
-def make_evaluator(cfg: EvalConfig, data: PreparedData, seed: int,
-                   decode: Callable[[torch.Tensor], list[str]]) -> Callable[[torch.nn.Module], tuple[dict, list[str]]]:
+def make_evaluator(cfg: EvalConfig, data: PreparedData, seed: int, decode: Callable[[torch.Tensor], list[str]],
+                   dist=None) -> Callable[[torch.nn.Module], tuple[dict, list[str]]]:
     """Build ``evaluate(generator) -> (metrics, sample_texts)`` for a run.
 
     Samples are drawn with a fixed seed at every evaluation, so curves compare like with like.
+    Under torchrun (``dist`` with several processes) every rank calls it: each draws its share
+    of the samples (its own stream) and scores its rows of the test split; rank 0 gathers the
+    samples and the sums and computes the metrics, the other ranks get ``({}, [])``.
     """
     metrics = set(cfg.metrics)
     if "nll_oracle" in metrics and data.oracle is None:
@@ -86,13 +97,24 @@ def make_evaluator(cfg: EvalConfig, data: PreparedData, seed: int,
         was_training = generator.training
         generator.eval()
         out: dict = {}
-        samples = generator.sample(cfg.num_samples, temperature=cfg.temperature,
-                                   generator=stream(seed, "eval.samples", next(generator.parameters()).device),
-                                   batch_size=cfg.batch_size)
+        split = dist is not None and dist.active
+        rank = dist.rank if split else 0
+        samples = generator.sample(dist.share(cfg.num_samples) if split else cfg.num_samples,
+                                   temperature=cfg.temperature, batch_size=cfg.batch_size,
+                                   generator=stream(seed, "eval.samples", next(generator.parameters()).device, rank=rank))
+        nll_sums = None
+        if split:  # each rank scores its rows of the test split; the sums meet on every rank
+            if "nll_test" in metrics:
+                nll_sums = dist.sum(list(generator_nll_sums(generator, dist.rows(data.test), cfg.batch_size)))
+            samples = dist.gather_rows(samples)
+            if not dist.is_main:
+                generator.train(was_training)
+                return {}, []
         if "nll_oracle" in metrics:
             out["nll_oracle"] = data.oracle.nll(samples.to(data.oracle.W_out.device))
         if "nll_test" in metrics:
-            out["nll_test"] = generator_nll(generator, data.test, cfg.batch_size)
+            out["nll_test"] = (nll_sums[0] / max(nll_sums[1], 1.0) if nll_sums is not None
+                               else generator_nll(generator, data.test, cfg.batch_size))
         texts = decode(samples)
         if metrics & {"bleu", "self_bleu"}:
             from ..metrics.bleu import BleuReference, self_bleu_scores, sequential_mean, tokenize_texts

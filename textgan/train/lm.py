@@ -119,7 +119,7 @@ def build_language_model(recipe: Recipe, device: torch.device, progress: bool = 
         data.oracle.to(device)
     g_train = dist.wrap(generator)  # the module the losses call (itself in one process)
     d_train = dist.wrap(discriminator) if discriminator is not None else None
-    evaluate_generator = make_evaluator(recipe.eval, data, seed, make_decoder(data))
+    evaluate_generator = make_evaluator(recipe.eval, data, seed, make_decoder(data), dist=dist)
     evaluate = functools.partial(evaluate_generator, generator)
 
     mle_optimizer = state.register("mle.optimizer", adam(generator.parameters(), lr=recipe.mle.lr))

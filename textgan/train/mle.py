@@ -95,10 +95,10 @@ class MLEPhase(Phase):
         self.last: dict = {}
 
     def _evaluate(self, epoch: int, loss: float | None) -> dict:
-        if self.dist is not None and not self.dist.is_main:  # rank 0 evaluates and logs for the run
+        metrics, texts = self.evaluate_fn()  # every rank: each samples its share, rank 0 scores them
+        if self.dist is not None and not self.dist.is_main:  # rank 0 logs for the run
             self.last = {"phase": "mle", "epoch": epoch, "step": epoch, "train_loss": loss}
             return self.last
-        metrics, texts = self.evaluate_fn()
         record = self.ctx.log({"phase": "mle", "epoch": epoch, "step": epoch, "train_loss": loss, **metrics})
         self.report(record, texts)
         self.last = record
