@@ -115,3 +115,33 @@ def test_cnn_over_several_seeds(world, tmp_path):
     spread = cnn["over_seeds"]["auroc"]
     assert spread["mean"] == pytest.approx(np.mean([r["auroc"] for r in cnn["seeds"]])) and spread["std"] >= 0
     assert "CNN over 3 seeds" in (ds.path / "report.md").read_text()
+
+
+def test_transformer_detector_small_and_from_a_local_folder(world, tmp_path):
+    from transformers import AutoConfig, AutoModelForSequenceClassification
+
+    from textgan.detection.baselines import transformer_classifier
+
+    ckpt, gen, real = world
+    ds = build_detection_dataset(real, [gen], tmp_path / "det", generator=ckpt, test_fraction=0.25)
+    report = detectability_report(ds.path, transformer="small", **TINY)
+    t = report["detectors"]["transformer"]
+    assert t["reads"] == "text" and 0.0 <= t["auroc"] <= 1.0 and t["best_epoch"] in (1, 2, 3)
+    assert "ci95" in t and t["model"].startswith("small")
+
+    # a local folder: its own tokenizer and weights (here a word-level tokenizer and a tiny BERT)
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    words = ["[PAD]", "[UNK]", *WORDS]
+    word = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="[UNK]"))
+    word.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    PreTrainedTokenizerFast(tokenizer_object=word, unk_token="[UNK]", pad_token="[PAD]").save_pretrained(tmp_path / "m")
+    cfg = AutoConfig.for_model("bert", vocab_size=len(words), hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                               intermediate_size=32, max_position_embeddings=32, num_labels=2)
+    AutoModelForSequenceClassification.from_config(cfg).save_pretrained(tmp_path / "m")
+    texts = ["w1 w2 w3", "w4 w5"] * 20
+    scores, info = transformer_classifier(texts, [0, 1] * 20, texts[:8], [0, 1] * 4, {"test": texts[:6]},
+                                          model=str(tmp_path / "m"), epochs=2, lr=1e-3, max_len=16)
+    assert scores["test"].shape == (6,) and info["model"] == str(tmp_path / "m")
+    assert scores["test"][1] > scores["test"][0]  # learnt the two fixed texts apart

@@ -149,7 +149,7 @@ def _corpus_detection(args: argparse.Namespace) -> int:
     if args.report:
         report = detectability_report(ds.path, epochs=args.epochs, tokenize=args.tokenize, device=args.device,
                                       seed=args.seed, progress=not args.quiet, reference_lm=args.generator,
-                                      cnn_seeds=args.detector_seeds)
+                                      cnn_seeds=args.detector_seeds, transformer=args.transformer_detector)
         print(format_report(report), end="")
         print(f"wrote {ds.path / 'report.md'}, report.json" + (" and roc.png" if report.get("roc_plot") else ""))
     return 0
@@ -431,6 +431,9 @@ def build_parser() -> argparse.ArgumentParser:
     cd.add_argument("--report", action="store_true", help="also run the detectors (CNN, TF-IDF + logistic regression; zero-shot with --generator): report.md/.json, roc.png")
     cd.add_argument("--epochs", type=int, default=3, help="detector epochs (--report)")
     cd.add_argument("--detector-seeds", type=int, default=1, help="train the CNN detector with this many seeds (--report)")
+    cd.add_argument("--transformer-detector", default=None, metavar="small|FOLDER",
+                    help="also fine-tune a transformer classifier (--report): 'small' (a 2-layer BERT from a config) "
+                         "or a local save_pretrained folder")
     cd.add_argument("--tokenizer", "--tokenize", dest="tokenize", choices=["whitespace", "nltk"], default="whitespace", help="detector tokens (--report)")
     cd.add_argument("--device", default="auto", help=f"detector device (--report): {_DEVICE_HELP}")
     cd.add_argument("--threads", type=int, default=None, help=_THREADS_HELP)

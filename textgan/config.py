@@ -275,6 +275,7 @@ class DetectorConfig:
     tokenizer: Literal["whitespace", "nltk"] = "whitespace"  # alias tokenize
     compute_dtype: Literal["float32", "bfloat16"] = "float32"
     max_eval_samples: int = 2000  # generated / real test texts scored by BLEU and Self-BLEU
+    transformer: str | None = None  # also fine-tune a transformer detector: "small" (BERT from a config) or a local folder
 
     def __post_init__(self) -> None:
         if len(self.filter_sizes) != len(self.num_filters) or not self.filter_sizes:

@@ -1,10 +1,13 @@
-"""Detectors beside the CNN: TF-IDF + logistic regression, and zero-shot likelihood / token-rank (GLTR-style).
+"""Detectors beside the CNN: TF-IDF + logistic regression, a fine-tuned transformer classifier, and
+zero-shot likelihood / token-rank (GLTR-style).
 
 Every detector reads the ``text`` column only (never ``meta_*``) and returns a score per text,
 higher = more likely generated.
 
 - :func:`tfidf_logreg`: word 1-2-gram TF-IDF (sublinear tf) and scikit-learn's logistic
   regression, the GPT-2 output dataset's baseline; C is chosen on the validation split by AUROC.
+- :func:`transformer_classifier`: a ``transformers`` sequence classifier fine-tuned on the train
+  split, built small from a config or loaded from a local folder (e.g. a RoBERTa detector).
 - :func:`zero_shot_scores`: under a reference language model (a textgan generator checkpoint,
   e.g. the run's own generator), per text the mean token log-likelihood and the mean log-rank of
   each observed token among the model's predictions (GLTR, Gehrmann et al. 2019), and the share
@@ -73,3 +76,98 @@ def zero_shot_scores(reference: str | Path, texts: Sequence[str], batch_size: in
         out["logrank"].append((-(rank.log() * mask).sum(-1) / n).cpu())
         out["top10"].append((((rank <= 10).float() * mask).sum(-1) / n).cpu())
     return {k: torch.cat(v).numpy().astype(float) for k, v in out.items()}
+
+
+SMALL_CLASSIFIER = {"hidden_size": 128, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 256,
+                    "max_position_embeddings": 160}
+
+
+def transformer_classifier(train_texts: Sequence[str], train_labels: Sequence[int], val_texts: Sequence[str],
+                           val_labels: Sequence[int], texts: dict[str, Sequence[str]], *, model: str = "small",
+                           epochs: int = 3, batch_size: int = 32, lr: float | None = None, max_len: int = 128,
+                           seed: int = 0, device: str | torch.device = "cpu") -> tuple[dict[str, np.ndarray], dict]:
+    """Fine-tune a ``transformers`` sequence classifier on the train split; return P(generated) for each
+    of ``texts`` and the settings.
+
+    ``model``: ``"small"`` builds a 2-layer, 128-wide BERT from a config over a word vocabulary of
+    the training texts (:class:`textgan.models.hf.HFSequenceClassifier`); otherwise a local folder
+    written by ``save_pretrained`` (its tokenizer and weights, a new two-class head). The epoch
+    with the best validation AUROC (loss when the split is empty) is kept. Texts are cut to
+    ``max_len`` tokens. ``lr`` defaults to 1e-4 from scratch and 2e-5 for a pretrained model.
+    """
+    from sklearn.metrics import roc_auc_score
+
+    torch.manual_seed(seed)
+    order_rng = torch.Generator().manual_seed(seed)
+    dev = torch.device(device)
+    if model == "small":
+        from ..data.vocab import Vocab
+        from ..models.hf import HFSequenceClassifier
+
+        vocab = Vocab.build([t.split() for t in train_texts], max_size=30_000)
+        net = HFSequenceClassifier(len(vocab), pad_id=vocab.pad_id,
+                                   config={**SMALL_CLASSIFIER, "max_position_embeddings": max_len + 1}).to(dev)
+
+        def encode(batch: Sequence[str]) -> dict:
+            ids = [vocab.encode(t.split()[:max_len]) or [vocab.unk_id] for t in batch]
+            width = max(len(i) for i in ids)
+            out = torch.full((len(ids), width), vocab.pad_id, dtype=torch.long)
+            for r, i in enumerate(ids):
+                out[r, :len(i)] = torch.tensor(i)
+            return {"tokens": out.to(dev)}
+
+        def logits(enc: dict) -> torch.Tensor:
+            return net(enc["tokens"])
+        lr = 1e-4 if lr is None else lr
+        info = {"model": "small BERT from a config", "config": SMALL_CLASSIFIER, "vocabulary": len(vocab)}
+    else:
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+        from ..models.hf import _load_pretrained
+
+        net = _load_pretrained(AutoModelForSequenceClassification, model, num_labels=2,
+                               ignore_mismatched_sizes=True).to(dev)
+        tok = AutoTokenizer.from_pretrained(str(model), local_files_only=True)
+        if tok.pad_token is None:
+            tok.pad_token = tok.eos_token or tok.unk_token
+        net.config.pad_token_id = tok.pad_token_id
+
+        def encode(batch: Sequence[str]) -> dict:
+            enc = tok(list(batch), truncation=True, max_length=max_len, padding=True, return_tensors="pt")
+            return {k: v.to(dev) for k, v in enc.items()}
+
+        def logits(enc: dict) -> torch.Tensor:
+            return net(**enc).logits.float()
+        lr = 2e-5 if lr is None else lr
+        info = {"model": str(model)}
+
+    @torch.no_grad()
+    def predict(batch_texts: Sequence[str]) -> np.ndarray:
+        net.eval()
+        out = [torch.softmax(logits(encode(batch_texts[i:i + 128])), dim=-1)[:, 1].cpu()
+               for i in range(0, len(batch_texts), 128)]
+        return torch.cat(out).numpy() if out else np.zeros(0)
+
+    opt = torch.optim.AdamW(net.parameters(), lr=lr)
+    y = torch.tensor(list(train_labels), dtype=torch.long)
+    best_state, best_score, best_epoch = None, -float("inf"), 0
+    for epoch in range(epochs):
+        net.train()
+        order = torch.randperm(len(train_texts), generator=order_rng)
+        for i in range(0, len(order), batch_size):
+            idx = order[i:i + batch_size]
+            loss = torch.nn.functional.cross_entropy(logits(encode([train_texts[j] for j in idx])), y[idx].to(dev))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        if len(set(val_labels)) == 2:
+            score = roc_auc_score(list(val_labels), predict(list(val_texts)))
+        else:
+            score = -float(loss)
+        if score > best_score:
+            best_score, best_epoch = score, epoch + 1
+            best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
+    if best_state is not None:
+        net.load_state_dict(best_state)
+    scores = {name: predict(list(t)) for name, t in texts.items()}
+    return scores, {**info, "epochs": epochs, "best_epoch": best_epoch, "lr": lr, "max_len": max_len}

@@ -69,7 +69,7 @@ def run_pipeline(recipe: Any, run_path: str | Path, device: str = "auto", progre
                                   compute_dtype=d.compute_dtype, novelty_texts=train_texts,
                                   novelty_source=f"the generator's training texts ({data.corpus}:{train_split})",
                                   max_eval_samples=d.max_eval_samples, seed=recipe.seed, device=device,
-                                  progress=progress, reference_lm=run_path)
+                                  progress=progress, reference_lm=run_path, transformer=d.transformer)
     timings["report_s"] = round(time.perf_counter() - t0, 1)
     return {"generated": {"path": str(gen.path), "num": gen.num, "drawn": gen.drawn, "dropped": gen.dropped,
                           "texts_per_second": round(gen.texts_per_second, 1)},

@@ -18,7 +18,7 @@ from .detector import _classification, _predict, _scores, train_detector
 
 
 def _all_detectors(rows: dict, model, encoded: dict, dev, baselines: bool, reference_lm, n_bootstrap: int,
-                   seed: int) -> tuple[dict, dict]:
+                   seed: int, transformer: str | None = None) -> tuple[dict, dict]:
     """Scores and metrics of every detector on the test split (the text column only), and ROC inputs."""
     from .metrics import best_threshold, evaluate_scores
 
@@ -45,6 +45,15 @@ def _all_detectors(rows: dict, model, encoded: dict, dev, baselines: bool, refer
                                 {"test": text["test"]}, seed=seed)
     add("tfidf_logreg", scores["test"], 0.5, reads="text", seconds=round(time.perf_counter() - t0, 1),
         what="word 1-2-gram TF-IDF + logistic regression (scikit-learn); score P(generated), threshold 0.5", **info)
+    if transformer is not None:
+        from .baselines import transformer_classifier
+
+        t0 = time.perf_counter()
+        scores, info = transformer_classifier(text["train"], y["train"], text["validation"], y["validation"],
+                                              {"test": text["test"]}, model=transformer, seed=seed, device=dev)
+        add("transformer", scores["test"], 0.5, reads="text", seconds=round(time.perf_counter() - t0, 1),
+            what="a transformers sequence classifier fine-tuned on the train split; score P(generated), "
+                 "threshold 0.5", **info)
     if reference_lm is not None:
         t0 = time.perf_counter()
         zs = {s: zero_shot_scores(reference_lm, text[s], device=dev) for s in (tune, "test")}
@@ -64,7 +73,8 @@ def detectability_report(dataset: str | Path, *, embed_dim: int = 64,
                          compute_dtype: str = "float32", novelty_texts: Sequence[str] | None = None,
                          novelty_source: str | None = None, max_eval_samples: int = 2000, seed: int = 0,
                          device: str = "auto", progress: bool = False, reference_lm: str | Path | None = None,
-                         baselines: bool = True, n_bootstrap: int = 1000, cnn_seeds: int = 1) -> dict:
+                         baselines: bool = True, n_bootstrap: int = 1000, cnn_seeds: int = 1,
+                         transformer: str | None = None) -> dict:
     """Train a baseline detector on a detection dataset and describe how detectable the generated texts are.
 
     Detector: SeqGAN's CNN discriminator trained from scratch (see :func:`train_detector`) on
@@ -98,6 +108,8 @@ def detectability_report(dataset: str | Path, *, embed_dim: int = 64,
         progress: show progress bars.
         reference_lm: the reference language model of the zero-shot detectors (None: none).
         baselines: also run TF-IDF + logistic regression (and the zero-shot detectors).
+        transformer: also fine-tune a transformer classifier (with ``baselines``): ``"small"``
+            (a 2-layer BERT built from a config) or a local ``save_pretrained`` folder.
         n_bootstrap: bootstrap resamples of the confidence intervals (0: none).
         cnn_seeds: train the CNN with this many seeds (``seed``, ``seed + 1``, ...) and report each
             seed's test metrics and their mean and standard deviation (``detectors["cnn"]["over_seeds"]``);
@@ -136,7 +148,8 @@ def detectability_report(dataset: str | Path, *, embed_dim: int = 64,
     test_ids, test_labels = encoded["test"]
     detector = _classification(_predict(model, test_ids, 512, dev), test_labels)
     train_seconds = sum(h["seconds"] for h in history)
-    detectors, curves = _all_detectors(rows, model, encoded, dev, baselines, reference_lm, n_bootstrap, seed)
+    detectors, curves = _all_detectors(rows, model, encoded, dev, baselines, reference_lm, n_bootstrap, seed,
+                                       transformer)
     if cnn_seeds > 1:  # the CNN again with other seeds: its spread from initialisation and shuffling alone
         from .metrics import point_metrics
 
