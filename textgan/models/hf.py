@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -144,27 +145,35 @@ class KVBuffer:
 
     def cache(self) -> Any:
         """A ``transformers`` cache whose layers write into these buffers."""
-        from transformers.cache_utils import Cache, DynamicLayer
+        from transformers.cache_utils import Cache
 
-        buffer = self
+        layer = _buffer_layer_class()
+        return Cache(layers=[layer(self, i) for i in range(len(self.keys))])
 
-        class BufferLayer(DynamicLayer):
-            def __init__(self, i: int) -> None:
-                super().__init__()
-                self.i, self.is_initialized, self.device = i, True, buffer.keys[i].device
-                self.keys, self.values = buffer.keys[i][:, :, :buffer.length], buffer.values[i][:, :, :buffer.length]
 
-            def update(self, key_states: Tensor, value_states: Tensor, *args, **kwargs) -> tuple[Tensor, Tensor]:
-                start, stop = buffer.length, buffer.length + key_states.shape[-2]
-                buffer.keys[self.i][:, :, start:stop] = key_states
-                buffer.values[self.i][:, :, start:stop] = value_states
-                self.keys, self.values = buffer.keys[self.i][:, :, :stop], buffer.values[self.i][:, :, :stop]
-                return self.keys, self.values
+@functools.lru_cache(maxsize=None)
+def _buffer_layer_class() -> type:
+    """A cache layer of ``transformers`` that writes into a :class:`KVBuffer` (made once, on first use)."""
+    from transformers.cache_utils import DynamicLayer
 
-            def get_seq_length(self) -> int:
-                return self.keys.shape[-2]
+    class BufferLayer(DynamicLayer):
+        def __init__(self, buffer: KVBuffer, i: int) -> None:
+            super().__init__()
+            self.buffer, self.i, self.is_initialized, self.device = buffer, i, True, buffer.keys[i].device
+            self.keys, self.values = buffer.keys[i][:, :, :buffer.length], buffer.values[i][:, :, :buffer.length]
 
-        return Cache(layers=[BufferLayer(i) for i in range(len(self.keys))])
+        def update(self, key_states: Tensor, value_states: Tensor, *args, **kwargs) -> tuple[Tensor, Tensor]:
+            buf, i = self.buffer, self.i
+            start, stop = buf.length, buf.length + key_states.shape[-2]
+            buf.keys[i][:, :, start:stop] = key_states
+            buf.values[i][:, :, start:stop] = value_states
+            self.keys, self.values = buf.keys[i][:, :, :stop], buf.values[i][:, :, :stop]
+            return self.keys, self.values
+
+        def get_seq_length(self) -> int:
+            return self.keys.shape[-2]
+
+    return BufferLayer
 
 
 class HFCausalLMGenerator(TokenGenerator):
