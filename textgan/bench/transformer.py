@@ -46,20 +46,22 @@ def _best_seconds(fn, repeats: int) -> float:
     return best
 
 
-def sampling_runs(vocab_size: int = 5700, lengths=(51, 256), num: int = 1024, batch_size: int = 512,
+def sampling_runs(vocab_size: int = 5700, lengths=(51, 256), num: int = 1024, batch_size: int | tuple = 512,
                   dtypes=("float32", "bfloat16"), config: dict | None = None, repeats: int = 1) -> list[dict]:
     """Texts per second of a randomly initialised generator (no end-of-sequence token: every text
-    runs the full length, the worst case) at each length and sampling dtype."""
+    runs the full length, the worst case) at each length, sampling dtype and batch size."""
     runs = []
+    sizes = batch_size if isinstance(batch_size, tuple) else (batch_size,)
     for length in lengths:
         for dtype in dtypes:
             g = _generator(vocab_size, length, config or BENCH_CONFIG, dtype)
             rng = torch.Generator().manual_seed(0)
-            g.sample(min(64, num), generator=rng, batch_size=batch_size)  # warm-up
-            seconds = _best_seconds(lambda: g.sample(num, generator=rng, batch_size=batch_size), repeats)
-            runs.append({"kind": "hf_causal_lm", "max_len": length, "sample_dtype": dtype, "batch_size": batch_size,
-                         "num": num, "seconds": seconds, "texts_per_s": num / seconds,
-                         "tokens_per_s": num * length / seconds})
+            g.sample(min(64, num), generator=rng)  # warm-up
+            for b in sizes:
+                seconds = _best_seconds(lambda: g.sample(max(num, b), generator=rng, batch_size=b), repeats)
+                n = max(num, b)
+                runs.append({"kind": "hf_causal_lm", "max_len": length, "sample_dtype": dtype, "batch_size": b,
+                             "num": n, "seconds": seconds, "texts_per_s": n / seconds, "tokens_per_s": n * length / seconds})
     return runs
 
 
@@ -148,7 +150,10 @@ def bench_transformer(threads: int | None = 2, quick: bool = False) -> dict:
     if threads is not None:
         torch.set_num_threads(threads)
     try:
-        sampling = sampling_runs(num=256 if quick else 1024, lengths=(51,) if quick else (51, 256))
+        sampling = sampling_runs(num=256 if quick else 1024, lengths=(51,),
+                                 batch_size=(256,) if quick else (256, 512, 1024))
+        if not quick:  # article length: fewer texts (a text costs about 20 times one of length 51)
+            sampling += sampling_runs(num=256, lengths=(256,), batch_size=(256,))
         mle = mle_epoch_seconds(batches=20 if quick else None)
         step = adversarial_step()
         uncached = adversarial_step(kv_cache=False, batch_size=16) if not quick else None
