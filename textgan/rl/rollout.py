@@ -98,6 +98,20 @@ def _score(completions: Tensor, prob_fn: ProbFn, chunk_size: int) -> Tensor:
     return torch.cat([prob_fn(completions[i:i + chunk_size]).float() for i in range(0, completions.size(0), chunk_size)])
 
 
+def _stepped_prefixes(tokens: Tensor, rollout_policy: RolloutPolicy) -> tuple[list[State], list[Tensor]]:
+    """The teacher-forced pass: after reading start, y_1..y_t the policy holds state s_t and gives
+    the logits of y_{t+1}; returns both for the prefix lengths t = 1..T-1 (logits with specials banned)."""
+    tok, state = rollout_policy.initial_tokens(tokens.size(0), tokens.device), None
+    states, logits_list = [], []
+    for t in range(tokens.size(1)):
+        logits, state = rollout_policy.step(tok, state)
+        if t >= 1:
+            states.append(state)
+            logits_list.append(rollout_policy.ban_specials(logits))
+        tok = tokens[:, t]
+    return states, logits_list
+
+
 @torch.no_grad()
 def monte_carlo_rewards(tokens: Tensor, rollout_policy: RolloutPolicy, discriminator_prob_fn: ProbFn,
                         num_rollouts: int, *, generator: torch.Generator | None = None,
@@ -145,16 +159,7 @@ def monte_carlo_rewards(tokens: Tensor, rollout_policy: RolloutPolicy, discrimin
     if T == 1:
         return last.unsqueeze(1)
 
-    # Teacher-forced pass: after reading start, y_1..y_t the policy holds state s_t and gives the
-    # logits of y_{t+1}; prefixes of length t = 1..T-1 need both.
-    tok, state = rollout_policy.initial_tokens(B, device), None
-    prefix_states, prefix_logits = [], []
-    for t in range(T):
-        logits, state = rollout_policy.step(tok, state)
-        if t >= 1:
-            prefix_states.append(state)
-            prefix_logits.append(rollout_policy.ban_specials(logits))
-        tok = tokens[:, t]
+    prefix_states, prefix_logits = _stepped_prefixes(tokens, rollout_policy)
 
     # Completion rows: prefix length t = 1..T-1 (outer), rollout n, batch row b (inner).
     group = N * B
@@ -221,13 +226,7 @@ def prefix_order_rewards(tokens: Tensor, rollout_policy: RolloutPolicy, discrimi
         def next_logits(t: int) -> Tensor:
             return rollout_policy.ban_specials(logits[:, t])
     else:
-        tok, state, states, stepped = rollout_policy.initial_tokens(B, device), None, [], []
-        for t in range(T):
-            step_logits, state = rollout_policy.step(tok, state)
-            if t >= 1:
-                states.append(state)
-                stepped.append(rollout_policy.ban_specials(step_logits))
-            tok = tokens[:, t]
+        states, stepped = _stepped_prefixes(tokens, rollout_policy)
 
         def next_logits(t: int) -> Tensor:
             return stepped[t - 1]
