@@ -184,3 +184,19 @@ def test_bfloat16_compute_keeps_float32_weights_and_a_close_loss():
     assert loss16.dtype == torch.float32 and abs(float(loss16) - float(loss32)) < 0.05
     loss16.backward()
     assert all(p.grad is None or p.grad.dtype == torch.float32 for p in g16.parameters())
+
+
+def test_another_model_type_with_the_default_keys_is_refused_in_one_line():
+    from textgan.config import recipe_from_dict
+
+    for section, raw in (("generator", {"type": "hf_causal_lm", "model_type": "llama"}),
+                         ("discriminator", {"type": "hf_classifier", "model_type": "roberta"})):
+        with pytest.raises(TextganError) as e:
+            recipe_from_dict({"generator": {"type": "lstm"}, section: raw} if section == "discriminator"
+                             else {section: raw})
+        assert "\n" not in str(e.value) and f"{section}.config" in str(e.value)
+    small_llama = {"hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2,
+                   "num_key_value_heads": 2}
+    g = HFCausalLMGenerator(V, max_len=T, start_token=1, pad_id=0, eos_id=2, model_type="llama", config=small_llama)
+    tokens = g.eval().sample(3, generator=torch.Generator().manual_seed(0))
+    assert tokens.shape == (3, T) and torch.isfinite(g(tokens, output="nll"))

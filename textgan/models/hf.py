@@ -462,6 +462,9 @@ class HFCausalLMConfig:
         if self.pretrained is not None and not Path(self.pretrained).expanduser().is_dir():
             raise TextganError(f"generator.pretrained {self.pretrained!r} is not a folder: pass a local folder written "
                                "by save_pretrained")
+        if self.model_type != "gpt2" and self.pretrained is None and self.config == HFCausalLMConfig().config:
+            raise TextganError(f"generator.config holds GPT-2's keys but generator.model_type is {self.model_type!r}: "
+                               f"give that model's own config keys (its defaults may be billions of parameters)")
 
 
 # --------------------------------------------------------------------------- discriminator
@@ -593,3 +596,6 @@ class HFClassifierConfig:
         if self.pretrained is not None and not Path(self.pretrained).expanduser().is_dir():
             raise TextganError(f"discriminator.pretrained {self.pretrained!r} is not a folder: pass a local folder "
                                "written by save_pretrained")
+        if self.model_type != "bert" and self.pretrained is None and self.config == HFClassifierConfig().config:
+            raise TextganError(f"discriminator.config holds BERT's keys but discriminator.model_type is "
+                               f"{self.model_type!r}: give that model's own config keys")
