@@ -441,6 +441,17 @@ class HFCausalLMGenerator(TokenGenerator):
         return self.finish(torch.cat(chunks, dim=0))
 
 
+def _check_section(section: str, cfg: Any, cls: type, default_type: str, family: str) -> None:
+    """Refuse, in one line, a ``pretrained`` path that is no folder, or another ``model_type`` left
+    with the default config of ``default_type`` (a default Llama config is billions of parameters)."""
+    if cfg.pretrained is not None and not Path(cfg.pretrained).expanduser().is_dir():
+        raise TextganError(f"{section}.pretrained {cfg.pretrained!r} is not a folder: pass a local folder written "
+                           "by save_pretrained")
+    if cfg.model_type != default_type and cfg.pretrained is None and cfg.config == cls().config:
+        raise TextganError(f"{section}.config holds {family}'s keys but {section}.model_type is {cfg.model_type!r}: "
+                           "give that model's own config keys (its defaults may be billions of parameters)")
+
+
 @dataclass(frozen=True)
 class HFCausalLMConfig:
     """Recipe keys of the ``hf_causal_lm`` generator (``generator: {type: hf_causal_lm, ...}``).
@@ -459,12 +470,7 @@ class HFCausalLMConfig:
     compute_dtype: Literal["float32", "bfloat16"] = "float32"  # bfloat16: the teacher-forced pass under autocast
 
     def __post_init__(self) -> None:
-        if self.pretrained is not None and not Path(self.pretrained).expanduser().is_dir():
-            raise TextganError(f"generator.pretrained {self.pretrained!r} is not a folder: pass a local folder written "
-                               "by save_pretrained")
-        if self.model_type != "gpt2" and self.pretrained is None and self.config == HFCausalLMConfig().config:
-            raise TextganError(f"generator.config holds GPT-2's keys but generator.model_type is {self.model_type!r}: "
-                               f"give that model's own config keys (its defaults may be billions of parameters)")
+        _check_section("generator", self, HFCausalLMConfig, "gpt2", "GPT-2")
 
 
 # --------------------------------------------------------------------------- discriminator
@@ -593,9 +599,4 @@ class HFClassifierConfig:
     pretrained: str | None = None
 
     def __post_init__(self) -> None:
-        if self.pretrained is not None and not Path(self.pretrained).expanduser().is_dir():
-            raise TextganError(f"discriminator.pretrained {self.pretrained!r} is not a folder: pass a local folder "
-                               "written by save_pretrained")
-        if self.model_type != "bert" and self.pretrained is None and self.config == HFClassifierConfig().config:
-            raise TextganError(f"discriminator.config holds BERT's keys but discriminator.model_type is "
-                               f"{self.model_type!r}: give that model's own config keys")
+        _check_section("discriminator", self, HFClassifierConfig, "bert", "BERT")
