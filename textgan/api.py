@@ -220,6 +220,13 @@ def evaluate(samples: str | Path, references: str | Path | None = None, train: s
                                                          "mauve"))
     if train is None:
         metrics = tuple(m for m in metrics if m not in ("novelty", "lm_score"))
+    if features and features.get("model"):  # one of textgan's trained models gives the features
+        from .embedding import model_features
+
+        if features.get("encoder"):
+            raise TextganError("pass either --encoder DIR or --features RUN for the feature metrics, not both")
+        fn, name = model_features(features["model"], device=features.get("device", "cpu"))
+        features = {"feature_fn": fn, "feature_name": name}
     if blank_lines == "keep" and str(samples).endswith(".txt") and Path(samples).is_file():
         # Texygen reads every line (file.readlines()), blank ones becoming empty sentences.
         sample_texts = Path(samples).read_text(encoding="utf-8").splitlines()
@@ -240,29 +247,71 @@ def evaluate(samples: str | Path, references: str | Path | None = None, train: s
 
 
 def evaluate_runs(runs: list[str | Path], temperatures: tuple[float, ...], out_dir: str | Path,
-                  num_samples: int = 2000, order: int = 4, seed: int = 0) -> tuple[list[dict], Path]:
+                  num_samples: int = 2000, order: int = 4, seed: int = 0, metrics: tuple[str, ...] | None = None,
+                  orders: tuple[int, ...] = (2, 3, 4, 5), lm: dict | None = None, features: dict | None = None,
+                  mle_baseline: bool = True, quality: str | None = None,
+                  diversity: str | None = None) -> tuple[list[dict], Path, dict]:
     """Quality-diversity sweep over temperatures for one or more runs (Caccia et al. 2018).
 
-    Writes ``quality_diversity.json``, ``quality_diversity.tsv`` and ``quality_diversity.png`` in
-    ``out_dir``. Returns the rows and the PNG path.
+    Each run's generator, and its MLE checkpoint as a baseline curve (``mle_baseline``), is
+    sampled at every temperature and scored (see ``textgan.train.evaluation.quality_diversity``);
+    every curve with a baseline is then compared with it at equal diversity
+    (``summarize_quality_diversity``).
+
+    Args:
+        runs: run folders.
+        temperatures: sampling temperatures (positive).
+        out_dir: output folder.
+        num_samples: samples per point.
+        order: BLEU order of the default text axes (must be one of ``orders``).
+        seed: seed of the samples (the same at every temperature and for every curve).
+        metrics: sweep metric names (``SWEEP_METRICS`` or "all"); None: bleu, self_bleu and
+            nll_test on text, nll_oracle and nll_test on the synthetic oracle.
+        orders: n-gram orders of the text metrics.
+        lm, features: options of the LM scores and feature metrics (as ``evaluate_texts``).
+        mle_baseline: sweep ``checkpoints/mle`` of each run as its baseline curve.
+        quality, diversity: the summary's and plot's columns (default: ``bleu{order}`` /
+            ``self_bleu{order}`` on text, ``nll_oracle`` / ``nll_test`` on the oracle).
+
+    Writes ``quality_diversity.json`` (the rows, each text row with its metrics' ``protocol``),
+    ``quality_diversity.tsv`` (the rows, flat: no protocol), ``quality_diversity.png``,
+    ``quality_diversity_summary.json`` and ``quality_diversity_summary.md`` in ``out_dir``.
+
+    Returns:
+        ``(rows, png_path, summary)``.
     """
     from .io import atomic_open, write_json
-    from .train.evaluation import plot_quality_diversity, quality_diversity
+    from .train.evaluation import (default_quality_diversity_keys, format_quality_diversity_summary, metric_direction,
+                                   plot_quality_diversity, quality_diversity, summarize_quality_diversity)
 
     from .io import check_output, is_stdout
 
     if not temperatures or any(t <= 0 for t in temperatures):
         raise TextganError(f"--temperatures must be positive numbers, got {temperatures}")
+    if order not in orders:
+        raise TextganError(f"--plot-order {order} is not among --orders {','.join(map(str, orders))}: "
+                           f"add it to --orders or pick one of them")
+    for key in (quality, diversity):
+        if key is not None:
+            metric_direction(key)  # an unknown column fails before the sweep, not after it
     if is_stdout(out_dir):
         raise TextganError("with --run, --out is a folder (quality_diversity.json/.tsv/.png): pass a folder name")
     check_output(out_dir, folder=True, own=("quality_diversity.json", "run.json"))
     out_dir = Path(out_dir)
-    rows = quality_diversity(runs, tuple(temperatures), num_samples=num_samples, seed=seed)
+    rows = quality_diversity(runs, tuple(temperatures), num_samples=num_samples, seed=seed, orders=tuple(orders),
+                             metrics=metrics, lm=lm, features=features, mle_baseline=mle_baseline)
+    default_q, default_d = default_quality_diversity_keys(rows, order)
+    quality, diversity = quality or default_q, diversity or default_d
+    summary = summarize_quality_diversity(rows, quality, diversity)
     write_json(out_dir / "quality_diversity.json", rows)
-    keys = list(dict.fromkeys(k for r in rows for k in r))
+    keys = list(dict.fromkeys(k for r in rows for k, v in r.items() if not isinstance(v, dict)))
     with atomic_open(out_dir / "quality_diversity.tsv") as f:
         f.write("\t".join(keys) + "\n")
         for r in rows:
-            f.write("\t".join(str(r.get(k, "")) for k in keys) + "\n")
-    png = plot_quality_diversity(rows, out_dir / "quality_diversity.png", order=order)
-    return rows, png
+            f.write("\t".join("" if r.get(k) is None else str(r[k]) for k in keys) + "\n")
+    write_json(out_dir / "quality_diversity_summary.json", summary)
+    with atomic_open(out_dir / "quality_diversity_summary.md") as f:
+        f.write(format_quality_diversity_summary(summary))
+    png = plot_quality_diversity(rows, out_dir / "quality_diversity.png", order=order, quality=quality,
+                                 diversity=diversity)
+    return rows, png, summary

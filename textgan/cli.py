@@ -183,17 +183,31 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         temps = _number_list(args.temperatures, "--temperatures", float, "0.7,1.0,1.3")
         if args.num_samples < 1:
             raise TextganError(f"--num-samples must be positive, got {args.num_samples}: e.g. --num-samples 2000")
-        rows, png = api.evaluate_runs(args.run, temps, args.out or args.run[0], num_samples=args.num_samples,
-                                      order=args.plot_order, seed=args.seed)
-        print(_format_table([{k: v for k, v in r.items() if k != "run"} for r in rows]))
-        print(f"wrote {png} and quality_diversity.json/.tsv beside it")
+        sweep_metrics = (None if args.sweep_metrics is None
+                         else tuple(m.strip() for m in args.sweep_metrics.split(",") if m.strip()))
+        lm = {"model": args.lm, "device": args.device, "seed": args.seed}
+        lm.update({k: v for k, v in (("max_epochs", args.lm_epochs), ("max_texts", args.lm_max_texts)) if v is not None})
+        features = {k: v for k, v in (("encoder", args.encoder), ("model", args.features)) if v}
+        features = {**features, "device": args.device} if features else None
+        rows, png, summary = api.evaluate_runs(
+            args.run, temps, args.out or args.run[0], num_samples=args.num_samples, order=args.plot_order,
+            seed=args.seed, metrics=sweep_metrics, orders=orders, lm=lm, features=features,
+            mle_baseline=not args.no_mle_baseline, quality=args.quality, diversity=args.diversity)
+        from .train.evaluation import format_quality_diversity_summary
+
+        print(_format_table([{k: "" if v is None else v for k, v in r.items() if k not in ("run", "protocol", "fingerprint")}
+                             for r in rows]))
+        print()
+        print(format_quality_diversity_summary(summary), end="")
+        print(f"wrote {png} and quality_diversity.json/.tsv, quality_diversity_summary.json/.md beside it")
         return 0
     if not args.samples:
         raise TextganError("evaluate needs --samples FILE (generated texts) or --run RUN (temperature sweep)")
     metrics = tuple(m.strip() for m in args.metrics.split(",") if m.strip())
     lm = {"model": args.lm, "device": args.device, "seed": args.seed}
     lm.update({k: v for k, v in (("max_epochs", args.lm_epochs), ("max_texts", args.lm_max_texts)) if v is not None})
-    features = {"encoder": args.encoder, "device": args.device} if args.encoder else None
+    features = {k: v for k, v in (("encoder", args.encoder), ("model", args.features)) if v}
+    features = {**features, "device": args.device} if features else None
     result = api.evaluate(args.samples, args.references, args.train, metrics=metrics, orders=orders,
                           tokenize=args.tokenize, out=args.out, smoothing=args.smoothing,
                           self_bleu_first=500 if args.fast_self_bleu else None,
@@ -462,6 +476,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--lm-max-texts", type=int, default=None, help="cap on LM training texts (default: all)")
     e.add_argument("--encoder", default=None,
                    help="local transformers encoder folder for frechet/mauve (mean-pooled hidden states)")
+    e.add_argument("--features", default=None, metavar="RUN",
+                   help="features for frechet/mauve from a textgan run instead of --encoder: its discriminator's "
+                        "(a run with checkpoints/discriminator) or an ADM's document embedding")
     e.add_argument("--device", default="cpu", help="device of the LM and encoder: cpu, cuda or auto")
     e.add_argument("--orders", default="2,3,4,5", help="n-gram orders, comma-separated")
     e.add_argument("--tokenizer", "--tokenize", dest="tokenize", choices=["whitespace", "nltk"], default="whitespace",
@@ -471,6 +488,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help="sampling temperatures of the sweep (--run), comma-separated")
     e.add_argument("--num-samples", type=int, default=2000, help="samples per temperature (--run)")
     e.add_argument("--plot-order", type=int, default=4, help="BLEU order drawn in the plot (--run)")
+    e.add_argument("--sweep-metrics", default=None,
+                   help="metrics of the temperature sweep (--run), comma list: any of --metrics' names, nll_test, "
+                        "nll_oracle; or all (default: bleu,self_bleu,nll_test on text, nll_oracle,nll_test on the "
+                        "synthetic oracle)")
+    e.add_argument("--no-mle-baseline", action="store_true",
+                   help="do not sweep the runs' checkpoints/mle as MLE baseline curves (--run)")
+    e.add_argument("--quality", default=None,
+                   help="quality column of the sweep's plot and summary (--run; default bleu{plot order}, or "
+                        "nll_oracle on the synthetic oracle)")
+    e.add_argument("--diversity", default=None,
+                   help="diversity column of the sweep's plot and summary (--run; default self_bleu{plot order}, "
+                        "or nll_test on the synthetic oracle)")
     e.add_argument("--seed", type=int, default=0, help="random seed of the sweep's samples (--run) and of the LM scores' training")
     e.add_argument("--out", help="JSON file (with --samples) or folder (with --run; default the first run)")
     e.add_argument("--threads", type=int, default=None, help=_THREADS_HELP)

@@ -98,6 +98,12 @@ class MLEConfig:
             raise TextganError(f"mle.grad_clip must be >= 0 (0: no clipping), got {self.grad_clip}: set mle.grad_clip=5.0")
 
 
+RUN_METRICS: tuple[str, ...] = ("nll_oracle", "nll_test", "bleu", "self_bleu", "fbleu", "ms_jaccard", "distinct",
+                                 "entropy", "novelty", "length")
+"""What a run can measure at each evaluation (``eval.metrics``); docs/evaluation.md explains each.
+The costly distribution metrics (LM scores, Fréchet distance, MAUVE) are ``textgan evaluate``'s."""
+
+
 @dataclass(frozen=True)
 class EvalConfig:
     """When and how a run evaluates itself."""
@@ -367,10 +373,11 @@ class Recipe:
             raise TextganError("a pipeline section needs a text corpus: set data.corpus (e.g. emnlp_news)")
         if self.data.max_len < 2:
             raise TextganError(f"data.max_len must be at least 2, got {self.data.max_len}: set data.max_len=20 or more")
-        known = {"nll_oracle", "nll_test", "bleu", "self_bleu"}
         for m in self.eval.metrics:
-            if m not in known:
-                raise TextganError(f"eval.metrics has unknown metric {m!r}: use some of {sorted(known)}")
+            if m not in RUN_METRICS:
+                later = " (train a language model or an encoder: score the run's samples with `textgan evaluate`)" \
+                    if m in ("lm_score", "reverse_lm_score", "frechet", "mauve") else ""
+                raise TextganError(f"eval.metrics has unknown metric {m!r}{later}: use some of {list(RUN_METRICS)}")
 
 
 # --------------------------------------------------------------------------- sections made of components

@@ -127,6 +127,76 @@ def embed_texts(loaded: LoadedDocumentModel, texts: Sequence[str], *, batch_size
     return Embeddings(torch.cat(vectors), torch.cat(empty))
 
 
+# --------------------------------------------------------------------------- sentence features for metrics
+
+
+def model_features(path: str | Path, device: str | torch.device = "cpu", batch_size: int = 512):
+    """Sentence features from one of textgan's trained models, for the Fréchet distance and MAUVE
+    when no ``transformers`` encoder folder is at hand (docs/evaluation.md).
+
+    ``path`` is a run folder with ``checkpoints/discriminator`` (its discriminator's features:
+    for the CNN, the pooled highway features LeakGAN leaks), an ADM or DAE run folder or
+    checkpoint (the document embedding of the texts' bags of words), or a discriminator
+    checkpoint folder. Texts are tokenized with the model's own tokenizer and vocabulary (unknown
+    words become ``<unk>``), to the run's ``data.max_len`` when the run's recipe is there (else
+    the longest text's length).
+
+    Returns:
+        ``(fn, name)``: ``fn(texts) -> (N, D)`` float64 array, and a name for the protocol (the
+        model's role, kind and weights hash).
+    """
+    import numpy as np
+
+    from .data.encode import encode_texts
+    from .data.tokenizers import load_tokenizer
+    from .data.vocab import Vocab
+    from .registry import build_discriminator, discriminators
+
+    path = Path(path)
+    if (path / "checkpoints" / "discriminator" / "model.safetensors").is_file():
+        ckpt = path / "checkpoints" / "discriminator"
+    else:
+        ckpt = resolve_checkpoint(path)
+    config = read_config(ckpt)
+    kind = config.get("kind")
+    sha = file_sha256(ckpt / "model.safetensors")[:16]
+    if kind in MODEL_KINDS:
+        loaded = load_document_model(ckpt, device)
+
+        def adm_fn(texts: Sequence[str]) -> np.ndarray:
+            return embed_texts(loaded, list(texts), batch_size=batch_size).vectors.double().numpy()
+
+        return adm_fn, f"{kind} embedding ({ckpt.parent.parent.name or ckpt.name}, sha256 {sha})"
+    if kind not in discriminators().names() or "tokenizer" not in config:
+        raise TextganError(f"{str(path)!r} holds a {kind!r} model without text features: pass a run folder with "
+                           "checkpoints/discriminator, a discriminator checkpoint or an ADM run (or --encoder DIR)")
+    vocab = Vocab.load(ckpt / "vocab.json")
+    needs_vocab = "vocab" in discriminators().meta(kind).get("needs", ())
+    model = build_from_config(ckpt, config, build_discriminator, **({"vocab": vocab} if needs_vocab else {}))
+    if not hasattr(model, "features"):
+        raise TextganError(f"the {kind!r} discriminator in {str(ckpt)!r} has no sentence features: pass another run "
+                           "(a cnn or hf_classifier discriminator), an ADM run, or --encoder DIR")
+    load_into(model, ckpt / "model.safetensors")
+    model.to(device).eval()
+    tokenizer = load_tokenizer(config["tokenizer"], ckpt / "tokenizer")
+    run = ckpt.parent.parent
+    max_len = None
+    if (run / "recipe.yaml").is_file():
+        from .config import load_recipe
+
+        max_len = load_recipe(run / "recipe.yaml").data.max_len
+
+    @torch.no_grad()
+    def disc_fn(texts: Sequence[str]) -> np.ndarray:
+        length = max_len or max(len(tokenizer.tokenize(t)) for t in texts) + 1
+        ids, _ = encode_texts(list(texts), tokenizer, vocab, max(length, 2))
+        feats = [model.features(ids[i:i + batch_size].to(device)).float().cpu()
+                 for i in range(0, ids.size(0), batch_size)]
+        return torch.cat(feats).double().numpy()
+
+    return disc_fn, f"{kind} discriminator features ({run.name}, sha256 {sha})"
+
+
 EMBEDDING_FORMATS: tuple[str, ...] = (".npy", ".parquet", ".jsonl")
 
 

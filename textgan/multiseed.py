@@ -139,16 +139,21 @@ def _stats(values: list[float]) -> dict:
 
 def summarize(runs: dict[int, Path]) -> dict:
     """Statistics over seeds of the final metrics, the best metrics and every evaluation step."""
-    finals, bests, steps = {}, {}, {}
+    finals, bests, steps, prints = {}, {}, {}, {}
     for seed, folder in runs.items():
         info = json.loads((folder / "run.json").read_text(encoding="utf-8"))
         for k, v in info.get("final_metrics", {}).items():
-            finals.setdefault(k, []).append(v)
+            if isinstance(v, (int, float)):
+                finals.setdefault(k, []).append(v)
         records = [json.loads(line) for line in (folder / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
                    if line.strip()]
         run_best: dict[str, float] = {}
         for r in records:
             key = f"{r.get('phase', r.get('model', 'run'))}:{r.get('step')}"
+            if "fingerprint" in r:
+                prints.setdefault(str(seed), [])
+                if r["fingerprint"] not in prints[str(seed)]:
+                    prints[str(seed)].append(r["fingerprint"])
             for k, v in r.items():
                 if k in ("phase", "epoch", "batch", "step", "time", "model") or not isinstance(v, (int, float)):
                     continue
@@ -159,9 +164,21 @@ def summarize(runs: dict[int, Path]) -> dict:
                     run_best[k] = v if old is None else (min(old, v) if mode == "min" else max(old, v))
         for k, v in run_best.items():
             bests.setdefault(k, []).append(v)
-    return {"seeds": sorted(runs), "final": {k: _stats(v) for k, v in finals.items()},
+    return {"seeds": sorted(runs), "fingerprints": prints, "final": {k: _stats(v) for k, v in finals.items()},
             "best": {k: _stats(v) for k, v in bests.items()},
             "per_step": {key: {k: _stats(v) for k, v in metrics.items()} for key, metrics in steps.items()}}
+
+
+def fingerprint_note(prints: dict[str, list[str]]) -> str:
+    """One line on the seeds' evaluation protocols: the shared fingerprint, or a note that they differ."""
+    distinct = sorted({fp for fps in prints.values() for fp in fps})
+    if not distinct:
+        return "Protocol fingerprint: none recorded (runs made before fingerprints were added)."
+    if len(distinct) == 1 and all(fps == distinct for fps in prints.values()):
+        return f"Protocol fingerprint: {distinct[0]}, the same for every seed and evaluation."
+    per_seed = "; ".join(f"seed {s}: {', '.join(fps)}" for s, fps in prints.items())
+    return (f"**Note: the evaluations were not all made with one protocol** ({per_seed}): numbers in one column "
+            "above mix protocols; compare `eval_protocol` in each seed's run.json before reading them together.")
 
 
 def _fmt(s: dict) -> str:
@@ -184,6 +201,7 @@ def write_summary(parent: str | Path, seeds: list[int]) -> dict:
              "| metric | final | best over the run |", "|---|---|---|"]
     for k in sorted(set(summary["final"]) | set(summary["best"])):
         lines.append(f"| {k} | {_fmt(summary['final'].get(k, {}))} | {_fmt(summary['best'].get(k, {}))} |")
+    lines += ["", fingerprint_note(summary["fingerprints"])]
     with atomic_open(parent / "summary.md") as f:
         f.write("\n".join(lines) + "\n")
     plot_bands(summary, parent / "learning_curve.png")

@@ -90,8 +90,10 @@ CASES = ("seqgan", "leakgan", "adm", "pipeline")
 
 
 def strip_time(records: list[dict]) -> list[dict]:
-    """Metric records without their wall-clock ``time`` (the one value a rerun cannot repeat)."""
-    return [{k: v for k, v in r.items() if k != "time"} for r in records]
+    """Metric records without their wall-clock ``time`` (the one value a rerun cannot repeat) and
+    the protocol ``fingerprint`` (added after the golden files were recorded; tested on its own in
+    tests/train/test_run_fingerprints.py)."""
+    return [{k: v for k, v in r.items() if k not in ("time", "fingerprint")} for r in records]
 
 
 def read_jsonl(path: Path) -> list[dict]:

@@ -49,6 +49,7 @@ class LanguageModelRun:
     state: TrainState
     run: RunDir | None = None
     progress: bool = True
+    eval_protocol: dict | None = None  # {"fingerprint", "protocol"} of the evaluations, for run.json
 
     def report(self, record: dict, texts: list[str]) -> None:
         """Write an evaluation's samples and print its line."""
@@ -74,7 +75,10 @@ class LanguageModelRun:
         """``final_metrics`` (the last evaluation), truncation count and training split, for ``run.json``."""
         last = next((r for r in reversed(records) if r.get("phase") in ("mle", "adversarial")), {})
         final = {k: v for k, v in last.items() if k not in ("phase", "epoch", "batch", "step", "time")}
-        return {"final_metrics": final, **self.data.summary()}
+        out = {"final_metrics": final, **self.data.summary()}
+        if self.eval_protocol is not None:
+            out["eval_protocol"] = self.eval_protocol
+        return out
 
 
 def build_language_model(recipe: Recipe, device: torch.device, progress: bool = True, dist=None) -> LanguageModelRun:
@@ -127,7 +131,9 @@ def build_language_model(recipe: Recipe, device: torch.device, progress: bool = 
     d_optimizer = state.register("discriminator.optimizer", adam(discriminator.parameters(), lr=dcfg.lr)) \
         if discriminator is not None else None
 
-    lm = LanguageModelRun(recipe, data, generator, discriminator, [], state, progress=progress)
+    lm = LanguageModelRun(recipe, data, generator, discriminator, [], state, progress=progress,
+                          eval_protocol={"fingerprint": evaluate_generator.fingerprint,
+                                         "protocol": evaluate_generator.protocol})
     epochs = recipe.mle.epochs
     d_before: dict[int, int] = {}  # epoch -> discriminator rounds trained just before it (interleaved pretraining)
     d_rounds_fn = None
