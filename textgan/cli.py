@@ -95,7 +95,8 @@ def _cmd_generate(args: argparse.Namespace) -> int:
                               top_p=args.top_p, min_len=args.min_len, max_len=args.max_len, seed=args.seed,
                               format=args.format, shard_size=args.shard_size, batch_size=args.batch_size,
                               drop_duplicates=args.dedupe, drop_train_copies=args.drop_train_copies,
-                              train=args.train, device=args.device, progress=not args.quiet)
+                              train=args.train, device=args.device, progress=not args.quiet,
+                              fixed_shards=args.fixed_shards)
     except KeyboardInterrupt:
         if is_stdout(args.out):
             print("interrupted: standard output cannot be resumed; rerun the command", file=sys.stderr)
@@ -104,7 +105,8 @@ def _cmd_generate(args: argparse.Namespace) -> int:
                   file=sys.stderr)
         return 130
 
-    print(format_result(result), file=sys.stderr if is_stdout(args.out) else sys.stdout)
+    if os.environ.get("RANK", "0") == "0":  # under torchrun, rank 0 speaks for the output
+        print(format_result(result), file=sys.stderr if is_stdout(args.out) else sys.stdout)
     return 0
 
 
@@ -389,7 +391,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     g = command(sub, "generate", "sample texts from a run or checkpoint (sharded, resumable)")
     g.add_argument("checkpoint", help="run folder or checkpoint folder")
-    g.add_argument("--num", type=int, required=True, help="texts to write (kept after filters)")
+    g.add_argument("-n", "--num", type=int, required=True,
+                   help="texts to write (kept after filters); under torchrun write -n N (torchrun's own parser "
+                        "reads --num as its --numa-binding)")
     g.add_argument("--out", required=True, help="output file (a folder for --format hf); rerun to resume")
     g.add_argument("--format", choices=["jsonl", "parquet", "hf"], default=None,
                    help="output format (default: parquet for a .parquet --out, else jsonl)")
@@ -404,6 +408,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--dedupe", action="store_true", help="drop exact duplicate texts (counted)")
     g.add_argument("--drop-train-copies", action="store_true", help="drop texts equal to a training text (counted)")
     g.add_argument("--train", default=None, help="training texts for --drop-train-copies (default: the run's recipe)")
+    g.add_argument("--fixed-shards", action="store_true",
+                   help="shards of exactly --shard-size draws, duplicates dropped at the merge: the layout torchrun "
+                        "uses (always on there), whose texts are the same for any number of processes")
     g.add_argument("--shard-size", type=int, default=10_000, help="texts per shard (the most a kill can lose)")
     g.add_argument("--batch-size", type=int, default=1000, help="texts sampled together (memory against speed)")
     g.add_argument("--device", default="auto", help=_DEVICE_HELP)

@@ -261,7 +261,7 @@ def generate_texts(checkpoint: str | Path, num: int, out: str | Path, *,
                    sampling: SamplingSettings = SamplingSettings(), format: str | None = None,
                    shard_size: int = 10_000, batch_size: int = 1000, drop_duplicates: bool = False,
                    drop_train_copies: bool = False, train: str | Path | None = None, device: str = "auto",
-                   progress: bool = False, max_draw_factor: int = 20) -> GenerationResult:
+                   progress: bool = False, max_draw_factor: int = 20, fixed_shards: bool = False) -> GenerationResult:
     """Sample ``num`` texts into ``out`` in resumable shards (see the module docstring).
 
     Each record: ``{"id": int, "text", "label": "generated", "model", "recipe",
@@ -283,6 +283,10 @@ def generate_texts(checkpoint: str | Path, num: int, out: str | Path, *,
         progress: show a progress bar with texts per second.
         max_draw_factor: give up when more than ``max(max_draw_factor * num, 1000)`` texts
             were drawn (filters that reject almost everything).
+        fixed_shards: shards of exactly ``shard_size`` draws, filtered on their own, duplicates
+            dropped at the merge (:func:`_draw_fixed`): the layout of ``torchrun ... -m textgan
+            generate`` (always on under torchrun), whose texts are the same for any number of
+            processes, this one included.
 
     Returns:
         A :class:`GenerationResult`.
@@ -310,7 +314,7 @@ def generate_texts(checkpoint: str | Path, num: int, out: str | Path, *,
     check_output(manifest_path(out), flag="--out's manifest")
     check_output(parts_dir(out), folder=True, own=("manifest.json",), flag="--out's shard folder")
     return _generate(checkpoint, num, out, fmt, sampling, shard_size, batch_size, drop_duplicates,
-                     drop_train_copies, train, device, progress, max_draw_factor, None)
+                     drop_train_copies, train, device, progress, max_draw_factor, None, fixed_shards)
 
 
 MAX_SAMPLE_BYTES = 2 << 30  # token ids of one sampled batch: beyond this --max-len x --batch-size is refused
@@ -334,12 +338,19 @@ def check_max_len(max_len: int, model_len: int, batch_size: int) -> None:
 
 
 def _generate(checkpoint, num, out, fmt, sampling, shard_size, batch_size, drop_duplicates, drop_train_copies,
-              train, device, progress, max_draw_factor, stream_parts: Path | None) -> GenerationResult:
+              train, device, progress, max_draw_factor, stream_parts: Path | None,
+              fixed_shards: bool = False) -> GenerationResult:
     """`generate_texts` once ``out`` is checked; ``stream_parts``: the temporary shard folder of a stream."""
-    from .train.checkpoint import load_generator
     from .device import resolve_device
+    from .engine.distributed import setup
+    from .train.checkpoint import load_generator
 
     start = time.perf_counter()
+    dist = setup("cuda" if str(device).startswith("cuda") or (device == "auto" and torch.cuda.is_available())
+                 else "cpu")
+    if dist.active and stream_parts is not None:
+        raise TextganError("under torchrun --out must be a file or folder on a file system every rank sees, not "
+                           "standard output: pass --out FILE")
     dev = resolve_device(device)
     loaded = load_generator(checkpoint, dev)
     model, vocab = loaded.model, loaded.vocab
@@ -354,6 +365,8 @@ def _generate(checkpoint, num, out, fmt, sampling, shard_size, batch_size, drop_
     parts, final_manifest = parts_dir(out), manifest_path(out)
     if stream_parts is not None:
         parts, final_manifest = stream_parts, None
+    if dist.active or fixed_shards or "fixed" in (_found_layout(parts), _found_layout(final_manifest)):
+        settings["layout"] = "fixed"  # texts independent of the number of processes (see _draw_fixed)
 
     if final_manifest is not None and final_manifest.is_file() and out.exists():
         done = json.loads(final_manifest.read_text(encoding="utf-8"))
@@ -362,6 +375,10 @@ def _generate(checkpoint, num, out, fmt, sampling, shard_size, batch_size, drop_
         return GenerationResult(out, fmt, done["num"], done["drawn"], done["dropped"], len(done["shards"]), num,
                                 time.perf_counter() - start, 0.0, final_manifest, already_complete=True)
 
+    if settings.get("layout") == "fixed":
+        return _draw_fixed(loaded, dev, dist, num, out, fmt, sampling, sampling_rec, settings, parts, final_manifest,
+                           shard_size, batch_size, drop_duplicates, drop_train_copies, train, progress,
+                           max_draw_factor, max_len, start)
     manifest: dict = {"format": MANIFEST_FORMAT, "settings": settings, "shards": []}
     if (parts / "manifest.json").is_file():
         found = json.loads((parts / "manifest.json").read_text(encoding="utf-8"))
@@ -386,8 +403,6 @@ def _draw_and_merge(loaded, dev, num, out, fmt, sampling, sampling_rec, settings
                     max_len, start) -> GenerationResult:
     """Draw the missing shards into ``parts``, then merge them into ``out`` (see `generate_texts`)."""
     from tqdm.auto import tqdm
-
-    model, vocab = loaded.model, loaded.vocab
 
     # State carried across shards, rebuilt from the finished shards on resume.
     kept_keys: set[bytes] = set()
@@ -418,40 +433,9 @@ def _draw_and_merge(loaded, dev, num, out, fmt, sampling, sampling_rec, settings
             draw = num - kept if not drawn_total else -(-(num - kept) * drawn_total // max(done, 1))
             draw = min(shard_size, max(draw, num - kept))
             rng = torch.Generator(device=dev).manual_seed(shard_seed(sampling.seed, index))
-            lines: list[str] = []
-            dropped = dict.fromkeys(DROP_REASONS, 0)
-            examined = 0
-            for b in range(0, draw, batch_size):
-                if kept + len(lines) >= num:
-                    break
-                n = min(batch_size, draw - b)
-                ids = model.sample(n, max_len, temperature=sampling.temperature, top_k=sampling.top_k,
-                                   top_p=sampling.top_p, generator=rng, batch_size=n)
-                before = len(lines)
-                for row in ids.tolist():
-                    if kept + len(lines) >= num:  # texts past the last one needed are not examined
-                        break
-                    examined += 1
-                    seq = _content(row, vocab.eos_id, vocab.pad_id)
-                    if len(seq) < sampling.min_len:
-                        dropped["too_short"] += 1
-                        continue
-                    if drop_train_copies and seq in train_keys:
-                        dropped["train_copy"] += 1
-                        continue
-                    tokens = vocab.decode(seq)
-                    text = " ".join(tokens) if loaded.tokenizer is None else loaded.tokenizer.detokenize(tokens)
-                    if drop_duplicates:
-                        key = _text_key(text)
-                        if key in kept_keys:
-                            dropped["duplicate"] += 1
-                            continue
-                        kept_keys.add(key)
-                    record = {"id": kept + len(lines), "text": text, **base}
-                    lines.append(json.dumps(record, ensure_ascii=False))
-                bar.update(len(lines) - before)
-                if any(dropped.values()):
-                    bar.set_postfix(dropped=sum(dropped.values()), refresh=False)
+            lines, examined, dropped = _draw_shard(loaded, draw, rng, sampling, max_len, batch_size, base,
+                                                   train_keys if drop_train_copies else None,
+                                                   kept_keys if drop_duplicates else None, kept, num - kept, bar)
             name = f"shard-{index:05d}.jsonl"
             with atomic_open(parts / name) as f:
                 f.write("".join(line + "\n" for line in lines))
@@ -475,6 +459,200 @@ def _draw_and_merge(loaded, dev, num, out, fmt, sampling, sampling_rec, settings
     shutil.rmtree(parts, ignore_errors=True)
     rate = (kept - resumed) / seconds if seconds > 0 else 0.0
     return GenerationResult(out, fmt, kept, drawn, dropped_total, len(shards), resumed, seconds, rate, final_manifest)
+
+
+def _draw_shard(loaded, draw: int, rng: torch.Generator, sampling: SamplingSettings, max_len: int, batch_size: int,
+                base: dict, train_keys: set | None, kept_keys: set | None, first_id: int, limit: int | None,
+                bar) -> tuple[list[str], int, dict[str, int]]:
+    """Sample ``draw`` texts in batches and filter them: one shard's JSONL lines.
+
+    Args:
+        train_keys: training sequences to drop (None: keep copies).
+        kept_keys: keys of the texts kept so far, extended here (None: no duplicate filter).
+        first_id: the ``id`` of the shard's first kept record.
+        limit: stop once this many texts are kept; later texts are not examined (None: examine all).
+
+    Returns:
+        ``(lines, examined, dropped)``: the records as JSON lines, the texts examined, and the
+        drop counts by reason.
+    """
+    model, vocab = loaded.model, loaded.vocab
+    lines: list[str] = []
+    dropped = dict.fromkeys(DROP_REASONS, 0)
+    examined = 0
+    for b in range(0, draw, batch_size):
+        if limit is not None and len(lines) >= limit:
+            break
+        n = min(batch_size, draw - b)
+        ids = model.sample(n, max_len, temperature=sampling.temperature, top_k=sampling.top_k,
+                           top_p=sampling.top_p, generator=rng, batch_size=n)
+        before = len(lines)
+        for row in ids.tolist():
+            if limit is not None and len(lines) >= limit:  # texts past the last one needed are not examined
+                break
+            examined += 1
+            seq = _content(row, vocab.eos_id, vocab.pad_id)
+            if len(seq) < sampling.min_len:
+                dropped["too_short"] += 1
+                continue
+            if train_keys is not None and seq in train_keys:
+                dropped["train_copy"] += 1
+                continue
+            tokens = vocab.decode(seq)
+            text = " ".join(tokens) if loaded.tokenizer is None else loaded.tokenizer.detokenize(tokens)
+            if kept_keys is not None:
+                key = _text_key(text)
+                if key in kept_keys:
+                    dropped["duplicate"] += 1
+                    continue
+                kept_keys.add(key)
+            lines.append(json.dumps({"id": first_id + len(lines), "text": text, **base}, ensure_ascii=False))
+        if bar is not None:
+            bar.update(len(lines) - before)
+            if any(dropped.values()):
+                bar.set_postfix(dropped=sum(dropped.values()), refresh=False)
+    return lines, examined, dropped
+
+
+def _found_layout(where: Path | None) -> str | None:
+    """The shard layout of an interrupted run's shard folder or of a finished run's manifest file
+    (None when there is none)."""
+    if where is None:
+        return None
+    try:
+        path = where / "manifest.json" if where.is_dir() else where
+        return json.loads(path.read_text(encoding="utf-8"))["settings"].get("layout")
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _draw_fixed(loaded, dev, dist, num, out, fmt, sampling, sampling_rec, settings, parts, final_manifest,
+                shard_size, batch_size, drop_duplicates, drop_train_copies, train, progress, max_draw_factor,
+                max_len, start) -> GenerationResult:
+    """Shards of a fixed size, drawn by several processes (``torchrun ... -m textgan generate``).
+
+    Shard ``i`` samples exactly ``shard_size`` texts from the stream ``shard_seed(seed, i)`` and
+    drops, on its own, too-short texts and training copies; so its content depends on nothing
+    but ``i``, and the output is the same for any number of processes. Rounds of ``world`` shards
+    run side by side (rank ``r`` draws shard ``round * world + r``); each finished shard writes its
+    file and a small entry (``shard-XXXXX.json``: counts and sha256) atomically, so a killed run
+    resumes, with any number of processes. After each round rank 0 counts the texts kept so
+    far, in shard order and after dropping duplicates across shards, and all ranks stop once
+    ``num`` are kept. Rank 0 then merges the shards in order (duplicates dropped, ids numbered
+    0..num-1, texts beyond ``num`` left out) into ``out``. The output directory must be on a
+    file system every process sees.
+    """
+    from tqdm.auto import tqdm
+
+    base = {"label": "generated", "model": loaded.kind, "recipe": loaded.config.get("extra", {}).get("recipe"),
+            "checkpoint_sha256": loaded.sha256, "sampling": sampling_rec}
+    train_keys = training_sequences(loaded, train) if drop_train_copies else None
+    if dist.is_main:
+        if (parts / "manifest.json").is_file():
+            _check_settings(json.loads((parts / "manifest.json").read_text(encoding="utf-8")).get("settings", {}),
+                            settings, parts)
+        parts.mkdir(parents=True, exist_ok=True)
+        write_json(parts / "manifest.json", {"format": MANIFEST_FORMAT, "settings": settings, "shards": []})
+    dist.barrier()
+
+    def entry(index: int) -> dict | None:
+        """A finished shard's entry, None when it is missing or its file is damaged."""
+        try:
+            e = json.loads((parts / f"shard-{index:05d}.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        path = parts / e.get("file", "")
+        return e if path.is_file() and _sha256(path) == e.get("sha256") else None
+
+    max_draws = max(max_draw_factor * num, 1000)
+    kept_keys: set[bytes] = set()
+    counted: list[dict] = []  # rank 0: the shards counted so far, in order, each with its kept count after duplicates
+    kept = drawn = 0
+    bar = tqdm(total=num, unit="text", desc="generate", disable=not (progress and dist.is_main), dynamic_ncols=True)
+    try:
+        for round_ in range(10**9):
+            index = round_ * dist.world + dist.rank
+            if entry(index) is None:
+                rng = torch.Generator(device=dev).manual_seed(shard_seed(sampling.seed, index))
+                lines, examined, dropped = _draw_shard(loaded, shard_size, rng, sampling, max_len, batch_size, base,
+                                                       train_keys, None, 0, None, None)
+                name = f"shard-{index:05d}.jsonl"
+                with atomic_open(parts / name) as f:
+                    f.write("".join(line + "\n" for line in lines))
+                write_json(parts / f"shard-{index:05d}.json",
+                           {"index": index, "file": name, "seed": shard_seed(sampling.seed, index), "drawn": examined,
+                            "kept": len(lines), "dropped": dropped, "sha256": _sha256(parts / name)})
+            dist.barrier()
+            verdict = 0  # rank 0 decides: 0 go on, 1 enough texts, 2 the filters reject almost everything
+            if dist.is_main:
+                for i in range(len(counted), (round_ + 1) * dist.world):
+                    e = entry(i)
+                    records = [json.loads(line) for line in _read_lines(parts / e["file"])]
+                    fresh = 0
+                    for r in records:
+                        key = _text_key(r["text"])
+                        if drop_duplicates and key in kept_keys:
+                            continue
+                        if drop_duplicates:
+                            kept_keys.add(key)
+                        fresh += 1
+                    counted.append({**e, "unique": fresh})
+                    kept, drawn = kept + fresh, drawn + e["drawn"]
+                    bar.update(min(fresh, max(num - bar.n, 0)))
+                    if kept >= num:
+                        break
+                verdict = 1 if kept >= num else 2 if drawn >= max_draws else 0
+            verdict = dist.max(verdict)
+            if verdict == 2:
+                raise TextganError(f"after drawing {dist.broadcast(str(drawn))} texts too few passed the filters: lower "
+                                   "--num or --min-len, raise --temperature, or drop a filter")
+            if verdict == 1:
+                break
+    finally:
+        bar.close()
+    result = None
+    if dist.is_main:
+        result = _merge_fixed(parts, counted, num, out, fmt, settings, final_manifest, drop_duplicates, start)
+    dist.barrier()
+    if result is None:  # another rank: the same counts, read from rank 0's manifest
+        done = json.loads(final_manifest.read_text(encoding="utf-8"))
+        result = GenerationResult(out, fmt, done["num"], done["drawn"], done["dropped"], len(done["shards"]), 0,
+                                  time.perf_counter() - start, 0.0, final_manifest)
+    return result
+
+
+def _merge_fixed(parts: Path, counted: list[dict], num: int, out: Path, fmt: str, settings: dict,
+                 final_manifest: Path | None, drop_duplicates: bool, start: float) -> GenerationResult:
+    """Rank 0 of :func:`_draw_fixed`: the first ``num`` texts of the shards in order, duplicates dropped,
+    renumbered, written to ``out``; then the manifest, and the shard folder removed."""
+    merged = parts / "merged.jsonl"
+    seen: set[bytes] = set()
+    kept = duplicates = 0
+    with atomic_open(merged) as f:
+        for e in counted:
+            for line in _read_lines(parts / e["file"]):
+                if kept >= num:
+                    break
+                record = json.loads(line)
+                key = _text_key(record["text"])
+                if drop_duplicates and key in seen:
+                    duplicates += 1
+                    continue
+                seen.add(key)
+                record["id"] = kept
+                f.write(json.dumps(record, ensure_ascii=False) + "\n")
+                kept += 1
+    _merge(parts, [merged], out, fmt)
+    shards = [{k: v for k, v in e.items() if k != "unique"} for e in counted]
+    drawn = sum(e["drawn"] for e in shards)
+    dropped = _sum_dropped(shards)
+    dropped["duplicate"] = duplicates
+    seconds = time.perf_counter() - start
+    write_json(final_manifest, {"format": MANIFEST_FORMAT, "settings": settings, "num": kept, "drawn": drawn,
+                                "dropped": dropped, "shards": shards, "output": str(out)})
+    shutil.rmtree(parts, ignore_errors=True)
+    return GenerationResult(out, fmt, kept, drawn, dropped, len(shards), 0, seconds,
+                            kept / seconds if seconds > 0 else 0.0, final_manifest)
 
 
 def _sum_dropped(shards: list[dict]) -> dict[str, int]:
