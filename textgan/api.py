@@ -118,30 +118,55 @@ def embed(model: str | Path, docs, *, batch_size: int = 4096, device: str = "aut
 
 def embed_to_file(model: str | Path, input: str | Path, out: str | Path, *, split: str = "test",
                   text_column: str | None = None, batch_size: int = 4096, device: str = "auto",
-                  progress: bool = False) -> EmbedReport:
+                  progress: bool = False, format: str | None = None, shard_size: int = 50_000) -> EmbedReport:
     """Embed a corpus split or a user file and write one vector per document (see ``textgan embed``).
 
-    The format follows ``out``'s extension: ``.npy`` (+ ``.ids.txt``), ``.parquet`` or ``.jsonl``;
-    every format also writes ``<stem>.meta.json`` with the document and empty-document counts.
-    Ids are the source's ``id`` column, else the row number (blank texts are dropped on load).
+    The format follows ``out``'s extension: ``.npy`` (+ ``.ids.txt``), ``.parquet`` or ``.jsonl``, or
+    ``format="hf"`` for a ``datasets`` folder; every format also writes its meta file
+    (``<stem>.meta.json``, or ``textgan_meta.json`` inside the folder) with the document and
+    empty-document counts. Ids are the source's ``id`` field, else the row number (blank texts are
+    dropped). ``.txt`` and ``.jsonl`` inputs are read line by line and embedded in shards of
+    ``shard_size`` documents (constant memory, resumable, split over torchrun ranks:
+    :func:`textgan.embedding.embed_stream`); standard output gets JSONL batch by batch.
     """
-    from .data.corpus import load_corpus
-    from .embedding import check_embedding_out, embed_texts, load_document_model, write_embeddings
+    from .data.corpus import iter_corpus
     from .device import resolve_device
+    from .embedding import check_embedding_out, embed_stream, embed_texts, load_document_model
+    from .io import is_stdout
 
-    check_embedding_out(out)  # before the work
+    if format not in (None, "npy", "parquet", "jsonl", "hf"):
+        raise TextganError(f"unknown --format {format!r}: use npy, parquet, jsonl or hf")
+    fmt = format or ("jsonl" if is_stdout(out) else Path(out).suffix.lower().lstrip("."))
+    check_embedding_out(out, fmt)  # before the work
     if batch_size < 1:
         raise TextganError(f"--batch-size must be positive, got {batch_size}: e.g. --batch-size 4096")
+    if shard_size < 1:
+        raise TextganError(f"--shard-size must be positive, got {shard_size}: e.g. --shard-size 50000")
     loaded = load_document_model(model, resolve_device(device))
-    ds = load_corpus(input, split, text_column=text_column)
-    ids = list(ds["id"]) if "id" in ds.column_names else list(range(len(ds)))
-    result = embed_texts(loaded, ds["text"], batch_size=batch_size, progress=progress)
+    items = iter_corpus(input, split, text_column=text_column)
     meta = {"model": str(loaded.path), "kind": loaded.kind, "checkpoint_sha256": loaded.sha256, "dim": loaded.dim,
-            "input": str(input), "split": split, "num_documents": len(ids), "num_empty": result.num_empty,
+            "input": str(input), "split": split, "text_column": text_column,
             "empty_vector": "documents without any vocabulary word get the model's vector of the empty bag of "
                             "words, leaky_relu(b_enc), and empty=true"}
-    files = write_embeddings(out, result, ids, meta)
-    return EmbedReport(files, len(ids), result.num_empty, loaded.dim)
+    if is_stdout(out):  # JSONL batch by batch, nothing on disk
+        import itertools
+        import json
+        import sys
+
+        count = empty = 0
+        while batch := list(itertools.islice(items, batch_size)):
+            emb = embed_texts(loaded, [t for _, t in batch], batch_size=batch_size)
+            for (i, _), vec, e in zip(batch, emb.vectors.float().tolist(), emb.empty.tolist()):
+                sys.stdout.write(json.dumps({"id": i, "embedding": vec, "empty": e}) + "\n")
+            count, empty = count + len(batch), empty + emb.num_empty
+        sys.stdout.flush()
+        if not count:
+            raise TextganError(f"{str(input)!r} has no non-blank text to embed (the input is empty): pass a file or "
+                               "corpus split with texts")
+        return EmbedReport([Path(out)], count, empty, loaded.dim)
+    files, count, empty = embed_stream(loaded, items, out, fmt, meta, shard_size=shard_size, batch_size=batch_size,
+                                       progress=progress)
+    return EmbedReport(files, count, empty, loaded.dim)
 
 
 def list_recipes(root: Path | None = None) -> list[tuple[str, str]]:

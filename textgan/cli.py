@@ -238,9 +238,12 @@ def _cmd_embed(args: argparse.Namespace) -> int:
     from . import api
 
     report = api.embed_to_file(args.model, args.input, args.out, split=args.split, text_column=args.text_column,
-                               batch_size=args.batch_size, device=args.device, progress=not args.quiet)
+                               batch_size=args.batch_size, device=args.device, progress=not args.quiet,
+                               format=args.format, shard_size=args.shard_size)
     from .io import is_stdout
 
+    if os.environ.get("RANK", "0") != "0":  # under torchrun, rank 0 speaks for the output
+        return 0
     where = sys.stderr if is_stdout(args.out) else sys.stdout  # the vectors themselves went to stdout
     print(f"wrote {report.num_documents} vectors of size {report.dim} to {', '.join(str(f) for f in report.files)}",
           file=where)
@@ -299,6 +302,12 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     if args.what == "adm":
         from .bench.adm import bench_adm, format_adm_bench
 
+        if args.embed_docs:
+            from .bench.adm import bench_embed_stream, format_embed_stream
+
+            sizes = _number_list(args.embed_docs, "--embed-docs", int, "100000,1000000")
+            print(format_embed_stream(bench_embed_stream(sizes, threads=args.threads)))
+            return 0
         print(format_adm_bench(bench_adm()))
         return 0
     raise AssertionError(args.what)
@@ -512,13 +521,17 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--threads", type=int, default=None, help=_THREADS_HELP)
     e.set_defaults(func=_cmd_evaluate)
 
-    em = command(sub, "embed", "document vectors from a trained ADM (.npy, .parquet or .jsonl by --out)")
+    em = command(sub, "embed", "document vectors from a trained ADM (.npy, .parquet, .jsonl or a datasets folder)")
     em.add_argument("--model", required=True, help="ADM run folder or checkpoint folder")
     em.add_argument("--input", required=True, help="corpus name (with --split) or a .txt/.jsonl/.csv/.tsv file")
     em.add_argument("--out", required=True, help="output file: .npy (+ .ids.txt), .parquet or .jsonl (+ .meta.json)")
     em.add_argument("--split", default="test", help="split of a named corpus")
     em.add_argument("--text-column", default=None, help="column holding the text (default: text)")
     em.add_argument("--batch-size", type=int, default=4096, help="documents embedded together (memory against speed)")
+    em.add_argument("--format", choices=["npy", "parquet", "jsonl", "hf"], default=None,
+                    help="output format (default: --out's extension); hf: a datasets folder (save_to_disk)")
+    em.add_argument("--shard-size", type=int, default=50_000,
+                    help="documents per shard: the unit of resuming and of splitting over torchrun ranks")
     em.add_argument("--device", default="auto", help=_DEVICE_HELP)
     em.add_argument("--threads", type=int, default=None, help=_THREADS_HELP)
     em.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -535,6 +548,9 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--encoder", default=None,
                    help="local transformers encoder folder for the Frechet timing (evaluate; default: a random small BERT)")
     b.add_argument("--no-lm", action="store_true", help="skip the LM scores (evaluate)")
+    b.add_argument("--embed-docs", default=None, metavar="N,N",
+                   help="adm: time `textgan embed` end to end (streamed JSONL, shards) on these document counts, "
+                        "with its peak memory, instead of the training bench (e.g. 100000,1000000)")
     b.add_argument("--lm-epochs", type=int, default=None, help="most LM training epochs (evaluate)")
     b.add_argument("--nltk-subsample", type=int, default=20, help="samples timed with nltk (bleu)")
     b.add_argument("--num-rollouts", default="4,16", help="rollouts per prefix, comma-separated (leakgan)")

@@ -133,3 +133,79 @@ def format_adm_bench(result: dict) -> str:
                      f"{r[f'seconds_for_{n}']:.1f} s{note}")
     lines.append(f"  texts: {result['texts']}")
     return "\n".join(lines)
+
+
+# Runs textgan's CLI in a fresh process and prints that process's own peak resident memory (KiB) last.
+_PEAK_OF_MAIN = ("import resource, sys\nfrom textgan.cli import main\nrc = main(sys.argv[1:])\n"
+                 "print('peak_rss_kb', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n"
+                 "sys.exit(rc)")
+
+
+def bench_embed_stream(sizes: Sequence[int] = (100_000, 1_000_000), *, shard_size: int = 50_000,
+                       vocab_size: int = 2000, threads: int = 2, workdir: str | None = None, seed: int = 0) -> list[dict]:
+    """``textgan embed`` end to end on JSONL files of ``sizes`` documents: docs/s and peak memory.
+
+    Each size runs in its own process (``python -m textgan embed ... --out X.npy``) so its peak
+    resident memory (``ru_maxrss`` of the child) is its own: with streamed input and shards the
+    peak should not grow with the number of documents. The documents are 20 Newsgroups test
+    messages, cycled (synthetic texts without the corpus); the model is an untrained DAE over the
+    ADM's 2,000-word vocabulary (its speed is a trained ADM's: the same layers).
+
+    Returns:
+        One dict per size: ``docs``, ``seconds``, ``docs_per_s``, ``peak_rss_mb``, ``input_mb``.
+    """
+    import json
+    import shutil
+    import subprocess
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    from textgan.data.bow import BowEncoder
+    from textgan.data.corpus import corpus_file
+    from textgan.train.checkpoint import save_checkpoint
+
+    try:
+        words = corpus_file("newsgroups20", "20newsgroups.vocab").read_text(encoding="utf-8").splitlines()
+    except Exception:  # noqa: BLE001 - the corpus is optional for a benchmark
+        words = [f"w{i}" for i in range(vocab_size)]
+    texts, source = _sample_texts(min(max(sizes), 20_000), seed)
+    root = Path(tempfile.mkdtemp(prefix="textgan-bench-embed-", dir=workdir))
+    rows = []
+    try:
+        torch.manual_seed(seed)
+        model = DenoisingAutoencoder(min(vocab_size, len(words)))
+        encoder = BowEncoder(words[:vocab_size], "words")
+        ckpt = save_checkpoint(root / "model", model, "dae", encoder)
+        for n in sizes:
+            docs = root / f"docs{n}.jsonl"
+            with open(docs, "w", encoding="utf-8") as f:
+                for i in range(n):
+                    f.write(json.dumps({"id": i, "text": texts[i % len(texts)]}) + "\n")
+            start = time.perf_counter()
+            proc = subprocess.run([sys.executable, "-c", _PEAK_OF_MAIN, "embed", "--model", str(ckpt), "--input",
+                                   str(docs), "--out", str(root / f"v{n}.npy"), "--shard-size", str(shard_size),
+                                   "--threads", str(threads), "--device", "cpu", "--quiet"],
+                                  capture_output=True, text=True)
+            seconds = time.perf_counter() - start
+            if proc.returncode != 0:
+                raise RuntimeError(proc.stderr[-2000:])
+            peak_kb = int(proc.stderr.strip().splitlines()[-1].split()[-1])
+            rows.append({"docs": n, "seconds": seconds, "docs_per_s": n / seconds,
+                         "peak_rss_mb": peak_kb / 1024, "input_mb": docs.stat().st_size / 2**20,
+                         "texts": source, "shard_size": shard_size, "threads": threads})
+            docs.unlink()
+            (root / f"v{n}.npy").unlink()
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    return rows
+
+
+def format_embed_stream(rows: list[dict]) -> str:
+    """The streaming bench as a table."""
+    lines = [f"textgan embed, streamed JSONL input, shards of {rows[0]['shard_size']:,} ({rows[0]['threads']} threads; "
+             f"{rows[0]['texts']})", f"  {'documents':>10} {'input MB':>9} {'seconds':>9} {'docs/s':>9} {'peak RSS MB':>12}"]
+    for r in rows:
+        lines.append(f"  {r['docs']:>10,} {r['input_mb']:>9.0f} {r['seconds']:>9.1f} {r['docs_per_s']:>9,.0f} "
+                     f"{r['peak_rss_mb']:>12.0f}")
+    return "\n".join(lines)

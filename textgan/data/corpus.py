@@ -18,7 +18,7 @@ import json
 import logging
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -629,3 +629,90 @@ def _load_saved(path: Path, split: str, text_column: str | None, label_column: s
         label_field=label_column or "label",
         label_required=label_column is not None,
     )
+
+
+# --------------------------------------------------------------------------- streaming
+
+
+STREAMED_FORMATS: tuple[str, ...] = ("txt", "jsonl")
+"""Formats :func:`iter_corpus` reads line by line; other sources are loaded whole."""
+
+
+def iter_corpus(spec: str | os.PathLike, split: str = "test", *, text_column: str | None = None,
+                download: bool | None = None) -> Iterator[tuple[Any, str]]:
+    """Yield ``(id, text)`` for every non-blank text of a corpus split or user file, in order.
+
+    ``.txt`` and ``.jsonl`` sources (user files, and named corpora stored that way) are read
+    line by line, so memory stays constant however many texts there are; other sources (CSV,
+    TSV, saved datasets) are loaded with :func:`load_corpus` and iterated. The texts and their
+    order are those of :func:`load_corpus`; the id is the record's ``id`` field when it has one,
+    else the text's position among the kept texts (as ``textgan embed`` numbers them).
+
+    Raises:
+        TextganError: as :func:`load_corpus` (missing file, bad JSON line, missing text column,
+            bytes that are not UTF-8).
+    """
+    name = os.fspath(spec)
+    files: list[tuple[Path, str]] = []
+    field = text_column or "text"
+    if name in _REGISTRY:
+        card = _REGISTRY[name]
+        split_spec = card.splits.get(split)
+        if split_spec is not None and split_spec.format in STREAMED_FORMATS:
+            files = [(corpus_file(card.name, rel, download=download), split_spec.format) for rel in split_spec.files]
+            field = text_column or split_spec.text_field
+    else:
+        path = Path(name).expanduser()
+        fmt = path.suffix.lower().lstrip(".")
+        if path.is_file() and fmt in STREAMED_FORMATS:
+            if fmt == "txt" and text_column not in (None, "text"):
+                raise TextganError(f"{path} is a .txt file with one text per line, it has no column {text_column!r}: "
+                                   "leave text_column unset")
+            files = [(path, fmt)]
+    if not files:
+        ds = load_corpus(spec, split, text_column=text_column, download=download)
+        ids = ds["id"] if "id" in ds.column_names else None
+        for i in range(len(ds)):
+            yield (ids[i] if ids is not None else i), ds[i]["text"]
+        return
+    position = 0
+    for path, fmt in files:
+        for lineno, line in _stream_lines(path):
+            if fmt == "txt":
+                record: dict[str, Any] = {"text": line}
+            else:
+                if not line.strip():
+                    continue
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise TextganError(f"file {path} line {lineno} is not valid JSON ({exc.msg}): write one JSON "
+                                       "object per line") from None
+                if not isinstance(record, dict):
+                    raise TextganError(f"file {path} line {lineno} is a JSON {type(record).__name__}, not an object: "
+                                       'write one object per line, e.g. {"text": "..."}')
+                if field not in record:
+                    raise TextganError(f"file {path} line {lineno} has no field {field!r} (fields: {list(record)}): "
+                                       "pass the text column (--text-column NAME)")
+            text = record[field]
+            if not isinstance(text, str) or not text.strip():
+                continue
+            yield record.get("id", position), text
+            position += 1
+
+
+def _stream_lines(path: Path) -> Iterator[tuple[int, str]]:
+    """``(line number, line)`` of a UTF-8 file without its line ends (a BOM is allowed), with
+    :func:`_read_text`'s one-line error on bad bytes."""
+    try:
+        f = open(path, encoding="utf-8-sig", newline="\n")  # lines end at \n only, as _split_lines
+    except FileNotFoundError:
+        raise TextganError(f"file {path} not found: check the path") from None
+    with f:
+        lineno = 0
+        try:
+            for lineno, line in enumerate(f, start=1):
+                yield lineno, line.rstrip("\n").rstrip("\r")
+        except UnicodeDecodeError:
+            raise TextganError(f"file {path} is not valid UTF-8 (after line {lineno}): re-encode it to UTF-8, e.g. "
+                               f"iconv -f latin1 -t utf-8 {path.name} > fixed_{path.name}") from None
