@@ -53,12 +53,14 @@ def generate(checkpoint: str | Path, num: int, out: str | Path, *, temperature: 
              top_p: float = 1.0, min_len: int = 1, max_len: int | None = None, seed: int = 0,
              format: str | None = None, shard_size: int = 10_000, batch_size: int = 1000,
              drop_duplicates: bool = False, drop_train_copies: bool = False, train: str | Path | None = None,
-             device: str = "auto", progress: bool = False, fixed_shards: bool = False):
+             device: str = "auto", progress: bool = False, fixed_shards: bool = False, label: str | None = None,
+             labels: str | None = None):
     """Sample ``num`` texts from a run or checkpoint into JSONL, Parquet or a ``datasets`` folder.
 
     Written in resumable shards: the same call after an interrupt (Ctrl-C, kill -9) finishes the
     run with exactly the texts of an uninterrupted one. Each record: ``{"id", "text", "label":
-    "generated", "model", "recipe", "checkpoint_sha256", "sampling"}``. See
+    "generated", "model", "recipe", "checkpoint_sha256", "sampling"}``; a label-conditional model adds
+    ``class_label`` and ``class_name``, chosen by ``label`` or the ``labels`` mix (docs/conditional.md). See
     :func:`textgan.generation.generate_texts` for every argument.
 
     Returns:
@@ -71,7 +73,7 @@ def generate(checkpoint: str | Path, num: int, out: str | Path, *, temperature: 
     return generate_texts(checkpoint, num, out, sampling=sampling, format=format, shard_size=shard_size,
                           batch_size=batch_size, drop_duplicates=drop_duplicates,
                           drop_train_copies=drop_train_copies, train=train, device=device, progress=progress,
-                          fixed_shards=fixed_shards)
+                          fixed_shards=fixed_shards, label=label, labels=labels)
 
 
 @dataclass

@@ -96,7 +96,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
                               format=args.format, shard_size=args.shard_size, batch_size=args.batch_size,
                               drop_duplicates=args.dedupe, drop_train_copies=args.drop_train_copies,
                               train=args.train, device=args.device, progress=not args.quiet,
-                              fixed_shards=args.fixed_shards)
+                              fixed_shards=args.fixed_shards, label=args.label, labels=args.labels)
     except KeyboardInterrupt:
         if is_stdout(args.out):
             print("interrupted: standard output cannot be resumed; rerun the command", file=sys.stderr)
@@ -420,6 +420,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--fixed-shards", action="store_true",
                    help="shards of exactly --shard-size draws, duplicates dropped at the merge: the layout torchrun "
                         "uses (always on there), whose texts are the same for any number of processes")
+    g.add_argument("--label", default=None, metavar="L",
+                   help="label-conditional models: generate class L only (a name or an index)")
+    g.add_argument("--labels", default=None, metavar="L1:W1,L2:W2",
+                   help="label-conditional models: the mix of classes (default: the training mix)")
     g.add_argument("--shard-size", type=int, default=10_000, help="texts per shard (the most a kill can lose)")
     g.add_argument("--batch-size", type=int, default=1000, help="texts sampled together (memory against speed)")
     g.add_argument("--device", default="auto", help=_DEVICE_HELP)

@@ -261,7 +261,8 @@ def generate_texts(checkpoint: str | Path, num: int, out: str | Path, *,
                    sampling: SamplingSettings = SamplingSettings(), format: str | None = None,
                    shard_size: int = 10_000, batch_size: int = 1000, drop_duplicates: bool = False,
                    drop_train_copies: bool = False, train: str | Path | None = None, device: str = "auto",
-                   progress: bool = False, max_draw_factor: int = 20, fixed_shards: bool = False) -> GenerationResult:
+                   progress: bool = False, max_draw_factor: int = 20, fixed_shards: bool = False,
+                   label: str | None = None, labels: str | None = None) -> GenerationResult:
     """Sample ``num`` texts into ``out`` in resumable shards (see the module docstring).
 
     Each record: ``{"id": int, "text", "label": "generated", "model", "recipe",
@@ -287,6 +288,10 @@ def generate_texts(checkpoint: str | Path, num: int, out: str | Path, *,
             dropped at the merge (:func:`_draw_fixed`): the layout of ``torchrun ... -m textgan
             generate`` (always on under torchrun), whose texts are the same for any number of
             processes, this one included.
+        label: a label-conditional generator's class for every text (a name or an index).
+        labels: a label-conditional generator's mix of classes, ``"NAME:WEIGHT,NAME:WEIGHT"`` (default:
+            the training mix). Its records add ``class_label`` (the index) and ``class_name``;
+            ``label`` stays "generated" (what detection datasets read). See :func:`label_mix`.
 
     Returns:
         A :class:`GenerationResult`.
@@ -306,7 +311,8 @@ def generate_texts(checkpoint: str | Path, num: int, out: str | Path, *,
         tmp_parts = Path(tempfile.mkdtemp(prefix="textgan-generate-"))
         try:
             return _generate(checkpoint, num, out, fmt, sampling, shard_size, batch_size, drop_duplicates,
-                             drop_train_copies, train, device, progress, max_draw_factor, tmp_parts)
+                             drop_train_copies, train, device, progress, max_draw_factor, tmp_parts,
+                             label=label, labels=labels)
         finally:
             shutil.rmtree(tmp_parts, ignore_errors=True)
     out = Path(out)
@@ -314,7 +320,8 @@ def generate_texts(checkpoint: str | Path, num: int, out: str | Path, *,
     check_output(manifest_path(out), flag="--out's manifest")
     check_output(parts_dir(out), folder=True, own=("manifest.json",), flag="--out's shard folder")
     return _generate(checkpoint, num, out, fmt, sampling, shard_size, batch_size, drop_duplicates,
-                     drop_train_copies, train, device, progress, max_draw_factor, None, fixed_shards)
+                     drop_train_copies, train, device, progress, max_draw_factor, None, fixed_shards,
+                     label=label, labels=labels)
 
 
 MAX_SAMPLE_BYTES = 2 << 30  # token ids of one sampled batch: beyond this --max-len x --batch-size is refused
@@ -337,9 +344,55 @@ def check_max_len(max_len: int, model_len: int, batch_size: int) -> None:
                     "drift), and time grows with --max-len", max_len, model_len)
 
 
+def label_mix(model: Any, label: str | None, labels: str | None) -> dict[str, float] | None:
+    """The classes to generate, name -> weight: None for an unconditional model (no flag allowed),
+    ``{label: 1.0}`` for ``--label``, the parsed ``--labels`` mix, else the model's training mix.
+
+    Raises:
+        TextganError: a flag for an unconditional model, both flags, an unknown class (the message
+            lists the valid ones) or a bad weight.
+    """
+    names = getattr(model, "label_names", None)
+    if names is None:
+        if label is not None or labels is not None:
+            raise TextganError(f"--label/--labels need a label-conditional generator and this {type(model).__name__} "
+                               "generates without labels: drop --label/--labels (or train generator.type=conditional_lstm)")
+        return None
+    if label is not None and labels is not None:
+        raise TextganError("--label and --labels both choose the classes: pass one of them")
+
+    def resolve(name: str) -> str:
+        name = name.strip()
+        if name in names:
+            return name
+        if name.isdigit() and int(name) < len(names):
+            return names[int(name)]
+        raise TextganError(f"unknown label {name!r}: this model's labels are {', '.join(names)} "
+                           f"(or their indices 0-{len(names) - 1})")
+
+    if label is not None:
+        return {resolve(label): 1.0}
+    if labels is None:
+        return dict(zip(names, model.label_prior.tolist()))
+    mix: dict[str, float] = {}
+    for item in labels.split(","):
+        name, sep, weight = item.rpartition(":")
+        try:
+            value = float(weight) if sep else -1.0
+        except ValueError:
+            value = -1.0
+        if not value >= 0:
+            raise TextganError(f"--labels entry {item.strip()!r} is not NAME:WEIGHT with a weight >= 0: "
+                               "write e.g. --labels false:0.5,true:0.5")
+        mix[resolve(name)] = mix.get(resolve(name), 0.0) + value
+    if sum(mix.values()) <= 0:
+        raise TextganError("--labels weights sum to 0: give at least one class a positive weight")
+    return mix
+
+
 def _generate(checkpoint, num, out, fmt, sampling, shard_size, batch_size, drop_duplicates, drop_train_copies,
               train, device, progress, max_draw_factor, stream_parts: Path | None,
-              fixed_shards: bool = False) -> GenerationResult:
+              fixed_shards: bool = False, label: str | None = None, labels: str | None = None) -> GenerationResult:
     """`generate_texts` once ``out`` is checked; ``stream_parts``: the temporary shard folder of a stream."""
     from .device import resolve_device
     from .engine.distributed import setup
@@ -354,6 +407,7 @@ def _generate(checkpoint, num, out, fmt, sampling, shard_size, batch_size, drop_
     dev = resolve_device(device)
     loaded = load_generator(checkpoint, dev)
     model, vocab = loaded.model, loaded.vocab
+    mix = label_mix(model, label, labels)  # before anything is written: a bad label leaves nothing behind
     max_len = sampling.max_len or model.max_len
     check_max_len(max_len, model.max_len, batch_size)
     sampling_rec = {"temperature": sampling.temperature, "top_k": sampling.top_k, "top_p": sampling.top_p,
@@ -362,6 +416,8 @@ def _generate(checkpoint, num, out, fmt, sampling, shard_size, batch_size, drop_
                 "shard_size": shard_size, "batch_size": batch_size, "drop_duplicates": drop_duplicates,
                 "drop_train_copies": drop_train_copies, "train": None if train is None else str(train),
                 "device": dev.type}
+    if mix is not None:  # a conditional model's classes (unconditional settings, and old manifests, are unchanged)
+        settings["labels"] = mix
     parts, final_manifest = parts_dir(out), manifest_path(out)
     if stream_parts is not None:
         parts, final_manifest = stream_parts, None
@@ -435,7 +491,8 @@ def _draw_and_merge(loaded, dev, num, out, fmt, sampling, sampling_rec, settings
             rng = torch.Generator(device=dev).manual_seed(shard_seed(sampling.seed, index))
             lines, examined, dropped = _draw_shard(loaded, draw, rng, sampling, max_len, batch_size, base,
                                                    train_keys if drop_train_copies else None,
-                                                   kept_keys if drop_duplicates else None, kept, num - kept, bar)
+                                                   kept_keys if drop_duplicates else None, kept, num - kept, bar,
+                                                   mix=settings.get("labels"))
             name = f"shard-{index:05d}.jsonl"
             with atomic_open(parts / name) as f:
                 f.write("".join(line + "\n" for line in lines))
@@ -463,7 +520,7 @@ def _draw_and_merge(loaded, dev, num, out, fmt, sampling, sampling_rec, settings
 
 def _draw_shard(loaded, draw: int, rng: torch.Generator, sampling: SamplingSettings, max_len: int, batch_size: int,
                 base: dict, train_keys: set | None, kept_keys: set | None, first_id: int, limit: int | None,
-                bar) -> tuple[list[str], int, dict[str, int]]:
+                bar, mix: dict[str, float] | None = None) -> tuple[list[str], int, dict[str, int]]:
     """Sample ``draw`` texts in batches and filter them: one shard's JSONL lines.
 
     Args:
@@ -471,6 +528,8 @@ def _draw_shard(loaded, draw: int, rng: torch.Generator, sampling: SamplingSetti
         kept_keys: keys of the texts kept so far, extended here (None: no duplicate filter).
         first_id: the ``id`` of the shard's first kept record.
         limit: stop once this many texts are kept; later texts are not examined (None: examine all).
+        mix: a conditional model's classes, name -> weight: each row's class is drawn from it with
+            ``rng`` before its batch is sampled (None: an unconditional model).
 
     Returns:
         ``(lines, examined, dropped)``: the records as JSON lines, the texts examined, and the
@@ -484,10 +543,15 @@ def _draw_shard(loaded, draw: int, rng: torch.Generator, sampling: SamplingSetti
         if limit is not None and len(lines) >= limit:
             break
         n = min(batch_size, draw - b)
+        cond, classes = {}, [None] * n
+        if mix is not None:
+            weights = torch.tensor([mix.get(name, 0.0) for name in model.label_names], device=rng.device)
+            cond = {"labels": torch.multinomial(weights, n, replacement=True, generator=rng)}
+            classes = cond["labels"].tolist()
         ids = model.sample(n, max_len, temperature=sampling.temperature, top_k=sampling.top_k,
-                           top_p=sampling.top_p, generator=rng, batch_size=n)
+                           top_p=sampling.top_p, generator=rng, batch_size=n, **cond)
         before = len(lines)
-        for row in ids.tolist():
+        for row, cls in zip(ids.tolist(), classes):
             if limit is not None and len(lines) >= limit:  # texts past the last one needed are not examined
                 break
             examined += 1
@@ -506,7 +570,10 @@ def _draw_shard(loaded, draw: int, rng: torch.Generator, sampling: SamplingSetti
                     dropped["duplicate"] += 1
                     continue
                 kept_keys.add(key)
-            lines.append(json.dumps({"id": first_id + len(lines), "text": text, **base}, ensure_ascii=False))
+            record = {"id": first_id + len(lines), "text": text, **base}
+            if cls is not None:
+                record.update(class_label=cls, class_name=model.label_names[cls])
+            lines.append(json.dumps(record, ensure_ascii=False))
         if bar is not None:
             bar.update(len(lines) - before)
             if any(dropped.values()):
@@ -575,7 +642,7 @@ def _draw_fixed(loaded, dev, dist, num, out, fmt, sampling, sampling_rec, settin
             if entry(index) is None:
                 rng = torch.Generator(device=dev).manual_seed(shard_seed(sampling.seed, index))
                 lines, examined, dropped = _draw_shard(loaded, shard_size, rng, sampling, max_len, batch_size, base,
-                                                       train_keys, None, 0, None, None)
+                                                       train_keys, None, 0, None, None, mix=settings.get("labels"))
                 name = f"shard-{index:05d}.jsonl"
                 with atomic_open(parts / name) as f:
                     f.write("".join(line + "\n" for line in lines))

@@ -79,6 +79,11 @@ def _generators() -> Registry:
     from .models.relgan import RelGANConfig, RelGANGenerator  # soft_output: step() drives textgan.rl.relaxed
 
     reg.register("relgan", RelGANGenerator, config=RelGANConfig, provides=("soft_output",))
+    from .models.conditional import ConditionalLSTMConfig, ConditionalLSTMGenerator
+
+    # needs "labels": the data's label count, names and frequencies (a conditional run, docs/conditional.md)
+    reg.register("conditional_lstm", ConditionalLSTMGenerator, config=ConditionalLSTMConfig, needs=("labels",),
+                 provides=("conditional_policy", "log_prob"))
     return reg
 
 
@@ -103,16 +108,24 @@ def generator_needs(kind: str) -> tuple[str, ...]:
     return tuple(generators().meta(kind).get("needs", ()))
 
 
+def conditional(kind: str) -> bool:
+    """Whether the generator ``kind`` is label-conditional (it ``needs`` the data's labels)."""
+    return "labels" in generator_needs(kind)
+
+
 def build_generator_from_config(cfg, *, vocab_size: int, max_len: int, start_token: int, pad_id: int | None,
-                                eos_id: int | None, discriminator=None, vocab=None):
+                                eos_id: int | None, discriminator=None, vocab=None, labels: dict | None = None):
     """Construct the generator of a recipe's ``generator`` section.
 
     The data fixes the vocabulary, length and special ids; the section gives the keys the
     registered type reads (its ``options``). A type that ``needs`` a discriminator gets it
-    (LeakGAN reads its features); ``goal_out_size: null`` becomes its feature size.
+    (LeakGAN reads its features); ``goal_out_size: null`` becomes its feature size. A type that
+    ``needs`` labels gets ``labels`` (``num_labels``, ``label_names``, ``label_prior``) when given.
     """
     meta = generators().meta(cfg.type)
     kwargs = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(meta["config"])}
+    if "labels" in meta.get("needs", ()) and labels is not None:
+        kwargs.update(labels)
     if "vocab" in meta.get("needs", ()):
         kwargs["vocab"] = vocab  # maps a pretrained model's embedding rows onto the run's tokens
     if "discriminator" in meta.get("needs", ()):
@@ -139,6 +152,11 @@ def _discriminators() -> Registry:
     from .models.ranker import RankerConfig, RankerDiscriminator
 
     reg.register("ranker", RankerDiscriminator, config=RankerConfig, provides=("rank_score",))  # RankGAN
+    from .models.conditional import ConditionalCNNConfig, ConditionalCNNDiscriminator
+
+    # label_classes: one "real" class per label + "generated" (SentiGAN); needs the data's label count
+    reg.register("conditional_cnn", ConditionalCNNDiscriminator, config=ConditionalCNNConfig, needs=("labels",),
+                 provides=("label_classes",))
     return reg
 
 
@@ -158,6 +176,11 @@ def _rewards() -> Registry:
     reg.register("maligan", maligan_rewards, config=MaliganRewardConfig, requires="rollout_policy", draw=maligan_draw)
     reg.register("rank", rank_rewards, config=RankRewardConfig, requires="rollout_policy",
                  requires_discriminator="rank_score")
+    from .rl.rewards import ConditionalRolloutRewardConfig
+
+    # SeqGAN's rollouts conditioned on each row's label, scored P(real of that label) (SentiGAN)
+    reg.register("conditional_rollout", rollout_rewards, config=ConditionalRolloutRewardConfig,
+                 requires="conditional_policy", requires_discriminator="label_classes")
     from .rl import relaxed  # relaxations: trained through soft outputs (textgan/train/relaxed.py)
 
     reg.register("gumbel", relaxed.gumbel_relaxation, config=relaxed.GumbelRelaxationConfig,
@@ -220,12 +243,15 @@ def build_discriminator(kind: str, **kwargs):
     return discriminators().get(kind)(**kwargs)
 
 
-def build_discriminator_from_config(cfg, *, vocab_size: int, pad_id: int | None, vocab=None):
-    """Construct the discriminator of a recipe's ``discriminator`` section for the run's vocabulary."""
+def build_discriminator_from_config(cfg, *, vocab_size: int, pad_id: int | None, vocab=None, labels: dict | None = None):
+    """Construct the discriminator of a recipe's ``discriminator`` section for the run's vocabulary
+    (and, for one that ``needs`` labels, the data's label count ``labels["num_labels"]``)."""
     meta = discriminators().meta(cfg.type)
     kwargs = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(meta["config"])}
     if "vocab" in meta.get("needs", ()):
         kwargs["vocab"] = vocab
+    if "labels" in meta.get("needs", ()) and labels is not None:
+        kwargs["num_labels"] = labels["num_labels"]
     return build_discriminator(cfg.type, vocab_size=vocab_size, pad_id=pad_id, **kwargs)
 
 
@@ -310,3 +336,18 @@ def check_discriminator_fit(reward: str, discriminator: str) -> None:
         fitting = [n for n in discriminators().names() if need in discriminators().meta(n).get("provides", ())]
         raise TextganError(f"adversarial.reward {reward!r} needs a discriminator with a {need.replace('_', ' ')}, "
                            f"which {discriminator!r} lacks: use discriminator.type={' or '.join(fitting)}")
+
+
+def check_conditional_fit(generator: str, discriminator, adversarial) -> None:
+    """Refuse, with one line, a label-classes discriminator beside an unconditional generator (its classes
+    would mean nothing), or a KL penalty in a conditional run (the penalty does not take labels).
+
+    Called when a run is built (a recipe may name either alone, e.g. to test a component)."""
+    if discriminator is not None and "labels" in discriminators().meta(discriminator.type).get("needs", ()) \
+            and not conditional(generator):
+        fitting = [n for n in generators().names() if conditional(n)]
+        raise TextganError(f"discriminator.type {discriminator.type!r} judges texts per label and needs a conditional "
+                           f"generator: use generator.type={' or '.join(fitting)}, or discriminator.type=cnn")
+    if adversarial is not None and conditional(generator) and (adversarial.kl_coef or adversarial.kl_target):
+        raise TextganError(f"adversarial.kl_coef / kl_target do not apply to the conditional generator {generator!r}: "
+                           "remove them (set adversarial.kl_coef=0)")

@@ -23,6 +23,8 @@ STREAMS: dict[str, int] = {
     "adversarial.mle_shuffle": 17,  # interleaved MLE epochs (LeakGAN)
     "pretrain.sampling": 19,  # negatives of interleaved discriminator pretraining (LeakGAN)
     "pretrain.shuffle": 23,  # their discriminator batch orders
+    "adversarial.labels": 31,  # labels of a conditional run's generated batches and negatives (docs/conditional.md)
+    "pretrain.labels": 37,  # labels of its interleaved-pretraining negatives
     "energy.order": 0,  # ADM document order
     "energy.noise": 1,  # ADM noise z and masks
     "detector.shuffle": 1,  # detector epoch orders

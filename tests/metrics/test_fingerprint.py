@@ -91,3 +91,17 @@ def test_cli_prints_and_writes_the_fingerprint(tmp_path, capsys):
     b = json.loads((tmp_path / "b.json").read_text())
     assert b["num_samples"] == 5 and b["protocol"]["self_bleu"] == "first500"
     assert b["fingerprint"] != a["fingerprint"]
+
+
+def test_outcomes_are_recorded_but_not_fingerprinted():
+    """What a procedure measured (the LM scores' epochs, held-out NLL, seconds) is kept in the
+    protocol under ``training`` but leaves the fingerprint alone: two sample sets scored the same
+    way share one fingerprint."""
+    base = protocol(samples=2, references=REFS, lm={"config": {"max_epochs": 5}, "lm_score": {
+        "training": {"epochs": 3, "seconds": 1.5}, "scored": 2}})
+    other = protocol(samples=2, references=REFS, lm={"config": {"max_epochs": 5}, "lm_score": {
+        "training": {"epochs": 5, "seconds": 9.0}, "scored": 2}})
+    assert base != other and fingerprint(base) == fingerprint(other)
+    changed = protocol(samples=2, references=REFS, lm={"config": {"max_epochs": 4}, "lm_score": {
+        "training": {"epochs": 3, "seconds": 1.5}, "scored": 2}})
+    assert fingerprint(changed) != fingerprint(base)

@@ -36,9 +36,9 @@ def test_lm_score_prefers_fluent_samples():
     good, proto = lm_scores(GOOD, TRAIN, TEST, which=("lm_score",), **FAST)
     bad, _ = lm_scores(scrambled, TRAIN, TEST, which=("lm_score",), **FAST)
     assert good["lm_score"] < bad["lm_score"] - 0.5
-    info = proto["lm_score"]
-    assert 1 <= info["best_epoch"] <= info["epochs"] <= FAST["max_epochs"]
-    assert info["train_texts"] == 360 and info["heldout_texts"] == 40 and math.isfinite(info["heldout_nll"])
+    info, trained = proto["lm_score"], proto["lm_score"]["training"]
+    assert 1 <= trained["best_epoch"] <= trained["epochs"] <= FAST["max_epochs"]
+    assert info["train_texts"] == 360 and info["heldout_texts"] == 40 and math.isfinite(trained["heldout_nll"])
     again, _ = lm_scores(GOOD, TRAIN, TEST, which=("lm_score",), **FAST)
     assert again == good  # seeded
 

@@ -120,7 +120,7 @@ def format_evaluate_bench(r: dict[str, Any]) -> str:
     if "lm_protocol" in r:
         lp = r["lm_protocol"]
         lines.append("LM epochs (best / trained): " + ", ".join(
-            f"{k} {lp[k]['best_epoch']}/{lp[k]['epochs']} ({lp[k]['seconds']:.0f} s)"
+            f"{k} {lp[k]['training']['best_epoch']}/{lp[k]['training']['epochs']} ({lp[k]['training']['seconds']:.0f} s)"
             for k in ("lm_score", "reverse_lm_score") if k in lp))
     if "encoder" in r:
         lines.append(f"Frechet encoder: {r['encoder']}")

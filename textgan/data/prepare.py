@@ -35,6 +35,9 @@ class PreparedData:
             recipe lists alternatives, e.g. ``train|valid``).
         held_out: for a single user file, the test split carved from it: ``{"source", "fraction",
             "seed", "num_test", "num_train"}`` (None otherwise).
+        train_labels / test_labels: (N,) / (M,) int64 class of each row, aligned with ``train`` /
+            ``test``, for a conditional generator (None otherwise).
+        label_names: the K class names, class k = ``label_names[k]`` (None without labels).
     """
 
     train: Tensor
@@ -47,13 +50,28 @@ class PreparedData:
     n_truncated: int = 0
     train_split: str | None = None
     held_out: dict | None = None
+    train_labels: Tensor | None = None
+    test_labels: Tensor | None = None
+    label_names: list[str] | None = None
 
     def summary(self) -> dict:
         """What ``run.json`` records about the data: the training split, truncation and any held-out split."""
         out: dict = {"train_split": self.train_split, "n_truncated": self.n_truncated}
         if self.held_out is not None:
             out["held_out"] = self.held_out
+        if self.label_names is not None:
+            counts = torch.bincount(self.train_labels, minlength=len(self.label_names)).tolist()
+            out["train_labels"] = dict(zip(self.label_names, counts))
         return out
+
+    def label_info(self) -> dict | None:
+        """What a model that ``needs`` labels is built with: ``num_labels``, ``label_names``, ``label_prior``
+        (the training label frequencies), or None without labels."""
+        if self.label_names is None:
+            return None
+        counts = torch.bincount(self.train_labels, minlength=len(self.label_names)).double()
+        return {"num_labels": len(self.label_names), "label_names": list(self.label_names),
+                "label_prior": (counts / counts.sum()).tolist()}
 
     @property
     def start_token(self) -> int:
@@ -84,6 +102,32 @@ def _texts(ds, cfg: DataConfig) -> list[str]:
     if not texts:
         raise TextganError(f"no row of {cfg.corpus!r} has a label in {list(cfg.keep_labels)}: fix data.keep_labels")
     return texts
+
+
+def _row_labels(ds, cfg: DataConfig, source: str) -> list[tuple[Any, str]]:
+    """(label value, label name) of the rows :func:`_texts` keeps, for a conditional run.
+
+    Raises:
+        TextganError: the split has no label column.
+    """
+    if "label" not in ds.column_names:
+        raise TextganError(f"a conditional generator needs a label per text, and {source} has no label column: "
+                           "name it with --set data.label_column=NAME (or use a labelled corpus such as fake_news/liar)")
+    names = ds["label_name"] if "label_name" in ds.column_names else [str(v) for v in ds["label"]]
+    rows = list(zip(ds["label"], (str(n) for n in names)))
+    if cfg.keep_labels is not None:
+        wanted = {str(x) for x in cfg.keep_labels}
+        rows = [r for r in rows if str(r[0]) in wanted]
+    return rows
+
+
+def _label_ids(train: list[tuple[Any, str]], test: list[tuple[Any, str]]) -> tuple[Tensor, Tensor, list[str]]:
+    """Class ids 0..K-1 (the label values in sorted order, over both splits) and the K names."""
+    values = sorted({v for v, _ in train + test}, key=lambda v: (isinstance(v, str), v))
+    index = {v: i for i, v in enumerate(values)}
+    name_of = dict(train + test)
+    ids = [torch.tensor([index[v] for v, _ in rows], dtype=torch.long) for rows in (train, test)]
+    return ids[0], ids[1], [name_of[v] for v in values]
 
 
 def first_available_split(cfg: DataConfig):
@@ -139,16 +183,21 @@ def hold_out(texts: list[str], fraction: float, seed: int, source: str) -> tuple
     return train, test, record
 
 
-def prepare_data(cfg: DataConfig, seed: int, cache_dir: Path | None = None) -> PreparedData:
+def prepare_data(cfg: DataConfig, seed: int, cache_dir: Path | None = None, labels: bool = False) -> PreparedData:
     """Load, tokenize and encode the recipe's data (the tokenized form is cached).
 
     Args:
         cfg: the recipe's data section.
         seed: the run's seed; oracle training and test sets are drawn from it.
         cache_dir: where tokenized corpora are cached (default: the user cache).
+        labels: also return each text's class (``train_labels``, ``test_labels``, ``label_names``),
+            for a conditional generator; a corpus without labels is refused.
     """
     from .vocab import Vocab
 
+    if labels and cfg.corpus == ORACLE_CORPUS:
+        raise TextganError("a conditional generator needs labelled texts and the synthetic oracle has no labels: set "
+                           "data.corpus to a labelled corpus (e.g. fake_news/liar) or generator.type=lstm")
     if cfg.corpus == ORACLE_CORPUS:
         oracle = build_oracle(cfg)
         train = oracle.sample(cfg.num_train, stream(seed, "data.train"))
@@ -161,15 +210,25 @@ def prepare_data(cfg: DataConfig, seed: int, cache_dir: Path | None = None) -> P
 
     train_split, train_ds = first_available_split(cfg)
     train_texts = _texts(train_ds, cfg)
+    train_rows = _row_labels(train_ds, cfg, f"{cfg.corpus!r} ({train_split})") if labels else []
+    test_rows: list = []
     test_texts: list[str] = []
     held_out = None
-    if cfg.test_split and single_user_file(cfg.corpus):
+    if cfg.test_split and single_user_file(cfg.corpus) and labels:  # the labels follow their texts
+        train_pairs, test_pairs, held_out = hold_out(list(zip(train_texts, train_rows)), cfg.test_fraction, seed,
+                                                     cfg.corpus)
+        train_texts, train_rows = [t for t, _ in train_pairs], [r for _, r in train_pairs]
+        test_texts, test_rows = [t for t, _ in test_pairs], [r for _, r in test_pairs]
+    elif cfg.test_split and single_user_file(cfg.corpus):
         # One file has no test split: testing on the training texts would flatter NLL-test and BLEU.
         train_texts, test_texts, held_out = hold_out(train_texts, cfg.test_fraction, seed, cfg.corpus)
         log.info("%s is a single file: %d of its %d texts (data.test_fraction=%g, seed %d) are held out as the "
                     "test split", cfg.corpus, len(test_texts), len(train_texts) + len(test_texts), cfg.test_fraction, seed)
     elif cfg.test_split:
-        test_texts = _texts(load_corpus(cfg.corpus, cfg.test_split, text_column=cfg.text_column, label_column=cfg.label_column), cfg)
+        test_ds = load_corpus(cfg.corpus, cfg.test_split, text_column=cfg.text_column, label_column=cfg.label_column)
+        test_texts = _texts(test_ds, cfg)
+        if labels:
+            test_rows = _row_labels(test_ds, cfg, f"{cfg.corpus!r} ({cfg.test_split})")
     tokenizer = build_tokenizer(cfg.tokenizer, train_texts=train_texts, vocab_size=cfg.sentencepiece_vocab_size,
                                 model_type=cfg.sentencepiece_model_type, path=cfg.tokenizer_path, lowercase=cfg.lowercase)
     train_tokens = [tokenizer.tokenize(t) for t in train_texts]  # once: for the vocabulary and the encoding
@@ -194,4 +253,9 @@ def prepare_data(cfg: DataConfig, seed: int, cache_dir: Path | None = None) -> P
     if n_trunc:
         log.warning("%d of %d training texts are longer than data.max_len=%d - 1 tokens and were truncated",
                     n_trunc, len(train_texts), cfg.max_len)
-    return PreparedData(train, test, vocab, tokenizer, None, train_texts, test_texts, n_trunc, train_split, held_out)
+    data = PreparedData(train, test, vocab, tokenizer, None, train_texts, test_texts, n_trunc, train_split, held_out)
+    if labels:
+        data.train_labels, data.test_labels, data.label_names = _label_ids(train_rows, test_rows)
+        if test is None:
+            data.test_labels = None
+    return data

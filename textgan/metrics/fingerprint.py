@@ -89,7 +89,22 @@ def protocol(
     return out
 
 
+OUTCOME_KEYS = frozenset({"training"})
+"""Keys, at any depth of a protocol, holding what a procedure measured rather than how it was set
+up (e.g. the LM scores' epochs trained, best held-out NLL and seconds): kept in the protocol for
+the record, left out of the fingerprint, so two evaluations made the same way share it."""
+
+
+def _settings(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _settings(v) for k, v in value.items() if k not in OUTCOME_KEYS}
+    if isinstance(value, (list, tuple)):
+        return [_settings(v) for v in value]
+    return value
+
+
 def fingerprint(proto: dict) -> str:
-    """12 hex digits of sha256 over the canonical JSON of ``proto`` (sorted keys)."""
-    blob = json.dumps(proto, sort_keys=True, separators=(",", ":"), default=str).encode("utf-8")
+    """12 hex digits of sha256 over the canonical JSON of ``proto`` (sorted keys), without its
+    outcome entries (:data:`OUTCOME_KEYS`)."""
+    blob = json.dumps(_settings(proto), sort_keys=True, separators=(",", ":"), default=str).encode("utf-8")
     return hashlib.sha256(blob).hexdigest()[:12]

@@ -25,7 +25,7 @@ class GeneratorLoss(Protocol):
 
 
 def sampled_log_probs(generator: nn.Module, tokens: Tensor, temperature: float = 1.0,
-                      logits: Tensor | None = None) -> Tensor:
+                      logits: Tensor | None = None, labels: Tensor | None = None) -> Tensor:
     """log softmax(logits / temperature) of the sampled tokens: (B, T), 0 at padding.
 
     REINFORCE must use the log-probabilities of the policy that drew the tokens. Taking them at
@@ -41,6 +41,7 @@ def sampled_log_probs(generator: nn.Module, tokens: Tensor, temperature: float =
         temperature: the sampling temperature (> 0).
         logits: the teacher-forced logits when already computed; then ``generator.mask(tokens)``
             gives the (B, T) positions that count (so ``generator`` must be the bare model).
+        labels: (B,) the labels the rows were generated for (a conditional run), or None.
 
     Returns:
         (B, T) float with gradients into the generator.
@@ -48,6 +49,8 @@ def sampled_log_probs(generator: nn.Module, tokens: Tensor, temperature: float =
     if temperature <= 0:
         raise ValueError(f"temperature must be > 0, got {temperature}")
     if logits is None:
+        if labels is not None:
+            return generator(tokens, output="log_prob", temperature=temperature, labels=labels)
         return generator(tokens, output="log_prob", temperature=temperature)
     if temperature != 1.0:
         logits = logits / temperature
@@ -76,7 +79,7 @@ def policy_gradient_loss(log_probs: Tensor, rewards: Tensor, reduction: Literal[
 
 
 def reinforce_loss(generator: nn.Module, tokens: Tensor, rewards: Tensor, reduction: Literal["sum", "mean"] = "sum",
-                   temperature: float = 1.0) -> Tensor:
+                   temperature: float = 1.0, labels: Tensor | None = None) -> Tensor:
     """:func:`policy_gradient_loss` of a generator's log-probabilities of ``tokens``.
 
     They come from the generator's ``forward``,
@@ -89,11 +92,12 @@ def reinforce_loss(generator: nn.Module, tokens: Tensor, rewards: Tensor, reduct
         rewards: (B, T) float rewards.
         reduction: see :func:`policy_gradient_loss`.
         temperature: the temperature ``tokens`` were sampled at (see :func:`sampled_log_probs`).
+        labels: (B,) labels the rows were generated for (a conditional generator), or None.
 
     Returns:
         scalar float with gradients into ``generator``.
     """
-    log_probs = sampled_log_probs(generator, tokens, temperature)
+    log_probs = sampled_log_probs(generator, tokens, temperature, labels=labels)
     return policy_gradient_loss(log_probs, rewards, reduction)
 
 

@@ -39,11 +39,13 @@ class RolloutPolicy(Protocol):
     def finish(self, tokens: Tensor) -> Tensor:
         """(B, T) sequences with everything after the end-of-sequence token replaced by padding."""
 
+    # Conditional policies (docs/conditional.md) also offer ``initial_state(labels (B,)) -> State``: the
+    # state before the first step, which carries the labels through reorder_state / concat_states.
     # Optional: ``begin_rollouts()``, called once before a batch of rollouts (a transformer sampling
     # in bfloat16 refreshes its bfloat16 copy of the weights there; see textgan/models/hf.py).
 
 
-ProbFn = Callable[[Tensor], Tensor]  # (R, T) int64 sequences -> (R,) probability of "real"
+ProbFn = Callable[..., Tensor]  # (R, T) int64 sequences [, (R,) labels] -> (R,) probability of "real"
 
 
 # --------------------------------------------------------------------------- the delayed policy
@@ -93,15 +95,24 @@ def update_rollout_policy(rollout: nn.Module, generator: nn.Module, update_rate:
 # --------------------------------------------------------------------------- rewards
 
 
-def _score(completions: Tensor, prob_fn: ProbFn, chunk_size: int) -> Tensor:
-    """D(real) of (R, T) sequences in row chunks: (R,) float32."""
+def _score(completions: Tensor, prob_fn: ProbFn, chunk_size: int, labels: Tensor | None = None) -> Tensor:
+    """D(real) of (R, T) sequences in row chunks: (R,) float32 (given each row's label when ``labels`` (R,))."""
+    if labels is not None:
+        return torch.cat([prob_fn(completions[i:i + chunk_size], labels[i:i + chunk_size]).float()
+                          for i in range(0, completions.size(0), chunk_size)])
     return torch.cat([prob_fn(completions[i:i + chunk_size]).float() for i in range(0, completions.size(0), chunk_size)])
 
 
-def _stepped_prefixes(tokens: Tensor, rollout_policy: RolloutPolicy) -> tuple[list[State], list[Tensor]]:
+def _start_state(rollout_policy: RolloutPolicy, labels: Tensor | None) -> State | None:
+    """The state before the first step: None, or a conditional policy's ``initial_state(labels)``."""
+    return None if labels is None else rollout_policy.initial_state(labels)
+
+
+def _stepped_prefixes(tokens: Tensor, rollout_policy: RolloutPolicy,
+                      labels: Tensor | None = None) -> tuple[list[State], list[Tensor]]:
     """The teacher-forced pass: after reading start, y_1..y_t the policy holds state s_t and gives
     the logits of y_{t+1}; returns both for the prefix lengths t = 1..T-1 (logits with specials banned)."""
-    tok, state = rollout_policy.initial_tokens(tokens.size(0), tokens.device), None
+    tok, state = rollout_policy.initial_tokens(tokens.size(0), tokens.device), _start_state(rollout_policy, labels)
     states, logits_list = [], []
     for t in range(tokens.size(1)):
         logits, state = rollout_policy.step(tok, state)
@@ -115,7 +126,7 @@ def _stepped_prefixes(tokens: Tensor, rollout_policy: RolloutPolicy) -> tuple[li
 @torch.no_grad()
 def monte_carlo_rewards(tokens: Tensor, rollout_policy: RolloutPolicy, discriminator_prob_fn: ProbFn,
                         num_rollouts: int, *, generator: torch.Generator | None = None,
-                        chunk_size: int = 4096) -> Tensor:
+                        chunk_size: int = 4096, labels: Tensor | None = None) -> Tensor:
     """SeqGAN's action values by Monte Carlo search (Yu et al., 2017, eq. 4), all prefixes at once.
 
     For t < T, ``Q[b, t - 1]`` (1-based t) is the mean over ``num_rollouts`` completions of
@@ -140,6 +151,10 @@ def monte_carlo_rewards(tokens: Tensor, rollout_policy: RolloutPolicy, discrimin
         num_rollouts: N, completions per prefix (SeqGAN: 16).
         generator: randomness of the completions.
         chunk_size: rows stepped, sampled or scored at a time.
+        labels: (B,) int64 conditioning of a conditional run, or None: the policy starts from
+            ``rollout_policy.initial_state(labels)`` (its state carries them through reordering)
+            and every completion of row b is scored ``discriminator_prob_fn(tokens, labels)`` with
+            ``labels[b]``.
 
     Returns:
         (B, T) float32 rewards on ``tokens``' device.
@@ -150,16 +165,16 @@ def monte_carlo_rewards(tokens: Tensor, rollout_policy: RolloutPolicy, discrimin
         raise ValueError(f"num_rollouts must be >= 1, got {N}")
     if getattr(rollout_policy, "rollout_order", "position") == "prefix":
         return prefix_order_rewards(tokens, rollout_policy, discriminator_prob_fn, N, generator=generator,
-                                    chunk_size=chunk_size)
+                                    chunk_size=chunk_size, labels=labels)
     device = tokens.device
-    last = _score(rollout_policy.finish(tokens), discriminator_prob_fn, chunk_size)  # (B,)
+    last = _score(rollout_policy.finish(tokens), discriminator_prob_fn, chunk_size, labels)  # (B,)
     prepare = getattr(rollout_policy, "begin_rollouts", None)
     if prepare is not None:  # e.g. a transformer refreshes its low-precision copy of the weights once
         prepare()
     if T == 1:
         return last.unsqueeze(1)
 
-    prefix_states, prefix_logits = _stepped_prefixes(tokens, rollout_policy)
+    prefix_states, prefix_logits = _stepped_prefixes(tokens, rollout_policy, labels)
 
     # Completion rows: prefix length t = 1..T-1 (outer), rollout n, batch row b (inner).
     group = N * B
@@ -188,7 +203,8 @@ def monte_carlo_rewards(tokens: Tensor, rollout_policy: RolloutPolicy, discrimin
         state = rollout_policy.concat_states(new_states)
         completions[:p * group, p] = last_tokens
 
-    scores = _score(rollout_policy.finish(completions), discriminator_prob_fn, chunk_size)
+    row_labels = None if labels is None else labels.repeat((T - 1) * N)  # completion row r continues row r % B
+    scores = _score(rollout_policy.finish(completions), discriminator_prob_fn, chunk_size, row_labels)
     partial = scores.view(T - 1, N, B).mean(dim=1).t()  # (B, T-1)
     return torch.cat([partial, last.unsqueeze(1)], dim=1)
 
@@ -196,7 +212,7 @@ def monte_carlo_rewards(tokens: Tensor, rollout_policy: RolloutPolicy, discrimin
 @torch.no_grad()
 def prefix_order_rewards(tokens: Tensor, rollout_policy: RolloutPolicy, discriminator_prob_fn: ProbFn,
                          num_rollouts: int, *, generator: torch.Generator | None = None,
-                         chunk_size: int = 4096) -> Tensor:
+                         chunk_size: int = 4096, labels: Tensor | None = None) -> Tensor:
     """The estimate of :func:`monte_carlo_rewards`, completing one prefix length at a time.
 
     For a policy whose state is large and grows with the sequence (a transformer's key/value
@@ -214,7 +230,7 @@ def prefix_order_rewards(tokens: Tensor, rollout_policy: RolloutPolicy, discrimi
     B, T = tokens.shape
     N = num_rollouts
     device = tokens.device
-    last = _score(rollout_policy.finish(tokens), discriminator_prob_fn, chunk_size)  # (B,)
+    last = _score(rollout_policy.finish(tokens), discriminator_prob_fn, chunk_size, labels)  # (B,)
     prepare = getattr(rollout_policy, "begin_rollouts", None)
     if prepare is not None:
         prepare()
@@ -226,7 +242,7 @@ def prefix_order_rewards(tokens: Tensor, rollout_policy: RolloutPolicy, discrimi
         def next_logits(t: int) -> Tensor:
             return rollout_policy.ban_specials(logits[:, t])
     else:
-        states, stepped = _stepped_prefixes(tokens, rollout_policy)
+        states, stepped = _stepped_prefixes(tokens, rollout_policy, labels)
 
         def next_logits(t: int) -> Tensor:
             return stepped[t - 1]
@@ -246,7 +262,8 @@ def prefix_order_rewards(tokens: Tensor, rollout_policy: RolloutPolicy, discrimi
             for p in range(t + 1, T):
                 tok, state = rollout_policy.step_sample(tok, state, generator)
                 seq[:, p] = tok
-            scores.append(_score(rollout_policy.finish(seq), discriminator_prob_fn, chunk_size))
+            scores.append(_score(rollout_policy.finish(seq), discriminator_prob_fn, chunk_size,
+                                 None if labels is None else labels.index_select(0, index)))
         rewards[:, t - 1] = torch.cat(scores).view(N, B).mean(dim=0)
     rewards[:, T - 1] = last
     return rewards
@@ -254,7 +271,8 @@ def prefix_order_rewards(tokens: Tensor, rollout_policy: RolloutPolicy, discrimi
 
 @torch.no_grad()
 def sequential_monte_carlo_rewards(tokens: Tensor, rollout_policy: RolloutPolicy, discriminator_prob_fn: ProbFn,
-                                   num_rollouts: int, *, generator: torch.Generator | None = None) -> Tensor:
+                                   num_rollouts: int, *, generator: torch.Generator | None = None,
+                                   labels: Tensor | None = None) -> Tensor:
     """The same estimate as :func:`monte_carlo_rewards`, computed as SeqGAN's code does.
 
     A loop over rollouts i and prefix lengths t (LantaoYu/SeqGAN rollout.py ``get_reward``):
@@ -266,10 +284,14 @@ def sequential_monte_carlo_rewards(tokens: Tensor, rollout_policy: RolloutPolicy
     B, T = tokens.shape
     device = tokens.device
     total = torch.zeros(B, T, device=device)
+
+    def score(seq: Tensor) -> Tensor:
+        return _score(rollout_policy.finish(seq), discriminator_prob_fn, max(B, 1), labels)
+
     for _ in range(num_rollouts):
         for t in range(1, T):
             seq = tokens.clone()
-            tok, state = rollout_policy.initial_tokens(B, device), None
+            tok, state = rollout_policy.initial_tokens(B, device), _start_state(rollout_policy, labels)
             for p in range(T):
                 logits, state = rollout_policy.step(tok, state)
                 if p < t:
@@ -277,6 +299,6 @@ def sequential_monte_carlo_rewards(tokens: Tensor, rollout_policy: RolloutPolicy
                 else:
                     tok = sample_categorical(rollout_policy.ban_specials(logits), generator)
                     seq[:, p] = tok
-            total[:, t - 1] += discriminator_prob_fn(rollout_policy.finish(seq)).float()
-        total[:, T - 1] += discriminator_prob_fn(rollout_policy.finish(tokens)).float()
+            total[:, t - 1] += score(seq)
+        total[:, T - 1] += score(tokens)
     return total / num_rollouts

@@ -26,7 +26,8 @@ LossFn = Callable[[nn.Module, Tensor, Tensor], Tensor]  # (generator, tokens, re
 
 def discriminator_epochs(discriminator: nn.Module, optimizer: torch.optim.Optimizer, real: Tensor, fake: Tensor,
                          epochs: int, batch_size: int, shuffle: torch.Generator, where: str = "discriminator",
-                         dist=None, model: nn.Module | None = None, host_reads: bool | None = None) -> dict:
+                         dist=None, model: nn.Module | None = None, host_reads: bool | None = None,
+                         real_labels: Tensor | None = None, fake_labels: Tensor | None = None) -> dict:
     """Train the discriminator on real (label 1) against generated (label 0) sequences.
 
     As SeqGAN's ``Dis_dataloader``: positives and negatives are pooled and shuffled once, cut
@@ -50,6 +51,9 @@ def discriminator_epochs(discriminator: nn.Module, optimizer: torch.optim.Optimi
         host_reads: read the loss on the host after every step (finite-loss check at the batch
             that failed); None: on the CPU only. Without them an epoch never waits for an
             accelerator: loss and accuracy are summed on the device and read once per epoch.
+        real_labels, fake_labels: in a conditional run, the (P,) classes of the positives and the (M,)
+            labels the negatives were generated for; the targets are then
+            ``discriminator.class_targets(real_labels, fake_labels)`` (SentiGAN: class k, and K for generated).
 
     Returns:
         ``{"d_loss": mean loss, "d_accuracy": accuracy on the batches as trained}`` of the last epoch.
@@ -58,10 +62,15 @@ def discriminator_epochs(discriminator: nn.Module, optimizer: torch.optim.Optimi
     model = model if model is not None else discriminator
     if dist is not None and dist.active:
         real = dist.rows(real[: (real.size(0) // dist.world) * dist.world])
+        if real_labels is not None:
+            real_labels = dist.rows(real_labels[: (real_labels.size(0) // dist.world) * dist.world])
         batch_size = max(dist.share(batch_size), 1)
     tokens = torch.cat([real.to(device), fake.to(device)])
-    labels = torch.cat([torch.ones(real.size(0), dtype=torch.long, device=device),
-                        torch.zeros(fake.size(0), dtype=torch.long, device=device)])
+    if real_labels is None:
+        labels = torch.cat([torch.ones(real.size(0), dtype=torch.long, device=device),
+                            torch.zeros(fake.size(0), dtype=torch.long, device=device)])
+    else:
+        labels = discriminator.class_targets(real_labels.to(device), fake_labels.to(device))
     order = torch.randperm(tokens.size(0), generator=shuffle).to(device)
     n_batches = tokens.size(0) // batch_size
     discriminator.train()
@@ -138,6 +147,10 @@ class AdversarialTrainer:
         draw_fn: ``(generator, real, n, generator=rng, temperature=, step=) -> (tokens, extra)``: how
             a generator step gets its batch (default: ``n`` samples from scratch); ``extra`` goes
             to ``reward_fn`` as keyword arguments (MaliGAN: the real-prefix length).
+        labels: (N,) class of each row of ``real`` in a conditional run, or None. Then every
+            generated batch draws its rows' labels from them (the training label mix, through
+            ``self.label_rng``) and passes ``labels=`` to the generator's ``sample``, the reward,
+            the loss and the discriminator's training (see :func:`draw_condition`).
     """
 
     def __init__(self, generator: nn.Module, discriminator: nn.Module, real: Tensor, *, reward_fn: RewardFn,
@@ -147,8 +160,13 @@ class AdversarialTrainer:
                  grad_clip: float | None = 5.0, seed: int = 0, sample_batch_size: int = 10_000,
                  temperature: float = 1.0, mle_every: int = 0, mle_fn: Callable[[], float] | None = None,
                  dist=None, policy: nn.Module | None = None, d_model: nn.Module | None = None,
-                 draw_fn: Callable[..., tuple[Tensor, dict]] | None = None, kl=None) -> None:
+                 draw_fn: Callable[..., tuple[Tensor, dict]] | None = None, kl=None,
+                 labels: Tensor | None = None) -> None:
         self.generator, self.discriminator, self.real = generator, discriminator, real
+        self.labels = labels
+        # Only a conditional run has (and registers) this stream: unconditional runs draw exactly as before.
+        self.label_rng = (stream(seed, "adversarial.labels", rank=dist.rank if dist is not None else 0)
+                          if labels is not None else None)
         self.draw_fn = draw_fn
         self.dist = dist
         self.policy = policy if policy is not None else generator  # what the loss calls (a DDP wrapper under torchrun)
@@ -169,14 +187,15 @@ class AdversarialTrainer:
         self.batches_done = 0
 
     # ------------------------------------------------------------------ pieces
-    def negatives(self) -> Tensor:
-        """Fresh generator samples: (num_negatives, T) int64."""
+    def negatives(self) -> tuple[Tensor, dict]:
+        """Fresh generator samples: (num_negatives, T) int64, and their conditioning ({} or {"labels"})."""
         was_training = self.generator.training
         self.generator.eval()
         n = self.dist.share(self.num_negatives) if self.dist is not None else self.num_negatives
-        fake = self.generator.sample(n, generator=self.rng, batch_size=self.sample_batch_size)
+        cond = draw_condition(self.labels, n, self.label_rng, self.rng.device)
+        fake = self.generator.sample(n, generator=self.rng, batch_size=self.sample_batch_size, **cond)
         self.generator.train(was_training)
-        return fake
+        return fake, cond
 
     def train_discriminator(self, rounds: int, epochs: int, progress: bool = False, desc: str = "D") -> dict:
         """``rounds`` x (fresh negatives, ``epochs`` epochs). Returns the last round's loss and accuracy."""
@@ -184,9 +203,10 @@ class AdversarialTrainer:
 
         stats: dict = {}
         for _ in tqdm(range(rounds), desc=desc, unit="round", disable=not progress, leave=False, dynamic_ncols=True):
-            stats = discriminator_epochs(self.discriminator, self.d_optimizer, self.real, self.negatives(), epochs,
+            fake, cond = self.negatives()
+            stats = discriminator_epochs(self.discriminator, self.d_optimizer, self.real, fake, epochs,
                                          self.d_batch_size, self.shuffle, where=desc, dist=self.dist,
-                                         model=self.d_model)
+                                         model=self.d_model, real_labels=self.labels, fake_labels=cond.get("labels"))
         return stats
 
     def generator_step(self) -> dict:
@@ -194,17 +214,18 @@ class AdversarialTrainer:
         was_training = self.generator.training
         self.generator.eval()
         n = self.dist.share(self.batch_size) if self.dist is not None else self.batch_size
+        cond = draw_condition(self.labels, n, self.label_rng, self.rng.device)  # {} unless conditional
         if self.draw_fn is None:
-            tokens, drawn = self.generator.sample(n, generator=self.rng, temperature=self.temperature), {}  # (B, T)
+            tokens, drawn = self.generator.sample(n, generator=self.rng, temperature=self.temperature, **cond), {}
         else:  # e.g. MaliGAN's real prefixes; ``drawn`` tells the reward what it needs to know
             tokens, drawn = self.draw_fn(self.generator, self.real, n, generator=self.rng,
                                          temperature=self.temperature, step=self.batches_done)
         self.generator.train(was_training)
-        rewards = self.reward_fn(tokens, self.rollout, self.discriminator, generator=self.rng, **drawn)  # (B, T)
+        rewards = self.reward_fn(tokens, self.rollout, self.discriminator, generator=self.rng, **drawn, **cond)
         kl_stats: dict = {}
         if self.kl is not None:  # the KL-to-reference penalty (its stats are already averaged over ranks)
             rewards, kl_stats = self.kl(self.generator, tokens, rewards, temperature=self.temperature)
-        loss = self.loss_fn(self.policy, tokens, rewards, temperature=self.temperature)
+        loss = self.loss_fn(self.policy, tokens, rewards, temperature=self.temperature, **cond)
         if self.dist is not None and self.dist.active and getattr(self.loss_fn, "keywords", {}).get("reduction") == "sum":
             loss = loss * self.dist.world  # DDP averages the ranks' gradients: a sum over the global batch
         check_finite(loss, f"adversarial batch {self.batches_done} generator step",
@@ -240,27 +261,39 @@ class AdversarialTrainer:
         return stats
 
 
+def draw_condition(labels: Tensor | None, n: int, rng: torch.Generator | None, device: torch.device) -> dict:
+    """The conditioning of ``n`` generated rows: ``{}`` in an unconditional run (nothing is drawn), else
+    ``{"labels": (n,)}`` drawn uniformly from the training rows' ``labels`` (the training label mix)
+    with the CPU stream ``rng``, on ``device``."""
+    if labels is None:
+        return {}
+    return {"labels": labels[torch.randint(labels.size(0), (n,), generator=rng)].to(device)}
+
+
 # --------------------------------------------------------------------------- phases
 
 
 def discriminator_rounds(discriminator: nn.Module, optimizer: torch.optim.Optimizer, generator: nn.Module, real: Tensor,
                          rounds: int, epochs: int, batch_size: int, num_negatives: int, rng: torch.Generator,
                          shuffle: torch.Generator, sample_batch_size: int = 10_000, where: str = "discriminator",
-                         dist=None, model: nn.Module | None = None) -> dict:
+                         dist=None, model: nn.Module | None = None, labels: Tensor | None = None,
+                         label_rng: torch.Generator | None = None) -> dict:
     """``rounds`` x (``num_negatives`` fresh generator samples, ``epochs`` epochs of :func:`discriminator_epochs`).
 
     Used between MLE epochs when pretraining interleaves the two (LeakGAN's code, 10 cycles of 5
-    rounds then 8 MLE epochs). Returns the last round's statistics ({} for no round).
+    rounds then 8 MLE epochs). Returns the last round's statistics ({} for no round). ``labels``,
+    ``label_rng``: a conditional run's training labels and the stream its negatives' labels are drawn from.
     """
     stats: dict = {}
     for _ in range(rounds):
         was_training = generator.training
         generator.eval()
         n = dist.share(num_negatives) if dist is not None else num_negatives
-        fake = generator.sample(n, generator=rng, batch_size=sample_batch_size)
+        cond = draw_condition(labels, n, label_rng, rng.device)
+        fake = generator.sample(n, generator=rng, batch_size=sample_batch_size, **cond)
         generator.train(was_training)
         stats = discriminator_epochs(discriminator, optimizer, real, fake, epochs, batch_size, shuffle, where=where,
-                                     dist=dist, model=model)
+                                     dist=dist, model=model, real_labels=labels, fake_labels=cond.get("labels"))
     return stats
 
 

@@ -22,8 +22,8 @@ from ..engine.loop import BestTracker, Phase
 from ..engine.optim import adam
 from ..engine.rundir import RunDir
 from ..engine.state import TrainState
-from ..registry import (build_discriminator_from_config, build_generator_from_config, component_fn, generator_needs,
-                        reward_draw, trainer_of)
+from ..registry import (build_discriminator_from_config, build_generator_from_config, check_conditional_fit,
+                        component_fn, conditional, generator_needs, reward_draw, trainer_of)
 from ..seeds import stream
 from .adversarial import AdversarialPhase, AdversarialTrainer, DiscriminatorPretrainPhase, discriminator_rounds
 from .checkpoint import save_checkpoint
@@ -91,12 +91,18 @@ def build_language_model(recipe: Recipe, device: torch.device, progress: bool = 
     Under torchrun (``dist`` with several processes) the generator and the discriminator each
     get their own DistributedDataParallel wrapper, through which the losses run; sampling and
     rollouts use the unwrapped modules, with per-rank random streams.
+
+    A conditional generator (docs/conditional.md) gets the data's labels: its MLE batches, the
+    generated batches (labels drawn from the training mix), rewards, loss and discriminator
+    training all carry ``labels=``; unconditional runs are unchanged.
     """
     from ..engine.distributed import Dist
 
     dist = dist or Dist()
-    data = prepare_data(recipe.data, recipe.seed)
     g, dcfg, acfg = recipe.generator, recipe.discriminator, recipe.adversarial
+    check_conditional_fit(g.type, dcfg, acfg)
+    data = prepare_data(recipe.data, recipe.seed, labels=conditional(g.type))
+    labels, label_info = data.train_labels, data.label_info()  # None, None unless conditional
     state = TrainState()
     seed = recipe.seed
     cycles = dcfg.pretrain_cycles if dcfg is not None and acfg is not None else 1
@@ -107,13 +113,13 @@ def build_language_model(recipe: Recipe, device: torch.device, progress: bool = 
 
     def make_discriminator() -> nn.Module:
         return build_discriminator_from_config(dcfg, vocab_size=len(data.vocab), pad_id=data.vocab.pad_id,
-                                               vocab=data.vocab).to(device)
+                                               vocab=data.vocab, labels=label_info).to(device)
 
     discriminator = make_discriminator() if d_first else None
     generator = build_generator_from_config(g, vocab_size=len(data.vocab), max_len=recipe.data.max_len,
                                             start_token=data.start_token, pad_id=data.vocab.pad_id,
                                             eos_id=data.vocab.eos_id, discriminator=discriminator,
-                                            vocab=data.vocab).to(device)
+                                            vocab=data.vocab, labels=label_info).to(device)
     if needs_d and discriminator is None:
         discriminator = make_discriminator()
     state.register("generator", generator)
@@ -145,15 +151,17 @@ def build_language_model(recipe: Recipe, device: torch.device, progress: bool = 
         d_rng = state.register("pretrain.d_rng", stream(seed, "pretrain.sampling", device, rank=dist.rank))
         d_shuffle = state.register("pretrain.d_shuffle", stream(seed, "pretrain.shuffle"))
         num_negatives = dcfg.num_negatives or (data.train.size(0) // dcfg.batch_size) * dcfg.batch_size
+        d_labels = state.register("pretrain.d_labels", stream(seed, "pretrain.labels", rank=dist.rank)) if labels is not None else None
 
         def d_rounds_fn(rounds: int) -> dict:
             return discriminator_rounds(discriminator, d_optimizer, generator, data.train, rounds, dcfg.pretrain_epochs,
                                         dcfg.batch_size, num_negatives, d_rng, d_shuffle,
-                                        recipe.eval.batch_size * 10, where="D pretrain", dist=dist, model=d_train)
+                                        recipe.eval.batch_size * 10, where="D pretrain", dist=dist, model=d_train,
+                                        labels=labels, label_rng=d_labels)
 
     phases: list[Phase] = [MLEPhase(
         g_train, data.train, mle_optimizer, shuffle, recipe.mle, recipe.eval.every, evaluate, lm.report,
-        d_rounds_before=d_before, d_rounds=d_rounds_fn, dist=dist if dist.active else None,
+        d_rounds_before=d_before, d_rounds=d_rounds_fn, dist=dist if dist.active else None, labels=labels,
         on_end=lambda last: lm.save("mle" if acfg is not None else "last", generator, g.type,
                                     {"epoch": epochs, "metrics": last}))]
 
@@ -172,7 +180,7 @@ def build_language_model(recipe: Recipe, device: torch.device, progress: bool = 
             def mle_fn() -> float:
                 return mle_epoch(g_train, data.train, inter_optimizer, recipe.mle.batch_size, recipe.mle.grad_clip,
                                  inter_shuffle, recipe.mle.drop_last, max_batches=acfg.mle_batches,
-                                 dist=dist if dist.active else None)
+                                 dist=dist if dist.active else None, labels=labels)
 
         trainer = AdversarialTrainer(
             generator, discriminator, data.train, reward_fn=reward_fn, loss_fn=loss_fn,
@@ -182,11 +190,13 @@ def build_language_model(recipe: Recipe, device: torch.device, progress: bool = 
             rollout_update_rate=acfg.rollout_update_rate, grad_clip=acfg.grad_clip, seed=seed,
             sample_batch_size=recipe.eval.batch_size * 10, temperature=acfg.temperature, mle_every=acfg.mle_every,
             mle_fn=mle_fn, dist=dist if dist.active else None, policy=g_train, d_model=d_train,
-            draw_fn=reward_draw(acfg), kl=kl_penalty(acfg, generator, dist))
+            draw_fn=reward_draw(acfg), kl=kl_penalty(acfg, generator, dist), labels=labels)
         state.register("adversarial.optimizer", trainer.g_optimizer)
         state.register("adversarial.rng", trainer.rng)
         state.register("adversarial.shuffle", trainer.shuffle)
         state.register("rollout", trainer.rollout)
+        if trainer.label_rng is not None:
+            state.register("adversarial.labels", trainer.label_rng)
         if trainer.kl is not None:
             state.register("kl.reference", trainer.kl.reference)
             state.register("kl", trainer.kl)

@@ -308,7 +308,7 @@ def lm_scores(samples: Sequence[str], train: Sequence[str] | None, references: S
         from ..metrics.bleu import sequential_mean
 
         scores["lm_score"] = sequential_mean(per_sentence)
-        proto["lm_score"] = {**summary, "train_texts": len(real_train), "heldout_texts": len(real_held),
+        proto["lm_score"] = {"training": summary, "train_texts": len(real_train), "heldout_texts": len(real_held),
                              "scored": len(samples), "average": "mean over samples of per-token NLL"}
     if "reverse_lm_score" in which:
         if real_held is not None:
@@ -321,7 +321,7 @@ def lm_scores(samples: Sequence[str], train: Sequence[str] | None, references: S
         lm = new_lm(vocab, 1)
         summary = fit_lm(lm, lm.encode(rev_train), lm.encode(rev_held), cfg, seed + 1)
         scores["reverse_lm_score"] = _pooled(lm, lm.encode(list(references)))
-        proto["reverse_lm_score"] = {**summary, "train_texts": len(rev_train), "heldout_texts": len(rev_held),
+        proto["reverse_lm_score"] = {"training": summary, "train_texts": len(rev_train), "heldout_texts": len(rev_held),
                                      "early_stopping_on": stop_on, "scored": len(references),
                                      "average": "per-token NLL pooled over all reference tokens"}
     return scores, proto

@@ -13,7 +13,7 @@ from ..engine.optim import check_finite
 
 def mle_epoch(generator: nn.Module, data: Tensor, optimizer: torch.optim.Optimizer, batch_size: int,
               grad_clip: float | None, generator_rng: torch.Generator, drop_last: bool = True,
-              epoch: int = 0, max_batches: int | None = None, dist=None) -> float:
+              epoch: int = 0, max_batches: int | None = None, dist=None, labels: Tensor | None = None) -> float:
     """One epoch of teacher forcing over shuffled ``data``.
 
     Args:
@@ -29,6 +29,8 @@ def mle_epoch(generator: nn.Module, data: Tensor, optimizer: torch.optim.Optimiz
         max_batches: stop after this many batches (a partial epoch), or None.
         dist: under torchrun (:class:`textgan.engine.distributed.Dist`), each rank trains on its
             rows of every batch, through the DistributedDataParallel ``generator``.
+        labels: (N,) int64 class of each row for a conditional generator (each batch's go to
+            ``generator(batch, output="nll", labels=...)``), or None.
 
     Returns:
         The mean training loss (nats per counted token) over the epoch's batches.
@@ -41,11 +43,14 @@ def mle_epoch(generator: nn.Module, data: Tensor, optimizer: torch.optim.Optimiz
         n_batches = min(n_batches, max_batches)
     total = 0.0
     for b in range(n_batches):
-        batch = data[order[b * batch_size:(b + 1) * batch_size]]
+        rows = order[b * batch_size:(b + 1) * batch_size]
+        batch = data[rows]
+        cond = {} if labels is None else {"labels": labels[rows]}  # a conditional run's labels of the rows
         if dist is not None:
             batch = dist.rows(batch)
+            cond = {k: dist.rows(v) for k, v in cond.items()}
         batch = batch.to(device, non_blocking=True)
-        loss = generator(batch, output="nll")
+        loss = generator(batch, output="nll", **{k: v.to(device) for k, v in cond.items()})
         check_finite(loss, f"MLE epoch {epoch} batch {b}", "lower mle.lr or set mle.grad_clip (e.g. --set mle.lr=0.001)")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -76,6 +81,7 @@ class MLEPhase(Phase):
         d_rounds_before: epoch -> discriminator rounds trained just before it.
         d_rounds: ``rounds -> stats`` trains the discriminator.
         on_end: called when the phase ends (saves the MLE checkpoint).
+        labels: (N,) class of each training row for a conditional generator, or None.
     """
 
     name = "mle"
@@ -85,9 +91,9 @@ class MLEPhase(Phase):
                  shuffle: torch.Generator, cfg, eval_every: int, evaluate: Callable[[], tuple[dict, list[str]]],
                  report: Callable[[dict, list[str]], None], d_rounds_before: dict[int, int] | None = None,
                  d_rounds: Callable[[int], dict] | None = None, on_end: Callable[[dict], None] | None = None,
-                 dist=None) -> None:
+                 dist=None, labels: Tensor | None = None) -> None:
         super().__init__()
-        self.dist = dist
+        self.dist, self.labels = dist, labels
         self.generator, self.train, self.optimizer, self.shuffle = generator, train, optimizer, shuffle
         self.cfg, self.eval_every, self.evaluate_fn, self.report = cfg, max(eval_every, 1), evaluate, report
         self.d_rounds_before, self.d_rounds, self.on_end = d_rounds_before or {}, d_rounds, on_end
@@ -114,7 +120,7 @@ class MLEPhase(Phase):
             stats = self.d_rounds(rounds)
             self.ctx.log({"phase": "discriminator", "step": epoch - 1, "rounds": rounds, **stats})
         loss = mle_epoch(self.generator, self.train, self.optimizer, self.cfg.batch_size, self.cfg.grad_clip,
-                         self.shuffle, self.cfg.drop_last, epoch, dist=self.dist)
+                         self.shuffle, self.cfg.drop_last, epoch, dist=self.dist, labels=self.labels)
         return {"loss": loss}
 
     def should_evaluate(self, i: int) -> bool:
