@@ -278,7 +278,7 @@ def embed_stream(loaded: LoadedDocumentModel, items, out: str | Path, fmt: str, 
     from tqdm.auto import tqdm
 
     from .engine.distributed import setup
-    from .generation import _check_settings, _sha256
+    from .generation import _check_settings, _sha256, shard_entry
 
     device = next(loaded.model.parameters()).device
     dist = setup(device.type)
@@ -301,12 +301,7 @@ def embed_stream(loaded: LoadedDocumentModel, items, out: str | Path, fmt: str, 
     dist.barrier()
 
     def entry(index: int) -> dict | None:
-        try:
-            e = json.loads((parts / f"shard-{index:05d}.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return None
-        file = parts / e.get("file", "")
-        return e if file.is_file() and _sha256(file) == e.get("sha256") else None
+        return shard_entry(parts, index)
 
     total = 0
     bar = tqdm(unit="doc", desc="embed", disable=not (progress and dist.is_main), dynamic_ncols=True)

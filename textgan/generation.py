@@ -581,6 +581,17 @@ def _draw_shard(loaded, draw: int, rng: torch.Generator, sampling: SamplingSetti
     return lines, examined, dropped
 
 
+def shard_entry(parts: Path, index: int) -> dict | None:
+    """Shard ``index``'s entry (``shard-XXXXX.json``) in ``parts``, None when it is missing or its
+    file is damaged (its sha256 differs); shared by the fixed-shard layouts of ``generate`` and ``embed``."""
+    try:
+        e = json.loads((parts / f"shard-{index:05d}.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    path = parts / e.get("file", "")
+    return e if path.is_file() and _sha256(path) == e.get("sha256") else None
+
+
 def _found_layout(where: Path | None) -> str | None:
     """The shard layout of an interrupted run's shard folder or of a finished run's manifest file
     (None when there is none)."""
@@ -623,13 +634,7 @@ def _draw_fixed(loaded, dev, dist, num, out, fmt, sampling, sampling_rec, settin
     dist.barrier()
 
     def entry(index: int) -> dict | None:
-        """A finished shard's entry, None when it is missing or its file is damaged."""
-        try:
-            e = json.loads((parts / f"shard-{index:05d}.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return None
-        path = parts / e.get("file", "")
-        return e if path.is_file() and _sha256(path) == e.get("sha256") else None
+        return shard_entry(parts, index)
 
     max_draws = max(max_draw_factor * num, 1000)
     kept_keys: set[bytes] = set()
