@@ -166,3 +166,39 @@ def test_card_says_a_single_run_is_split_at_random(ckpt, tmp_path):
     meta["settings"]["mix_runs"] = False
     meta["generated"] = meta["generated"] * 2
     assert "Split by source run: yes" in dataset_card(meta)
+
+
+def test_auto_drops_unk_when_the_generator_never_writes_it(tmp_path):
+    """A generator whose vocabulary held every training word never writes <unk>, while held-out real
+    texts hold words outside it: mapped to <unk> they would give the label away, so the default
+    ("auto") drops every text holding <unk> on both sides, and the unk-rate shortcut is gone."""
+    torch.manual_seed(1)
+    vocab = Vocab.build([WORDS])
+    model = LSTMGenerator(len(vocab), 8, 8, max_len=10, start_token=vocab.bos_id, pad_id=vocab.pad_id,
+                          eos_id=vocab.eos_id, init_std=1.0)
+    with torch.no_grad():
+        model.output.bias[vocab.unk_id] -= 1e4  # never writes <unk>
+    never = save_checkpoint(tmp_path / "never", model, "lstm", vocab, build_tokenizer("whitespace"), {"recipe": "t"})
+    gen = tmp_path / "gen.jsonl"
+    sample(never, gen, 1500, seed=1)
+    rng = random.Random(0)
+    real = [" ".join(w if rng.random() > 0.1 else f"Rare{rng.randrange(99)}" for w in t.split())
+            for t in sample(never, tmp_path / "src.jsonl", 1500, seed=2)]
+    real_file = tmp_path / "real.txt"
+    real_file.write_text("".join(t + "\n" for t in real))
+    n_rare = sum("Rare" in t for t in real)
+    assert n_rare > 300  # a strong <unk> shortcut if they were mapped
+
+    forced = build_detection_dataset(real_file, [gen], tmp_path / "unk", generator=never, oov="unk", test_fraction=0.3)
+    test_rows = rows(forced.path, "test")
+    assert separability(rows(forced.path, "train"), test_rows, set(vocab.itos))["unk_rate"] > 0.6  # the shortcut
+
+    ds = build_detection_dataset(real_file, [gen], tmp_path / "auto", generator=never, test_fraction=0.3)
+    train, test = rows(ds.path, "train"), rows(ds.path, "test")
+    assert not any("<unk>" in r["text"] for r in train + test)
+    bound = 0.5 + 3 * math.sqrt(0.25 / len(test))
+    assert all(a <= bound for a in separability(train, test, set(vocab.itos)).values())
+    c = json.loads((ds.path / "detection.json").read_text())["canonical"]
+    assert c["oov"] == "drop" and c["oov_auto"]["choice"] == "drop"
+    assert c["oov_auto"]["generated_texts_with_unk"] == 0 and c["oov_auto"]["real_texts_with_unk"] > 0.2
+    assert c["real"]["dropped_oov"] == n_rare and c["generated"]["dropped_oov"] == 0

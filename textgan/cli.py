@@ -129,6 +129,10 @@ def _cmd_corpus(args: argparse.Namespace) -> int:
         return 0
     if args.corpus_cmd == "detection":
         return _corpus_detection(args)
+    if args.corpus_cmd == "augment":
+        return _corpus_augment(args)
+    if args.corpus_cmd == "grid":
+        return _corpus_grid(args)
     print(corpus.format_card(corpus.corpus_info(args.name)))
     return 0
 
@@ -144,16 +148,59 @@ def _corpus_detection(args: argparse.Namespace) -> int:
                                  real_max_tokens=args.real_max_tokens, text_column=args.text_column,
                                  mix_runs=args.mix_runs, validation_fraction=args.validation_fraction,
                                  test_fraction=args.test_fraction, max_per_class=args.max_per_class, seed=args.seed,
-                                 generator=args.generator, oov=args.oov, generator_train=args.generator_train)
+                                 generator=args.generator, oov=args.oov, generator_train=args.generator_train,
+                                 split_by=args.split_by, group_column=args.real_group_column,
+                                 near_dup_threshold=args.near_dup_threshold, near_dup_shingle=args.near_dup_shingle)
     shown = ", ".join(f"{s} {c['real']}+{c['generated']}" for s, c in ds.counts.items())
     print(f"wrote {ds.path} (real+generated per split: {shown}); removed: "
           + ", ".join(f"{k} {v}" for k, v in ds.removed.items()))
+    near = ds.near_duplicates
+    print("near duplicates across splits removed (real, generated): "
+          + ", ".join(f"{s} {c['real']}, {c['generated']}" for s, c in near["removed"].items())
+          + (f" (Jaccard >= {near['threshold']}, {near['shingles']})" if near.get("enabled") else " (off)"))
     if args.report:
         report = detectability_report(ds.path, epochs=args.epochs, tokenize=args.tokenize, device=args.device,
                                       seed=args.seed, progress=not args.quiet, reference_lm=args.generator,
                                       cnn_seeds=args.detector_seeds, transformer=args.transformer_detector)
         print(format_report(report), end="")
         print(f"wrote {ds.path / 'report.md'}, report.json" + (" and roc.png" if report.get("roc_plot") else ""))
+    return 0
+
+
+def _corpus_grid(args: argparse.Namespace) -> int:
+    from .detection import grid
+
+    values = {name: grid.parse_values(text, flag, kind, example) for name, text, flag, kind, example in (
+        ("temperatures", args.temperatures, "--temperatures", float, "0.7,1.0"),
+        ("top_ps", args.top_p, "--top-p", float, "0.9,1.0"), ("top_ks", args.top_k, "--top-k", int, "0,40"),
+        ("detectors", args.detectors, "--detectors", str, ",".join(grid.DETECTORS)))}
+    result = grid.decoding_grid(args.checkpoint, args.real, args.out, num=args.num, seed=args.seed,
+                                real_max_tokens=args.real_max_tokens, real_labels=args.real_label,
+                                text_column=args.text_column, oov=args.oov, epochs=args.epochs,
+                                batch_size=args.batch_size,
+                                tokenize=args.tokenize, device=args.device, progress=not args.quiet,
+                                echo=lambda line: print(line, file=sys.stderr), **values)
+    print((result.path / "grid.md").read_text(encoding="utf-8"), end="")
+    print(f"wrote {result.path / 'grid.md'}, grid.json and cells/ ({len(result.cells)} cells, "
+          f"{len(result.skipped)} already complete) in {result.seconds:.0f} s")
+    return 0
+
+
+def _corpus_augment(args: argparse.Namespace) -> int:
+    from .detection.augment import augmentation_experiment
+
+    fractions = _number_list(args.real_fraction, "--real-fraction", float, "1.0,0.1")
+    seeds = _number_list(args.seeds, "--seeds", int, "0,1,2")
+    report = augmentation_experiment(args.real, args.generator, args.out, per_label=args.per_label, ratio=args.ratio,
+                                     mix=args.mix, classifier=args.classifier, seeds=seeds, real_fractions=fractions,
+                                     train_split=args.train_split, validation_split=args.validation_split,
+                                     test_split=args.test_split, label_map=args.label_map,
+                                     text_column=args.text_column, label_column=args.label_column,
+                                     n_bootstrap=args.bootstrap, temperature=args.temperature,
+                                     drop_train_copies=not args.keep_train_copies, device=args.device,
+                                     echo=None if args.quiet else (lambda line: print(line, file=sys.stderr)))
+    print((Path(args.out) / "augmentation.md").read_text(encoding="utf-8"), end="")
+    print(f"wrote {Path(args.out) / 'augmentation.md'}, augmentation.json and generated/ in {report['seconds']:.0f} s")
     return 0
 
 
@@ -260,7 +307,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     if args.what == "bleu":
         from .bench.bleu import bench_bleu, format_bleu_bench
 
-        print(format_bleu_bench(bench_bleu(n_samples=args.num, nltk_subsample=args.nltk_subsample)))
+        print(format_bleu_bench(bench_bleu(n_samples=args.num or 10_000, nltk_subsample=args.nltk_subsample)))
         return 0
     if args.what == "rollout" and args.model == "seqgan":
         from .bench.rollout import bench_rollout, format_rollout_bench
@@ -271,7 +318,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         from .bench.leakgan import bench_leakgan, format_leakgan_bench
 
         rollouts = tuple(int(x) for x in args.num_rollouts.split(","))
-        print(format_leakgan_bench(bench_leakgan(num_samples=args.num, num_rollouts=rollouts,
+        print(format_leakgan_bench(bench_leakgan(num_samples=args.num or 10_000, num_rollouts=rollouts,
                                                  compute_dtype=args.compute_dtype, threads=args.threads)))
         return 0
     if args.what == "discriminator":
@@ -296,7 +343,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         from .bench.evaluate import bench_evaluate, format_evaluate_bench
 
         lm_options = {"max_epochs": args.lm_epochs} if args.lm_epochs is not None else None
-        print(format_evaluate_bench(bench_evaluate(n=args.num, lm=not args.no_lm, encoder=args.encoder,
+        print(format_evaluate_bench(bench_evaluate(n=args.num or 10_000, lm=not args.no_lm, encoder=args.encoder,
                                                    lm_options=lm_options)))
         return 0
     if args.what == "adm":
@@ -309,6 +356,12 @@ def _cmd_bench(args: argparse.Namespace) -> int:
             print(format_embed_stream(bench_embed_stream(sizes, threads=args.threads)))
             return 0
         print(format_adm_bench(bench_adm()))
+    elif args.what == "detection":
+        from .bench.detection import bench_detection, format_detection_bench
+
+        print(format_detection_bench(bench_detection(n=args.num or 100_000, generator=args.generator,
+                                                      transformer=args.transformer, threads=args.threads,
+                                                      workdir=args.workdir)))
         return 0
     raise AssertionError(args.what)
 
@@ -451,10 +504,23 @@ def build_parser() -> argparse.ArgumentParser:
                     help="cut real texts to this many whitespace tokens (default: no cut)")
     cd.add_argument("--text-column", default=None, help="text column of a real user file (default: text)")
     cd.add_argument("--mix-runs", action="store_true", help="pool the runs instead of splitting by run")
+    cd.add_argument("--split-by", choices=["run", "random", "source", "date", "topic"], default="run",
+                    help="run: generated texts by run, real at random; random: everything at random; "
+                         "source / topic: whole groups of a real metadata column held out; date: oldest to train, "
+                         "newest to test")
+    cd.add_argument("--real-group-column", default=None, metavar="NAME",
+                    help="the real corpus's column for --split-by source|date|topic (default: source, date, subject; "
+                         "e.g. platform for FakeNewsNet v1's BuzzFeed/PolitiFact)")
+    cd.add_argument("--near-dup-threshold", default="0.8", metavar="J|none",
+                    help="drop validation/test texts whose word-shingle Jaccard with a train (or validation) text of "
+                         "their class is >= J (MinHash LSH; 0 or none: off)")
+    cd.add_argument("--near-dup-shingle", type=int, default=3, metavar="N", help="words per shingle of the near-duplicate check")
     cd.add_argument("--generator", default=None, metavar="RUN_OR_CHECKPOINT",
                     help="the generator's run or checkpoint: both classes get its tokenizer, vocabulary and detokenization")
-    cd.add_argument("--oov", choices=["unk", "drop", "keep"], default=None,
-                    help="real tokens the generator cannot emit: map to <unk> (default with --generator), drop the text, keep")
+    cd.add_argument("--oov", choices=["auto", "unk", "drop", "keep"], default=None,
+                    help="real tokens the generator cannot emit: auto (default with --generator: map to <unk>, and drop "
+                         "every text holding <unk> on both sides when the sides hold it at different rates), unk, "
+                         "drop the text, keep")
     cd.add_argument("--generator-train", default=None, metavar="TEXT",
                     help="what the generator was trained on, for the card (e.g. emnlp_news:valid)")
     cd.add_argument("--validation-fraction", type=float, default=0.1, help="share of the texts in validation")
@@ -472,6 +538,67 @@ def build_parser() -> argparse.ArgumentParser:
     cd.add_argument("--device", default="auto", help=f"detector device (--report): {_DEVICE_HELP}")
     cd.add_argument("--threads", type=int, default=None, help=_THREADS_HELP)
     cd.add_argument("--quiet", action="store_true", help="no progress bars")
+    cg = command(csub, "grid", "generate over temperature x top-p x top-k, detect each setting, name the hardest")
+    cg.add_argument("checkpoint", metavar="RUN_OR_CHECKPOINT", help="the generator's run or checkpoint folder")
+    cg.add_argument("--real", required=True, help="real texts: corpus NAME (every local split), NAME:SPLIT or a file")
+    cg.add_argument("--out", required=True, help="grid folder: grid.md, grid.json, cells/ (rerun to resume)")
+    cg.add_argument("--temperatures", default="0.7,1.0", metavar="T1,T2", help="temperatures (> 0)")
+    cg.add_argument("--top-p", default="0.9,1.0", metavar="P1,P2", help="nucleus masses, in (0, 1] (1: no cut)")
+    cg.add_argument("--top-k", default="0,40", metavar="K1,K2", help="top-k values (0: no limit)")
+    cg.add_argument("-n", "--num", type=int, default=2000,
+                    help="distinct generated texts per cell in its detection dataset (5 %% more are drawn)")
+    cg.add_argument("--detectors", default="tfidf_logreg,zero_shot_loglik,zero_shot_logrank,cnn", metavar="D1,D2",
+                    help="detectors: tfidf_logreg, zero_shot_loglik, zero_shot_logrank (under the generator), cnn")
+    cg.add_argument("--seed", type=int, default=0, help="generation, dataset and detector seed (the same in every cell)")
+    cg.add_argument("--real-max-tokens", type=int, default=None, metavar="K",
+                    help="cut texts to their first K generator tokens (default: the generator's max_len - 1)")
+    cg.add_argument("--real-label", action="append", default=None, metavar="LABEL",
+                    help="keep only real rows with this label (repeatable)")
+    cg.add_argument("--text-column", default=None, help="text column of a real user file (default: text)")
+    cg.add_argument("--oov", choices=["unk", "drop", "keep"], default=None,
+                    help="real tokens the generator cannot emit: unk (default; one rule for every cell), drop the "
+                         "text (use it when the generator never saw <unk>: grid.md warns), keep")
+    cg.add_argument("--epochs", type=int, default=2, help="CNN detector epochs")
+    cg.add_argument("--batch-size", type=int, default=1000, help="texts sampled together")
+    cg.add_argument("--tokenizer", "--tokenize", dest="tokenize", choices=["whitespace", "nltk"], default="whitespace",
+                    help="CNN tokens and text statistics")
+    cg.add_argument("--device", default="auto", help=_DEVICE_HELP)
+    cg.add_argument("--threads", type=int, default=None, help=_THREADS_HELP)
+    cg.add_argument("--quiet", action="store_true", help="no progress bars")
+    ca = command(csub, "augment", "augmentation experiment: a classifier on real vs real + label-conditional generated "
+                                  "texts, with bootstrap intervals")
+    ca.add_argument("--real", required=True,
+                    help="labelled corpus with train / validation / test splits: a NAME (e.g. fake_news/liar) or a folder")
+    ca.add_argument("--generator", required=True, metavar="RUN_OR_CHECKPOINT",
+                    help="the label-conditional generator (generator.type conditional_lstm)")
+    ca.add_argument("--out", required=True, help="folder: augmentation.md, augmentation.json, generated/seed<S>.jsonl")
+    ca.add_argument("--per-label", type=int, default=None, metavar="N",
+                    help="generate N texts of every label (balanced; default: --ratio 1.0)")
+    ca.add_argument("--ratio", type=float, default=None, metavar="R",
+                    help="generate R x the real train texts used in each setting, split by --mix (default 1.0)")
+    ca.add_argument("--mix", choices=["train", "balanced"], default=None,
+                    help="labels of the generated texts with --ratio: the real train shares (default) or equal")
+    ca.add_argument("--real-fraction", default="1.0", metavar="F1,F2",
+                    help="shares of the real train texts used, stratified by label (e.g. 1.0,0.1: also a low-resource setting)")
+    ca.add_argument("--seeds", default="0,1,2", metavar="S1,S2",
+                    help="one run per seed (generated texts, real subsample, classifier); mean +- std over them")
+    ca.add_argument("--classifier", choices=["tfidf_logreg", "cnn"], default="tfidf_logreg",
+                    help="tfidf_logreg: word 1-2-gram TF-IDF + logistic regression, C chosen on real validation "
+                         "macro-F1; cnn: SeqGAN's CNN from scratch, the epoch chosen on real validation macro-F1")
+    ca.add_argument("--train-split", default="train", help="real train split")
+    ca.add_argument("--validation-split", default=None, help="real validation split (default: validation, valid or dev)")
+    ca.add_argument("--test-split", default="test", help="real test split (the generator must not have trained on it)")
+    ca.add_argument("--label-map", default=None, metavar="GEN:CORPUS,...",
+                    help="generator label -> corpus label where the names differ (the rest match by name)")
+    ca.add_argument("--text-column", default=None, help="text column of a user corpus (default: text)")
+    ca.add_argument("--label-column", default=None, help="label column of a user corpus (default: label)")
+    ca.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples of the test texts (0: no intervals)")
+    ca.add_argument("--temperature", type=float, default=1.0, help="sampling temperature")
+    ca.add_argument("--keep-train-copies", action="store_true",
+                    help="keep generated texts equal to a generator training text (default: dropped)")
+    ca.add_argument("--device", default="auto", help=f"generation device: {_DEVICE_HELP}")
+    ca.add_argument("--threads", type=int, default=None, help=_THREADS_HELP)
+    ca.add_argument("--quiet", action="store_true", help="no per-run progress lines")
     c.set_defaults(func=_cmd_corpus)
 
     e = command(sub, "evaluate", "score generated texts (BLEU, Self-BLEU, novelty...) or sweep a run's temperature")
@@ -542,13 +669,21 @@ def build_parser() -> argparse.ArgumentParser:
     em.set_defaults(func=_cmd_embed)
 
     b = command(sub, "bench", "speed benchmarks on this machine")
-    b.add_argument("what", choices=["bleu", "discriminator", "rollout", "generation", "adm", "evaluate", "transformer"],
+    b.add_argument("what", choices=["bleu", "discriminator", "rollout", "generation", "adm", "evaluate", "transformer",
+                                      "detection"],
                    help="what to time: bleu, discriminator, rollout, generation, adm, evaluate (every metric) or "
-                        "transformer (sampling, MLE epoch, adversarial step with cached rollouts)")
+                        "transformer (sampling, MLE epoch, adversarial step with cached rollouts) or detection "
+                        "(a --num-text detection dataset and its report, default 100,000)")
     b.add_argument("--quick", action="store_true", help="fewer texts and batches (transformer)")
     b.add_argument("--model", choices=["seqgan", "leakgan"], default="seqgan", help="generator for `bench rollout`")
     b.add_argument("--threads", type=int, default=2, help="torch threads")
-    b.add_argument("--num", type=int, default=10_000, help="samples and references (bleu, evaluate)")
+    b.add_argument("--num", type=int, default=None,
+                   help="samples and references (bleu, evaluate; default 10,000), texts (detection; default 100,000)")
+    b.add_argument("--generator", default=None,
+                   help="detection: a run or checkpoint to generate from (default: an LSTM trained for the bench)")
+    b.add_argument("--transformer", action="store_true", help="detection: also time the transformer detector")
+    b.add_argument("--workdir", default=None,
+                   help="detection: keep the prepared texts, generator and dataset here (default: a temporary folder)")
     b.add_argument("--encoder", default=None,
                    help="local transformers encoder folder for the Frechet timing (evaluate; default: a random small BERT)")
     b.add_argument("--no-lm", action="store_true", help="skip the LM scores (evaluate)")

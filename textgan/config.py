@@ -289,6 +289,35 @@ class DetectorConfig:
 
 
 @dataclass(frozen=True)
+class AugmentationConfig:
+    """After training a label-conditional generator: a classifier trained on real data versus real +
+    generated data, evaluated on the real test split (``textgan.detection.augment``; docs/fake_news.md)."""
+
+    real: str | None = None  # labelled corpus with train / validation / test splits; None: data.corpus
+    train_split: str | None = None  # None: data.train_split
+    validation_split: str | None = None  # None: the first of validation / valid / dev present
+    test_split: str | None = None  # None: data.test_split (the generator never trains on it)
+    per_label: int | None = None  # generated texts per label (balanced); None: ratio
+    ratio: float | None = None  # generated = ratio x real train texts used (None with per_label None: 1.0)
+    mix: Literal["train", "balanced"] | None = None  # labels of the generated texts (None: train with ratio)
+    classifier: Literal["tfidf_logreg", "cnn"] = "tfidf_logreg"
+    seeds: tuple[int, ...] = (0, 1, 2)
+    real_fractions: tuple[float, ...] = (1.0, 0.1)  # shares of the real train texts used (stratified)
+    label_map: tuple[str, ...] | None = None  # "GENERATOR_LABEL:CORPUS_LABEL" pairs where the names differ
+    n_bootstrap: int = 1000
+    temperature: float = 1.0
+    drop_train_copies: bool = True
+
+    def __post_init__(self) -> None:
+        if self.per_label is not None and self.ratio is not None:
+            raise TextganError("pipeline.augmentation.per_label and ratio both set the generated amount: set one of them")
+        if (self.per_label is not None and self.per_label < 1) or (self.ratio is not None and not self.ratio > 0):
+            raise TextganError("pipeline.augmentation.per_label and ratio must be positive")
+        if not self.seeds or any(not 0 < f <= 1 for f in self.real_fractions) or not self.real_fractions:
+            raise TextganError("pipeline.augmentation needs seeds and real_fractions in (0, 1], e.g. [1.0, 0.1]")
+
+
+@dataclass(frozen=True)
 class PipelineConfig:
     """After training: generate texts, build a real-vs-generated detection dataset, report detectability.
 
@@ -311,7 +340,11 @@ class PipelineConfig:
     validation_fraction: float = 0.1
     test_fraction: float = 0.1
     max_per_class: int | None = None
+    split_by: Literal["run", "random", "source", "date", "topic"] = "run"  # see docs/fake_news.md section 2, Splits
+    group_column: str | None = None  # the real corpus's column for source/date/topic (None: source, date, subject)
+    near_dup_threshold: float | None = 0.8  # Jaccard of word 3-gram shingles; 0 or null: no near-duplicate removal
     detector: DetectorConfig = field(default_factory=DetectorConfig)
+    augmentation: AugmentationConfig | None = None  # then: the augmentation experiment (a conditional generator)
 
     def __post_init__(self) -> None:
         if self.num_generate < 1:
@@ -319,6 +352,9 @@ class PipelineConfig:
         if not (0 <= self.validation_fraction < 1 and 0 < self.test_fraction < 1
                 and self.validation_fraction + self.test_fraction < 1):
             raise TextganError("pipeline.validation_fraction and test_fraction must be in [0, 1) and sum below 1")
+        if self.near_dup_threshold is not None and not 0 <= self.near_dup_threshold <= 1:
+            raise TextganError(f"pipeline.near_dup_threshold must be a Jaccard similarity in [0, 1] (0 or null: off), "
+                               f"got {self.near_dup_threshold}")
 
 
 @dataclass(frozen=True)

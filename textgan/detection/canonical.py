@@ -8,7 +8,12 @@ generator can never emit). :class:`Canonicalizer` puts every text, real or gener
    when no generator is given;
 2. the generator's vocabulary: a token outside it is mapped to ``<unk>`` (``oov="unk"``, what the
    generator itself saw in training), or the text is dropped (``oov="drop"``), or kept as it is
-   (``oov="keep"``, the only choice without a generator);
+   (``oov="keep"``, the only choice without a generator). ``oov="auto"`` (the default with a
+   generator) maps to ``<unk>`` first and then, once both sides are read (:meth:`Canonicalizer.resolve`),
+   keeps that only when the share of texts holding ``<unk>`` is the same on both sides; otherwise
+   (e.g. a generator whose vocabulary held every training word never writes ``<unk>``, while
+   held-out real texts do) it drops every text holding ``<unk>`` on both sides, since ``<unk>``
+   would give the label away;
 3. a cut to ``max_tokens`` tokens;
 4. the generator's detokenization (the one ``textgan generate`` uses).
 
@@ -17,14 +22,16 @@ It counts texts, tokens, out-of-vocabulary tokens and ``<unk>`` tokens per side 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..errors import TextganError
 
-OOV_CHOICES: tuple[str, ...] = ("unk", "drop", "keep")
+OOV_CHOICES: tuple[str, ...] = ("auto", "unk", "drop", "keep")
 UNK = "<unk>"
+_SLOT = "xtextganunkx"  # a plain word that stands for <unk> while a tokenizer reads the text
 
 
 @dataclass
@@ -60,9 +67,24 @@ class Canonicalizer:
     description: str = "whitespace tokens joined by single spaces"
     vocab_source: str | None = None
     stats: dict[str, SideStats] = field(default_factory=lambda: {"real": SideStats(), "generated": SideStats()})
+    auto: dict[str, Any] | None = None  # oov="auto": the rates compared and the choice (see resolve)
 
     def tokens(self, text: str) -> list[str]:
-        return self.tokenizer.tokenize(text) if self.tokenizer is not None else text.split()
+        """The tokens of ``text``; a literal ``<unk>`` stays one token.
+
+        A tokenizer such as nltk's splits ``<unk>`` into ``<``, ``unk``, ``>``, so a generated
+        ``<unk>`` would come out as ``<unk> <unk> <unk>`` (a run no real text has: a shortcut) and
+        the form would not be stable when applied twice. Each ``<unk>`` is written as a plain
+        placeholder word before tokenizing (spaced only where it would run into a word, so the
+        words around it are read as before) and turned back into ``<unk>`` after.
+        """
+        if self.tokenizer is None:
+            return text.split()
+        if UNK not in text:
+            return self.tokenizer.tokenize(text)
+        text = re.sub(re.escape(UNK), lambda m: ((" " if m.start() and text[m.start() - 1].isalnum() else "") + _SLOT
+                                                 + (" " if text[m.end():m.end() + 1].isalnum() else "")), text)
+        return [UNK if t == _SLOT else t for t in self.tokenizer.tokenize(text)]
 
     def detokenize(self, tokens: list[str]) -> str:
         return self.tokenizer.detokenize(tokens) if self.tokenizer is not None else " ".join(tokens)
@@ -87,7 +109,7 @@ class Canonicalizer:
                 if self.oov == "drop":
                     st.dropped_oov += 1
                     return None
-                if self.oov == "unk":
+                if self.oov in ("unk", "auto"):
                     toks = [UNK if t not in self.vocab else t for t in toks]
         st.unk_tokens += sum(t == UNK for t in toks)
         out = self.detokenize(toks)
@@ -97,8 +119,41 @@ class Canonicalizer:
         st.kept += 1
         return out
 
+    def resolve(self, real: list[str], generated: list[str]) -> tuple[list[str], list[str]]:
+        """Settle ``oov="auto"`` once both sides' canonical texts are known; other modes return them unchanged.
+
+        The share of texts holding ``<unk>`` is compared between the sides: within three standard
+        errors of a two-proportion test (and at least 0.01) ``<unk>`` stays; otherwise every text
+        holding ``<unk>`` is dropped from both sides (counted as ``dropped_oov``), and ``oov``
+        becomes ``"drop"``. ``self.auto`` records the rates, the tolerance and the choice.
+        """
+        if self.oov != "auto":
+            return real, generated
+        has = lambda t: UNK in t  # noqa: E731 (the detokenized form keeps the token's characters)
+        n_r, n_g = max(len(real), 1), max(len(generated), 1)
+        p_r, p_g = sum(map(has, real)) / n_r, sum(map(has, generated)) / n_g
+        pooled = (p_r * n_r + p_g * n_g) / (n_r + n_g)
+        tol = max(0.01, 3 * (pooled * (1 - pooled) * (1 / n_r + 1 / n_g)) ** 0.5)
+        keep = abs(p_r - p_g) <= tol
+        self.auto = {"real_texts_with_unk": round(p_r, 4), "generated_texts_with_unk": round(p_g, 4),
+                     "tolerance": round(tol, 4), "choice": "unk" if keep else "drop",
+                     "why": ("the sides hold <unk> equally often" if keep else
+                             "the sides hold <unk> at different rates (it would give the label away): every text "
+                             "holding <unk> is dropped from both sides")}
+        self.oov = "unk" if keep else "drop"
+        if keep:
+            return real, generated
+        out = []
+        for side, texts in (("real", real), ("generated", generated)):
+            kept = [t for t in texts if not has(t)]
+            st = self.stats[side]
+            st.dropped_oov += len(texts) - len(kept)
+            st.kept -= len(texts) - len(kept)
+            out.append(kept)
+        return out[0], out[1]
+
     def describe(self) -> dict[str, Any]:
-        return {"tokenization": self.description, "vocabulary": self.vocab_source, "oov": self.oov,
+        return {"tokenization": self.description, "vocabulary": self.vocab_source, "oov": self.oov, "oov_auto": self.auto,
                 "vocab_size": None if self.vocab is None else len(self.vocab), "max_tokens": self.max_tokens,
                 "real": self.stats["real"].as_dict(), "generated": self.stats["generated"].as_dict()}
 
@@ -109,7 +164,9 @@ def make_canonicalizer(generator: str | Path | None = None, oov: str | None = No
 
     Args:
         generator: the run or checkpoint whose tokenizer and vocabulary define what it can emit.
-        oov: "unk" (default with a generator), "drop", or "keep" (the only choice without one).
+        oov: "auto" (default with a generator: "unk" unless that leaves the sides with different
+            ``<unk>`` rates, then "drop"; see :meth:`Canonicalizer.resolve`), "unk", "drop", or "keep"
+            (the only choice without one).
         max_tokens: cut texts to this many tokens (the generator's tokens when given).
     """
     if generator is None:
@@ -117,7 +174,7 @@ def make_canonicalizer(generator: str | Path | None = None, oov: str | None = No
             raise TextganError(f"--oov {oov} needs the generator's vocabulary: pass --generator RUN_OR_CHECKPOINT")
         return Canonicalizer(max_tokens=max_tokens,
                              description="whitespace tokens joined by single spaces (no generator given)")
-    oov = oov or "unk"
+    oov = oov or "auto"
     if oov not in OOV_CHOICES:
         raise TextganError(f"unknown --oov {oov!r}: use one of {list(OOV_CHOICES)}")
     from ..data.tokenizers import load_tokenizer

@@ -9,7 +9,8 @@ import json
 import random
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -17,11 +18,23 @@ from ..errors import TextganError
 from ..io import atomic_open, check_output, is_stdout, replace_dir, write_json
 from .canonical import make_canonicalizer
 from .card import dataset_card
+from .neardup import DEFAULT_NUM_PERM, DEFAULT_SHINGLE, DEFAULT_THRESHOLD, NearDupIndex, check_threshold
 
 LABEL_NAMES: tuple[str, ...] = ("real", "generated")
 SPLITS: tuple[str, ...] = ("train", "validation", "test")
-DETECTION_FORMAT = "textgan.detection/2"
+# /3: detection.json gained "split" and "near_duplicates" (and settings split_by, group_column, near_dup_*);
+# a group split's records have a meta_group column. Readers take /2 folders as they are (no meta_group).
+DETECTION_FORMAT = "textgan.detection/3"
 META_SOURCE = "meta_source"  # provenance: the real corpus or the generated file (reveals the label: never a feature)
+META_GROUP = "meta_group"  # the group (source, date, topic) of a group split (metadata: never a feature)
+# The class of a label-conditional corpus (e.g. LIAR's truth label): the real row's corpus label, the generated
+# row's conditioning label (``class_name`` of its record). Both classes share the same set of values.
+CLASS_COLUMN = "class_name"
+SPLIT_BY: tuple[str, ...] = ("run", "random", "source", "date", "topic")
+GROUP_SPLITS: tuple[str, ...] = ("source", "date", "topic")
+DEFAULT_GROUP_COLUMN = {"source": "source", "date": "date", "topic": "subject"}
+# Fields every `textgan generate` record has: never a group of generated texts.
+GENERATION_FIELDS = frozenset({"id", "text", "label", "model", "recipe", "checkpoint_sha256", "sampling"})
 
 
 def textgan_version() -> str:
@@ -37,7 +50,8 @@ def textgan_version() -> str:
 
 
 def load_real_texts(real: str | Path, labels: Sequence[str] | None = None,
-                    text_column: str | None = None) -> tuple[list[str], dict]:
+                    text_column: str | None = None, group_column: str | None = None,
+                    classes: bool = False) -> tuple[list[str], dict]:
     """Texts of the real part: a named corpus (``NAME`` = every split present locally,
     ``NAME:SPLIT`` = one split) or a user file / folder.
 
@@ -46,9 +60,19 @@ def load_real_texts(real: str | Path, labels: Sequence[str] | None = None,
         labels: keep only rows whose ``label`` (as a string) is one of these (e.g. ``["1"]`` for
             the credible articles of ``fake_news/fa_kes``).
         text_column: the text column of a user file.
+        group_column: also keep this metadata column (e.g. ``platform`` of FakeNewsNet v1,
+            ``date`` of FA-KES, ``subject`` of LIAR): its values, one per text and in the same
+            order, are in ``info["groups"]`` (for the group splits of :func:`build_detection_dataset`).
+        classes: also keep each text's class (its ``label_name``, else its ``label``) in
+            ``info["classes"]`` (for a label-conditional dataset).
 
     Returns:
-        The texts and a description for the card: spec, corpus, splits, title, license, source.
+        The texts and a description for the card: spec, corpus, splits, title, license, source
+        (and ``groups`` with ``group_column``).
+
+    Raises:
+        TextganError: no such source, no label column for ``labels``, no text left, or no column
+            ``group_column`` (the message lists the columns there are).
     """
     from ..data.corpus import _REGISTRY, load_corpus, split_status
 
@@ -72,16 +96,36 @@ def load_real_texts(real: str | Path, labels: Sequence[str] | None = None,
     else:
         datasets = [load_corpus(spec, "train", text_column=text_column)]
     texts: list[str] = []
+    groups: list[Any] = []
+    classes_of: list[str] = []
+    wanted = None if labels is None else {str(x) for x in labels}
     for ds in datasets:
-        if labels is None:
-            texts.extend(ds["text"])
-            continue
-        if "label" not in ds.column_names:
+        if wanted is not None and "label" not in ds.column_names:
             raise TextganError(f"real source {spec!r} has no label column, so --real-label cannot select rows: drop --real-label")
-        wanted = {str(x) for x in labels}
-        texts.extend(t for t, lab in zip(ds["text"], ds["label"]) if str(lab) in wanted)
+        if group_column is not None and group_column not in ds.column_names:
+            others = [c for c in ds.column_names if c != "text"]
+            raise TextganError(f"real source {spec!r} has no column {group_column!r} to split by (its columns: "
+                               f"{others or 'none besides text'}): pass --real-group-column with one of them, or --split-by run")
+        column = ds["text"]
+        keep = range(len(column)) if wanted is None else [i for i, lab in enumerate(ds["label"]) if str(lab) in wanted]
+        texts.extend(column[i] for i in keep)
+        if group_column is not None:
+            values = ds[group_column]
+            groups.extend(values[i] for i in keep)
+        if classes:
+            name = "label_name" if "label_name" in ds.column_names else "label" if "label" in ds.column_names else None
+            if name is None:
+                raise TextganError(f"the generated texts carry classes (a label-conditional generator) but real source "
+                                   f"{spec!r} has no label column: use a labelled corpus (e.g. fake_news/liar) or "
+                                   "generate without labels")
+            values = ds[name]
+            classes_of.extend(str(values[i]) for i in keep)
     if not texts:
         raise TextganError(f"real source {spec!r} has no text with label in {list(labels or [])}: check --real-label")
+    if group_column is not None:
+        info["groups"] = groups
+    if classes:
+        info["classes"] = classes_of
     return texts, info
 
 
@@ -111,14 +155,20 @@ class DetectionDataset:
         path: the dataset folder.
         counts: split -> {"real": n, "generated": n} (equal within each split).
         removed: texts left out and why (duplicates, generated texts identical to a real one,
-            texts beyond the balanced size).
+            texts beyond the balanced size; with a group split, real texts without a group value
+            and grouped generated texts whose group has no real text).
         assignment: split -> generated sources used in it.
+        split: how the texts were split (``detection.json``'s ``split``: method, groups per split).
+        near_duplicates: the near-duplicate removal (``detection.json``'s ``near_duplicates``:
+            settings and removed texts per split and class).
     """
 
     path: Path
     counts: dict[str, dict[str, int]]
     removed: dict[str, int]
     assignment: dict[str, list[str]]
+    split: dict = field(default_factory=dict)
+    near_duplicates: dict = field(default_factory=dict)
 
 
 def _fraction_sizes(n: int, validation_fraction: float, test_fraction: float) -> tuple[int, int, int]:
@@ -127,13 +177,172 @@ def _fraction_sizes(n: int, validation_fraction: float, test_fraction: float) ->
     return n - n_val - n_test, n_val, n_test
 
 
+# --------------------------------------------------------------------------- group splits
+
+_DATE_FORMATS = ("%m/%d/%Y", "%m/%d/%y", "%Y/%m/%d", "%d %b %Y", "%d %B %Y", "%b %d %Y", "%b %d, %Y", "%B %d %Y",
+                 "%B %d, %Y", "%a %d %b %Y", "%Y-%m", "%Y")
+
+
+def parse_date(value: Any) -> datetime | float:
+    """A sortable date from a metadata value: ISO 8601 (``2016-09-19T00:00:00Z``), ``M/D/YYYY``
+    (FA-KES), ``YYYY/MM/DD``, ``5 Apr 2017``, ``Apr 5, 2017``, ``YYYY-MM``, ``YYYY``; a number is
+    kept as a number (a year or a timestamp). Aware times are converted to UTC.
+
+    Raises:
+        TextganError: a value that is none of these.
+    """
+    if isinstance(value, bool):
+        raise TextganError(f"date value {value!r} is not a date: use ISO dates (YYYY-MM-DD), or --split-by source|topic")
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, datetime):
+        parsed = value
+    elif isinstance(value, date):
+        parsed = datetime(value.year, value.month, value.day)
+    else:
+        text = " ".join(str(value).split())
+        parsed = None
+        try:
+            parsed = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
+        except ValueError:
+            for fmt in _DATE_FORMATS:
+                try:
+                    parsed = datetime.strptime(text, fmt)
+                    break
+                except ValueError:
+                    continue
+        if parsed is None:
+            raise TextganError(f"date value {str(value)[:40]!r} is not a date textgan reads (ISO YYYY-MM-DD[THH:MM:SS], "
+                               "M/D/YYYY, YYYY/MM/DD, 5 Apr 2017, Apr 5, 2017, YYYY): convert the column, or --split-by source|topic")
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(timezone.utc).replace(tzinfo=None)
+    return parsed
+
+
+def _day(d: datetime | float) -> datetime | float:
+    """The calendar day of a date (the groups of a date split are days: a day is never in two splits)."""
+    return d if isinstance(d, float) else datetime(d.year, d.month, d.day)
+
+
+def _date_name(d: datetime | float) -> str:
+    if isinstance(d, float):
+        return str(int(d)) if d.is_integer() else str(d)
+    return d.date().isoformat() if d.time() == datetime.min.time() else d.isoformat()
+
+
+def _group_name(value: Any) -> str | None:
+    """A group's name (a string), or None for a missing value (None, blank, empty list)."""
+    if value is None:
+        return None
+    if isinstance(value, (list, tuple)):
+        parts = [str(v).strip() for v in value if v is not None and str(v).strip()]
+        return ", ".join(parts) or None
+    text = str(value).strip()
+    return text or None
+
+
+def assign_groups(sizes: dict[Any, int], order: Sequence[Any], contiguous: bool, validation_fraction: float,
+                  test_fraction: float) -> tuple[dict[str, list], bool]:
+    """Whole groups to splits (a group is in one split only).
+
+    Test is filled first, then validation, from ``order``, up to ``fraction x (texts in all
+    groups)`` texts each: ``contiguous`` (dates, newest first) takes the next groups while that
+    brings the split closer to its target (at least one); otherwise (sources, topics, in a seeded
+    random order) every group that still fits is taken, and the smallest group when none fits.
+    Train keeps the rest (at least one group). With two groups and ``validation_fraction > 0``
+    validation gets no group of its own: it is carved from train's texts (returned flag True).
+
+    Raises:
+        TextganError: fewer than two groups.
+    """
+    n = sum(sizes.values())
+    if len(order) < 2:
+        raise TextganError(f"a group split needs at least 2 groups with texts, found {len(order)} "
+                           f"({list(order)[:3]}): pick a column with more distinct values (--real-group-column) or --split-by run")
+    shared = validation_fraction > 0 and len(order) < 3
+    out: dict[str, list] = {"train": [], "validation": [], "test": []}
+    remaining = list(order)
+    for split, fraction in (("test", test_fraction), ("validation", validation_fraction)):
+        if fraction <= 0 or (split == "validation" and shared):
+            continue
+        later = 1 + (1 if split == "test" and validation_fraction > 0 and not shared else 0)  # groups kept for later splits
+        limit, target = len(remaining) - later, n * fraction
+        chosen: list = []
+        total = 0
+        for g in remaining:
+            if len(chosen) >= limit:
+                break
+            if contiguous:
+                if chosen and abs(total + sizes[g] - target) >= abs(total - target):
+                    break
+                chosen.append(g)
+                total += sizes[g]
+            elif total + sizes[g] <= target:
+                chosen.append(g)
+                total += sizes[g]
+        if not chosen and limit > 0:
+            chosen = [remaining[0] if contiguous else min(remaining, key=lambda g: sizes[g])]
+        out[split] = chosen
+        taken = set(chosen)
+        remaining = [g for g in remaining if g not in taken]
+    out["train"] = remaining
+    return out, shared
+
+
+def _near_dup_filter(selected: dict[str, dict[str, list]], reserves: dict[str, dict[str, list]],
+                     shared_reserve: dict[str, list], index_factory) -> dict[str, dict[str, int]]:
+    """Drop validation / test texts that nearly repeat a train text of their class (test: or a
+    validation text), refill from the split's unused texts (checked the same way), keep each
+    split balanced. ``selected`` and the reserves are changed in place (texts are ``(text, ...)``
+    tuples); returns split -> class -> texts removed as near duplicates."""
+    removed = {s: {c: 0 for c in LABEL_NAMES} for s in ("validation", "test")}
+    indexes = {}
+    for c in LABEL_NAMES:
+        indexes[c] = index_factory()
+        indexes[c].add_many((i, item[0]) for i, item in enumerate(selected["train"][c]))
+    for s in ("validation", "test"):
+        target = len(selected[s]["real"])
+        kept: dict[str, list] = {}
+        for c in LABEL_NAMES:
+            index, out = indexes[c], []
+            queue = selected[s][c]
+            refill = reserves[s][c] + shared_reserve[c]
+            pos = 0
+            for item in queue:
+                if index.is_near_duplicate(item[0]):
+                    removed[s][c] += 1
+                else:
+                    out.append(item)
+            while len(out) < target and pos < len(refill):
+                item = refill[pos]
+                pos += 1
+                if index.is_near_duplicate(item[0]):
+                    removed[s][c] += 1
+                else:
+                    out.append(item)
+            used_own = min(pos, len(reserves[s][c]))
+            reserves[s][c] = reserves[s][c][used_own:]
+            shared_reserve[c][:] = shared_reserve[c][pos - used_own:]
+            kept[c] = out
+        n = min(len(kept["real"]), len(kept["generated"]))
+        for c in LABEL_NAMES:
+            reserves[s][c] = kept[c][n:] + reserves[s][c]  # beyond the balanced size: unused (not removed)
+            selected[s][c] = kept[c][:n]
+            base = len(indexes[c])
+            indexes[c].add_many((base + i, item[0]) for i, item in enumerate(selected[s][c]))
+    return removed
+
+
 def build_detection_dataset(real: str | Path, generated: Sequence[str | Path], out: str | Path, *,
                             real_labels: Sequence[str] | None = None, real_max_tokens: int | None = None,
                             text_column: str | None = None, mix_runs: bool = False,
                             validation_fraction: float = 0.1, test_fraction: float = 0.1,
                             max_per_class: int | None = None, seed: int = 0,
                             generator: str | Path | None = None, oov: str | None = None,
-                            generator_train: str | None = None) -> DetectionDataset:
+                            generator_train: str | None = None, split_by: str = "run",
+                            group_column: str | None = None, near_dup_threshold: float | str | None = DEFAULT_THRESHOLD,
+                            near_dup_shingle: int = DEFAULT_SHINGLE,
+                            near_dup_num_perm: int = DEFAULT_NUM_PERM) -> DetectionDataset:
     """Build a balanced real-versus-generated dataset with train / validation / test splits.
 
     Construction: every text, real or generated, goes through the same
@@ -142,11 +351,36 @@ def build_detection_dataset(real: str | Path, generated: Sequence[str | Path], o
     spaces) and is cut to ``real_max_tokens`` tokens (so real texts match the generator's length
     budget); real texts are de-duplicated; generated texts are de-duplicated across
     all runs and any generated text identical to a real text (after whitespace normalisation)
-    is removed. Generated texts are split by source run unless ``mix_runs``: with one run its
-    texts are split by the fractions; with two, the first gives train + validation and the
-    second test; with three or more, the last is test, the one before validation, the rest
-    train. Each split then gets as many real texts as generated ones (both are subsampled
-    proportionally when the real texts are fewer).
+    is removed.
+
+    Splits (``split_by``):
+
+    - ``"run"`` (default): generated texts by source run unless ``mix_runs``: with one run its
+      texts are split by the fractions; with two, the first gives train + validation and the
+      second test; with three or more, the last is test, the one before validation, the rest
+      train. Real texts at random.
+    - ``"random"``: the runs pooled and split at random by the fractions (``mix_runs``); real
+      texts at random.
+    - ``"source"``, ``"topic"``: real texts by the value of a metadata column (``group_column``;
+      default ``source`` / ``subject``), whole groups held out: test and validation get groups
+      (in a seeded random order) up to their fractions, train the rest. ``"date"``: the groups are
+      the calendar days (UTC) of a date column (default ``date``; see :func:`parse_date`): the
+      oldest go to train, the newest to test, validation between. No group is in two splits; with only two groups validation is carved
+      at random from train's texts (the card says so). Real texts without a value are dropped and
+      counted. Generated texts follow the same groups when every generated record has that field
+      (source / topic; groups without real texts dropped and counted); otherwise several runs
+      stay split by run, and one run (or ``mix_runs``) is split at random in the real splits'
+      proportions.
+
+    Each split then gets as many real texts as generated ones (both are subsampled
+    proportionally under ``max_per_class``).
+
+    Near duplicates (``near_dup_threshold``, default 0.8; 0 or None: off): a validation or test
+    text whose word ``near_dup_shingle``-gram set has a Jaccard similarity of at least the
+    threshold with a train text of its class (test: or a validation text) is removed
+    (:class:`~textgan.detection.neardup.NearDupIndex`: MinHash LSH with ``near_dup_num_perm``
+    permutations seeded by ``seed``, confirmed by exact Jaccard), and replaced from the split's
+    unused texts when there are any; the counts per split and class go into the card.
 
     Args:
         real: real texts: ``NAME``, ``NAME:SPLIT`` or a file (see :func:`load_real_texts`).
@@ -159,20 +393,26 @@ def build_detection_dataset(real: str | Path, generated: Sequence[str | Path], o
         validation_fraction: share of texts in validation.
         test_fraction: share of texts in test.
         max_per_class: cap on texts per class, over all splits.
-        seed: shuffling seed.
+        seed: shuffling seed (and the MinHash seed).
         generator: the run or checkpoint folder of the generator: its tokenizer and vocabulary
             define what it can emit (strongly advised: without it real texts may hold words the
             generator can never write).
         oov: real tokens outside the generator's vocabulary: "unk" (map to ``<unk>``, default),
             "drop" (drop the text) or "keep".
         generator_train: what the generator was trained on (for the card), e.g. "emnlp_news:valid".
+        split_by: "run", "random", "source", "date" or "topic" (see above).
+        group_column: the real corpus's column for "source", "date" and "topic".
+        near_dup_threshold: Jaccard threshold of the near-duplicate removal (None, 0 or "none": off).
+        near_dup_shingle: words per shingle.
+        near_dup_num_perm: MinHash permutations.
 
     Returns:
         A :class:`DetectionDataset`.
 
     Raises:
-        TextganError: a missing generated file, no generated text left, a split without text, or
-            an ``out`` that is a file, link, device or a non-empty folder textgan did not write.
+        TextganError: a missing generated file, no generated text left, a split without text, an
+            unknown ``split_by``, a missing group column or too few groups, or an ``out`` that is a
+            file, link, device or a non-empty folder textgan did not write.
     """
     from ..generation import read_generated
 
@@ -181,32 +421,76 @@ def build_detection_dataset(real: str | Path, generated: Sequence[str | Path], o
     if not (0 <= validation_fraction < 1 and 0 < test_fraction < 1 and validation_fraction + test_fraction < 1):
         raise TextganError(f"validation and test fractions ({validation_fraction}, {test_fraction}) must be in [0, 1) "
                            "and sum below 1: e.g. 0.1 and 0.1")
+    if split_by not in SPLIT_BY:
+        raise TextganError(f"unknown split method {split_by!r}: use one of {', '.join(SPLIT_BY)} (--split-by)")
+    grouped = split_by in GROUP_SPLITS
+    if group_column is not None and not grouped:
+        raise TextganError(f"--real-group-column {group_column} is only read by --split-by source|date|topic, "
+                           f"not {split_by}: drop it or pick a group split")
+    column = (group_column or DEFAULT_GROUP_COLUMN[split_by]) if grouped else None
+    threshold = check_threshold(near_dup_threshold)
+    if near_dup_shingle < 1 or near_dup_num_perm < 2:
+        raise TextganError(f"--near-dup-shingle must be >= 1 word (got {near_dup_shingle}) and the MinHash permutations "
+                           f">= 2 (got {near_dup_num_perm})")
     if is_stdout(out):
         raise TextganError("--out of `corpus detection` is a dataset folder, not a stream: pass a folder name")
     check_output(out, folder=True, own=("detection.json",))  # a foreign folder is never replaced
     gen_paths = [Path(p) for p in generated]
     gen_records = [read_generated(p) for p in gen_paths]  # checks every file before any work
+    pooled = mix_runs or split_by == "random"
     rng = random.Random(seed)
     removed = dict.fromkeys(("duplicate_real", "duplicate_generated", "generated_identical_to_real",
                              "real_unused", "generated_unused"), 0)
 
     canon = make_canonicalizer(generator, oov, real_max_tokens)
-    real_texts, real_info = load_real_texts(real, real_labels, text_column)
+    with_class = [sum(1 for r in recs if r.get(CLASS_COLUMN) is not None) for recs in gen_records]
+    conditional = any(with_class)
+    if conditional and not all(n == len(recs) for n, recs in zip(with_class, gen_records)):
+        raise TextganError(f"only some generated records carry a class ({sum(with_class)} of "
+                           f"{sum(len(r) for r in gen_records)} have {CLASS_COLUMN!r}): build the dataset from runs of one "
+                           "kind, all label-conditional or none")
+    real_texts, real_info = load_real_texts(real, real_labels, text_column, group_column=column, classes=conditional)
+    raw_groups = real_info.pop("groups", None)
+    raw_classes = real_info.pop("classes", None)
+    class_of: dict[tuple[int, str], str] = {}  # (label 0 real / 1 generated, canonical text) -> class
     real_info["max_tokens"] = real_max_tokens
-    real_norm: dict[str, str] = {}
-    for t in real_texts:
+    real_norm: dict[str, Any] = {}  # canonical text -> its group value (None without a group split)
+    missing_group = 0
+    for i, t in enumerate(real_texts):
         t = canon(t, "real")
         if t is None:
             continue
         if t in real_norm:
             removed["duplicate_real"] += 1
-        else:
-            real_norm[t] = t
-    real_pool = list(real_norm.values())
+            continue
+        g = None
+        if grouped:
+            raw = raw_groups[i]
+            dated = split_by == "date" and isinstance(raw, (int, float, date)) and not isinstance(raw, bool)
+            g = raw if dated else _group_name(raw)  # a date split keeps numbers and dates for parse_date
+            if g is None:
+                missing_group += 1
+                continue
+        real_norm[t] = g
+        if conditional:
+            class_of[(0, t)] = raw_classes[i]
+    if grouped:
+        removed["real_missing_group"] = missing_group
+        if not real_norm:
+            raise TextganError(f"no real text has a value in column {column!r}: pick another --real-group-column or --split-by run")
+    real_pool = list(real_norm)
     rng.shuffle(real_pool)
 
+    gen_column = None
+    if grouped and split_by != "date" and column not in GENERATION_FIELDS:
+        has = [sum(1 for r in recs if _group_name(r.get(column)) is not None) for recs in gen_records]
+        if all(h == len(recs) for h, recs in zip(has, gen_records)):
+            gen_column = column
+        elif any(has):
+            raise TextganError(f"only some generated records have the field {column!r} ({sum(has)} of "
+                               f"{sum(len(r) for r in gen_records)}): give it to every record or to none")
     seen: set[str] = set()
-    runs: list[list[str]] = []
+    runs: list[list[tuple[str, Any]]] = []
     for records in gen_records:
         kept = []
         for r in records:
@@ -219,87 +503,243 @@ def build_detection_dataset(real: str | Path, generated: Sequence[str | Path], o
                 removed["duplicate_generated"] += 1
             else:
                 seen.add(key)
-                kept.append(key)
+                kept.append((key, _group_name(r.get(gen_column)) if gen_column else None))
+                if conditional:
+                    class_of[(1, key)] = str(r[CLASS_COLUMN])
         rng.shuffle(kept)
         runs.append(kept)
     names = [str(p) for p in gen_paths]
+    if canon.oov == "auto":  # settle <unk> now that both sides are read: equal rates, or no <unk> on either side
+        kept_real, kept_gen = canon.resolve(list(real_norm), [t for run in runs for t, _ in run])
+        if len(kept_real) < len(real_norm):
+            keep_r = set(kept_real)
+            real_norm = {t: g for t, g in real_norm.items() if t in keep_r}
+            real_pool = [t for t in real_pool if t in keep_r]
+        if len(kept_gen) < sum(len(r) for r in runs):
+            keep_g = set(kept_gen)
+            runs = [[(t, g) for t, g in run if t in keep_g] for run in runs]
+        if not real_norm or not any(runs):
+            raise TextganError(f"no {'real' if not real_norm else 'generated'} text is left once texts holding <unk> "
+                               f"are dropped ({canon.auto['why']}): pass --oov unk to keep them, or use a generator "
+                               "whose vocabulary covers the real texts")
 
-    # Generated texts per split, with the run each came from.
-    by_split: dict[str, list[tuple[str, str]]] = {s: [] for s in SPLITS}
+    # ---- real texts per split (group splits) and the split description
+    split_info: dict[str, Any] = {"by": split_by if not (split_by == "run" and pooled) else "random",
+                                  "requested": split_by, "group_column": column}
+    real_split: dict[str, list[tuple[str, Any]]] | None = None
+    split_of: dict[Any, str] = {}
+    if grouped:
+        sizes_by_group: dict[Any, int] = {}
+        keys: dict[str, Any] = {}
+        for t in real_pool:
+            g = real_norm[t]
+            k = _day(parse_date(g)) if split_by == "date" else g
+            keys[t] = k
+            sizes_by_group[k] = sizes_by_group.get(k, 0) + 1
+        if split_by == "date":
+            kinds = {type(k) for k in sizes_by_group}
+            if len(kinds) > 1:
+                raise TextganError(f"column {column!r} mixes numbers and dates: make it one kind (e.g. ISO dates)")
+            order = sorted(sizes_by_group, reverse=True)  # newest first: test, then validation
+        else:
+            order = sorted(sizes_by_group)
+            random.Random(seed).shuffle(order)
+        groups, shared = assign_groups(sizes_by_group, order, split_by == "date", validation_fraction, test_fraction)
+        split_of = {g: s for s, gs in groups.items() for g in gs}
+        real_split = {s: [] for s in SPLITS}
+        for t in real_pool:
+            real_split[split_of[keys[t]]].append((t, keys[t]))
+        if shared:
+            share = validation_fraction / (1 - test_fraction)
+            n_val = round(len(real_split["train"]) * share)
+            real_split["validation"], real_split["train"] = real_split["train"][:n_val], real_split["train"][n_val:]
+        names_of = (lambda gs: [_date_name(g) for g in sorted(gs)]) if split_by == "date" else (lambda gs: sorted(gs))
+        split_info.update(groups={s: names_of(gs) for s, gs in groups.items()},
+                          num_groups={s: len(gs) for s, gs in groups.items()},
+                          real_texts_per_split_before_balancing={s: len(v) for s, v in real_split.items()},
+                          validation_shares_train_groups=shared, real_missing_group=missing_group)
+        if shared:
+            split_info["groups"]["validation"] = list(split_info["groups"]["train"])
+            split_info["num_groups"]["validation"] = split_info["num_groups"]["train"]
+        if split_by == "date":
+            spans = {**groups, "validation": groups["train"] if shared else groups["validation"]}
+            split_info["date_range"] = {s: ([_date_name(min(spans[s])), _date_name(max(spans[s]))] if spans[s] else None)
+                                        for s in SPLITS}
+
+    # ---- generated texts per split, with the run (and group) each came from
+    by_split: dict[str, list[tuple[str, str, Any]]] = {s: [] for s in SPLITS}
     assignment: dict[str, list[str]] = {s: [] for s in SPLITS}
-    if mix_runs or len(runs) == 1:
-        pool = [(t, names[i]) for i, run in enumerate(runs) for t in run]
+    if gen_column is not None:
+        unmatched = 0
+        for i, run in enumerate(runs):
+            for t, g in run:
+                s = split_of.get(g)
+                if s is None:
+                    unmatched += 1
+                else:
+                    by_split[s].append((t, names[i], g))
+        if split_info.get("validation_shares_train_groups"):
+            share = validation_fraction / (1 - test_fraction)
+            n_val = round(len(by_split["train"]) * share)
+            by_split["validation"], by_split["train"] = by_split["train"][:n_val], by_split["train"][n_val:]
+        removed["generated_unmatched_group"] = unmatched
+        split_info["generated"] = f"grouped by the field {column!r} of the generated records, like the real texts"
+    elif pooled or len(runs) == 1:
+        pool = [(t, names[i], g) for i, run in enumerate(runs) for t, g in run]
         rng.shuffle(pool)
-        n_train, n_val, _ = _fraction_sizes(len(pool), validation_fraction, test_fraction)
+        if real_split is not None:
+            n_real = sum(len(v) for v in real_split.values())
+            n_train, n_val, _ = _fraction_sizes(len(pool), len(real_split["validation"]) / n_real,
+                                                len(real_split["test"]) / n_real)
+            how = "in the real splits' proportions"
+        else:
+            n_train, n_val, _ = _fraction_sizes(len(pool), validation_fraction, test_fraction)
+            how = "by the fractions"
         parts = {"train": pool[:n_train], "validation": pool[n_train:n_train + n_val], "test": pool[n_train + n_val:]}
         for s in SPLITS:
             by_split[s] = parts[s]
-            assignment[s] = sorted({src for _, src in parts[s]})
+        split_info["generated"] = (("runs pooled" if len(runs) > 1 else "a single run") + f", split at random {how}")
     else:
         if len(runs) == 2:
-            first = [(t, names[0]) for t in runs[0]]
+            first = [(t, names[0], g) for t, g in runs[0]]
             share = validation_fraction / (1 - test_fraction)
             n_val = round(len(first) * share)
             by_split["train"], by_split["validation"] = first[n_val:], first[:n_val]
-            by_split["test"] = [(t, names[1]) for t in runs[1]]
-            assignment = {"train": [names[0]], "validation": [names[0]] if n_val else [], "test": [names[1]]}
+            by_split["test"] = [(t, names[1], g) for t, g in runs[1]]
         else:
-            groups = {"train": list(range(len(runs) - 2)), "validation": [len(runs) - 2], "test": [len(runs) - 1]}
-            for s, idx in groups.items():
-                by_split[s] = [(t, names[i]) for i in idx for t in runs[i]]
-                assignment[s] = [names[i] for i in idx]
+            idx = {"train": list(range(len(runs) - 2)), "validation": [len(runs) - 2], "test": [len(runs) - 1]}
+            for s, ii in idx.items():
+                by_split[s] = [(t, names[i], g) for i in ii for t, g in runs[i]]
+        split_info["generated"] = "by source run (one --generated file = one run)"
+    for s in SPLITS:
+        assignment[s] = sorted({src for _, src, _ in by_split[s]}, key=names.index)
 
     total_gen = sum(len(v) for v in by_split.values())
     if total_gen == 0:
         raise TextganError("no generated text is left after removing duplicates and copies of real texts: generate more, or more diverse, texts")
-    budget = min(len(real_pool), total_gen, max_per_class or total_gen)
-    sizes = {s: len(by_split[s]) * budget // total_gen for s in SPLITS}
+    if real_split is None:
+        budget = min(len(real_pool), total_gen, max_per_class or total_gen)
+        sizes = {s: len(by_split[s]) * budget // total_gen for s in SPLITS}
+    else:
+        avail = {s: min(len(real_split[s]), len(by_split[s])) for s in SPLITS}
+        cap = max_per_class or sum(avail.values())
+        sizes = {s: (avail[s] * cap // sum(avail.values()) if sum(avail.values()) > cap else avail[s]) for s in SPLITS}
     for s in SPLITS:
         if sizes[s] == 0 and (s != "validation" or validation_fraction > 0):
-            raise TextganError(f"the {s} split would hold no text ({len(real_pool)} real, {total_gen} generated texts "
-                               f"usable; per split {dict((k, len(v)) for k, v in by_split.items())}): pass more texts "
-                               "or change the fractions")
-    removed["generated_unused"] = total_gen - sum(sizes.values())
-    removed["real_unused"] = len(real_pool) - sum(sizes.values())
+            real_counts = {k: len(v) for k, v in real_split.items()} if real_split is not None else len(real_pool)
+            raise TextganError(f"the {s} split would hold no text ({real_counts} real, {total_gen} generated texts "
+                               f"usable; generated per split {dict((k, len(v)) for k, v in by_split.items())}): pass more texts "
+                               "or change the fractions" + (" or the group column" if grouped else ""))
 
+    # ---- the texts of each split: (text, meta_source, group)
     real_spec = real_info["corpus"] or str(real)
-    splits: dict[str, list[dict]] = {}
+    selected: dict[str, dict[str, list]] = {s: {} for s in SPLITS}
+    reserves: dict[str, dict[str, list]] = {s: {} for s in SPLITS}
+    shared_reserve: dict[str, list] = {"real": [], "generated": []}
     offset = 0
     for s in SPLITS:
         n = sizes[s]
-        rows = [{"text": t, "label": 1, "label_name": "generated", META_SOURCE: src} for t, src in by_split[s][:n]]
-        rows += [{"text": t, "label": 0, "label_name": "real", META_SOURCE: real_spec} for t in real_pool[offset:offset + n]]
-        offset += n
+        selected[s]["generated"], reserves[s]["generated"] = by_split[s][:n], by_split[s][n:]
+        if real_split is None:
+            selected[s]["real"] = [(t, real_spec, None) for t in real_pool[offset:offset + n]]
+            reserves[s]["real"] = []
+            offset += n
+        else:
+            rows = [(t, real_spec, g) for t, g in real_split[s]]
+            selected[s]["real"], reserves[s]["real"] = rows[:n], rows[n:]
+    if real_split is None:
+        shared_reserve["real"] = [(t, real_spec, None) for t in real_pool[offset:]]
+
+    near: dict[str, Any] = {"enabled": threshold is not None, "threshold": threshold}
+    if threshold is not None:
+        factory = lambda: NearDupIndex(threshold, near_dup_shingle, near_dup_num_perm, seed)  # noqa: E731
+        near_removed = _near_dup_filter(selected, reserves, shared_reserve, factory)
+        near.update(factory().describe())
+        near.update(compared="validation vs train, test vs train and validation, within each class (real with real, "
+                             "generated with generated); a removed text is replaced by an unused text of its split when "
+                             "there is one, and the split is kept balanced",
+                    removed=near_removed,
+                    removed_total={c: sum(v[c] for v in near_removed.values()) for c in LABEL_NAMES})
+    else:
+        near_removed = {s: dict.fromkeys(LABEL_NAMES, 0) for s in ("validation", "test")}
+        near.update(removed=near_removed, removed_total=dict.fromkeys(LABEL_NAMES, 0))
+    sizes = {s: len(selected[s]["real"]) for s in SPLITS}
+    for s in SPLITS:
+        if sizes[s] == 0 and (s != "validation" or validation_fraction > 0):
+            raise TextganError(f"the {s} split holds no text after removing near duplicates of other splits "
+                               f"({near_removed}): pass more texts, or a higher --near-dup-threshold")
+    used = sum(sizes.values())
+    removed["generated_unused"] = total_gen - used - near["removed_total"]["generated"]
+    removed["real_unused"] = (len(real_pool) - used - near["removed_total"]["real"])
+
+    splits: dict[str, list[dict]] = {}
+    for s in SPLITS:
+        rows = []
+        for c, label in (("generated", 1), ("real", 0)):
+            for t, src, g in selected[s][c]:
+                row = {"text": t, "label": label, "label_name": c, META_SOURCE: src}
+                if grouped:
+                    row[META_GROUP] = None if g is None else (_date_name(g) if split_by == "date" else str(g))
+                if conditional:
+                    row[CLASS_COLUMN] = class_of[(label, t)]
+                rows.append(row)
         rng.shuffle(rows)
         splits[s] = [{"id": f"{s}-{i}", **r} for i, r in enumerate(rows)]
     counts = {s: {"real": sizes[s], "generated": sizes[s]} for s in SPLITS}
+    if grouped:
+        split_info["groups_used"] = {s: sorted({r[META_GROUP] for r in rows if r["label"] == 0}) for s, rows in splits.items()}
+        if split_by == "date":  # many dates: the card shows their range
+            split_info["groups_used"] = {s: len(v) for s, v in split_info["groups_used"].items()}
 
+    metadata_columns = [META_SOURCE] + ([META_GROUP] if grouped else [])
+    class_mix = None
+    if conditional:
+        names = sorted({c for rows in splits.values() for r in rows for c in [r[CLASS_COLUMN]]})
+        class_mix = {s: {side: {c: sum(1 for r in rows if r["label"] == lab and r[CLASS_COLUMN] == c) for c in names}
+                         for side, lab in (("real", 0), ("generated", 1))} for s, rows in splits.items()}
+        unmatched = sorted({r[CLASS_COLUMN] for rows in splits.values() for r in rows if r["label"] == 1}
+                           - {r[CLASS_COLUMN] for rows in splits.values() for r in rows if r["label"] == 0})
+        if unmatched:
+            raise TextganError(f"generated classes {unmatched} are not labels of the real part {str(real)!r} "
+                               f"(its labels: {sorted({c for (lab, _), c in class_of.items() if lab == 0})}): "
+                               "generate from a generator trained on this corpus's labels")
     meta = {"format": DETECTION_FORMAT, "real": {**real_info, "num_texts": len(real_texts)},
             "generated": [describe_generated(p, recs) for p, recs in zip(gen_paths, gen_records)],
             "counts": counts, "removed": removed, "assignment": assignment,
-            "settings": {"mix_runs": mix_runs, "validation_fraction": validation_fraction,
+            "split": split_info, "near_duplicates": near, "classes": class_mix,
+            "settings": {"mix_runs": mix_runs, "split_by": split_by, "group_column": column,
+                         "validation_fraction": validation_fraction,
                          "test_fraction": test_fraction, "max_per_class": max_per_class, "seed": seed,
-                         "real_labels": real_info["labels"], "real_max_tokens": real_max_tokens},
+                         "real_labels": real_info["labels"], "real_max_tokens": real_max_tokens,
+                         "near_dup_threshold": threshold, "near_dup_shingle": near_dup_shingle,
+                         "near_dup_num_perm": near_dup_num_perm},
             "labels": list(LABEL_NAMES),
             "canonical": canon.describe(),
             "generator_checkpoint": None if generator is None else str(generator),
             "generator_train": generator_train,
-            "columns": {"features": ["text"], "label": ["label", "label_name"], "metadata": [META_SOURCE],
+            "columns": {"features": ["text"], "label": ["label", "label_name"], "metadata": metadata_columns,
+                        "class": CLASS_COLUMN if conditional else None,
                         "note": "meta_* columns are provenance (they reveal the label by construction): never use them as features"},
             "textgan_version": textgan_version()}
     out = Path(out)
-    _write_dataset_folder(out, splits, meta)
-    return DetectionDataset(out, counts, removed, assignment)
+    _write_dataset_folder(out, splits, meta, group_column=grouped, class_column=conditional)
+    return DetectionDataset(out, counts, removed, assignment, split_info, near)
 
 
-def _write_dataset_folder(out: Path, splits: dict[str, list[dict]], meta: dict) -> None:
+def _write_dataset_folder(out: Path, splits: dict[str, list[dict]], meta: dict, group_column: bool = False,
+                          class_column: bool = False) -> None:
     """DatasetDict + JSONL + detection.json + README.md, built in a temporary folder, then renamed."""
     from datasets import ClassLabel, Dataset, DatasetDict, Features, Value
 
     from ..generation import quiet_datasets
 
-    features = Features({"id": Value("string"), "text": Value("string"), "label": ClassLabel(names=list(LABEL_NAMES)),
-                         "label_name": Value("string"), META_SOURCE: Value("string")})
+    columns = {"id": Value("string"), "text": Value("string"), "label": ClassLabel(names=list(LABEL_NAMES)),
+               "label_name": Value("string"), META_SOURCE: Value("string")}
+    if group_column:
+        columns[META_GROUP] = Value("string")
+    if class_column:
+        columns[CLASS_COLUMN] = Value("string")
+    features = Features(columns)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:

@@ -54,7 +54,8 @@ def run_pipeline(recipe: Any, run_path: str | Path, device: str = "auto", progre
                                  real_max_tokens=max_tokens, text_column=data.text_column,
                                  validation_fraction=cfg.validation_fraction, test_fraction=cfg.test_fraction,
                                  max_per_class=cfg.max_per_class, seed=recipe.seed, generator=run_path,
-                                 generator_train=generator_train)
+                                 generator_train=generator_train, split_by=cfg.split_by,
+                                 group_column=cfg.group_column, near_dup_threshold=cfg.near_dup_threshold)
     timings["dataset_s"] = round(time.perf_counter() - t0, 1)
 
     t0 = time.perf_counter()
@@ -71,7 +72,14 @@ def run_pipeline(recipe: Any, run_path: str | Path, device: str = "auto", progre
                                   max_eval_samples=d.max_eval_samples, seed=recipe.seed, device=device,
                                   progress=progress, reference_lm=run_path, transformer=d.transformer)
     timings["report_s"] = round(time.perf_counter() - t0, 1)
-    return {"generated": {"path": str(gen.path), "num": gen.num, "drawn": gen.drawn, "dropped": gen.dropped,
-                          "texts_per_second": round(gen.texts_per_second, 1)},
-            "detection": {"path": str(ds.path), "counts": ds.counts},
-            "detector_test": report["test"], "timings": timings}
+    summary = {"generated": {"path": str(gen.path), "num": gen.num, "drawn": gen.drawn, "dropped": gen.dropped,
+                             "texts_per_second": round(gen.texts_per_second, 1)},
+               "detection": {"path": str(ds.path), "counts": ds.counts},
+               "detector_test": report["test"], "timings": timings}
+    if cfg.augmentation is not None:  # real vs real + generated training data (a label-conditional generator)
+        from .augment import run_augmentation
+
+        t0 = time.perf_counter()
+        summary["augmentation"] = run_augmentation(recipe, run_path, device, progress)
+        timings["augmentation_s"] = round(time.perf_counter() - t0, 1)
+    return summary
