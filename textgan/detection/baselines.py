@@ -78,6 +78,33 @@ def zero_shot_scores(reference: str | Path, texts: Sequence[str], batch_size: in
     return {k: torch.cat(v).numpy().astype(float) for k, v in out.items()}
 
 
+def zero_shot_detectors(reference: str | Path, text: dict[str, Sequence[str]], labels: dict[str, Sequence[int]],
+                        tune: str, keys: Sequence[str] = ("loglik", "logrank"), fit_direction: bool = False,
+                        device: str | torch.device = "cpu") -> tuple[dict[str, dict], float]:
+    """The zero-shot detectors on the test split: one scoring pass of the ``tune`` and test texts under
+    ``reference``, then per score key its test scores (higher = generated), the best threshold on
+    ``tune`` and its sign. ``fit_direction`` negates a score whose AUROC on ``tune`` is below 0.5
+    (generated texts *less* likely than real ones, e.g. sampled at a high temperature).
+
+    Returns:
+        ``{key: {"test": scores, "threshold": t, "sign": +-1.0}}`` and the scoring seconds.
+    """
+    import time
+
+    from .metrics import best_threshold, point_metrics
+
+    t0 = time.perf_counter()
+    zs = {s: zero_shot_scores(reference, text[s], device=device) for s in (tune, "test")}
+    seconds = round(time.perf_counter() - t0, 1)
+    out = {}
+    for key in keys:
+        flip = fit_direction and point_metrics(zs[tune][key], labels[tune], 0.0)["auroc"] < 0.5
+        sign = -1.0 if flip else 1.0
+        out[key] = {"test": sign * zs["test"][key], "threshold": best_threshold(sign * zs[tune][key], labels[tune]),
+                    "sign": sign}
+    return out, seconds
+
+
 SMALL_CLASSIFIER = {"hidden_size": 128, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 256,
                     "max_position_embeddings": 160}
 

@@ -123,8 +123,8 @@ def _text_detectors(rows: dict, wanted: Sequence[str], reference: str | Path, n_
     when its AUROC on the validation split is below 0.5 (``direction`` says which); the threshold is
     then the best one on validation, as in the report.
     """
-    from .baselines import tfidf_logreg, zero_shot_scores
-    from .metrics import best_threshold, evaluate_scores, point_metrics
+    from .baselines import tfidf_logreg, zero_shot_detectors
+    from .metrics import evaluate_scores
 
     text = {s: [r["text"] for r in rows[s]] for s in SPLITS}
     y = {s: [int(r["label"]) for r in rows[s]] for s in SPLITS}
@@ -139,15 +139,13 @@ def _text_detectors(rows: dict, wanted: Sequence[str], reference: str | Path, n_
                                  "what": "word 1-2-gram TF-IDF + logistic regression; score P(generated), threshold 0.5"}
     zs_wanted = [d for d in wanted if d in ZERO_SHOT]
     if zs_wanted:
-        t0 = time.perf_counter()
-        zs = {s: zero_shot_scores(reference, text[s], device=device) for s in (tune, "test")}
-        secs = round(time.perf_counter() - t0, 1)
+        zs, secs = zero_shot_detectors(reference, text, y, tune, keys=[ZERO_SHOT[n][0] for n in zs_wanted],
+                                       fit_direction=True, device=device)
         for name in zs_wanted:
             key, what = ZERO_SHOT[name]
-            sign = -1.0 if point_metrics(zs[tune][key], y[tune], 0.0)["auroc"] < 0.5 else 1.0
-            thr = best_threshold(sign * zs[tune][key], y[tune])
-            found[name] = {**evaluate_scores(sign * zs["test"][key], y["test"], thr, n_bootstrap, seed),
-                           "direction": "higher is generated" if sign > 0 else "lower is generated",
+            z = zs[key]
+            found[name] = {**evaluate_scores(z["test"], y["test"], z["threshold"], n_bootstrap, seed),
+                           "direction": "higher is generated" if z["sign"] > 0 else "lower is generated",
                            "seconds": secs, "reference_lm": str(reference),
                            "what": f"zero-shot {what} under the generator; direction and threshold from the {tune} split"}
     return found

@@ -20,7 +20,7 @@ from .detector import _classification, _predict, _scores, train_detector
 def _all_detectors(rows: dict, model, encoded: dict, dev, baselines: bool, reference_lm, n_bootstrap: int,
                    seed: int, transformer: str | None = None) -> tuple[dict, dict]:
     """Scores and metrics of every detector on the test split (the text column only), and ROC inputs."""
-    from .metrics import best_threshold, evaluate_scores
+    from .metrics import evaluate_scores
 
     text = {s: [r["text"] for r in rows[s]] for s in SPLITS}
     y = {s: [int(r["label"]) for r in rows[s]] for s in SPLITS}
@@ -38,7 +38,7 @@ def _all_detectors(rows: dict, model, encoded: dict, dev, baselines: bool, refer
         what="SeqGAN's CNN discriminator trained from scratch; score P(generated), threshold 0.5")
     if not baselines:
         return found, curves
-    from .baselines import tfidf_logreg, zero_shot_scores
+    from .baselines import tfidf_logreg, zero_shot_detectors
 
     t0 = time.perf_counter()
     scores, info = tfidf_logreg(text["train"], y["train"], text["validation"], y["validation"],
@@ -55,12 +55,10 @@ def _all_detectors(rows: dict, model, encoded: dict, dev, baselines: bool, refer
             what="a transformers sequence classifier fine-tuned on the train split; score P(generated), "
                  "threshold 0.5", **info)
     if reference_lm is not None:
-        t0 = time.perf_counter()
-        zs = {s: zero_shot_scores(reference_lm, text[s], device=dev) for s in (tune, "test")}
-        secs = round(time.perf_counter() - t0, 1)
+        zs, secs = zero_shot_detectors(reference_lm, text, y, tune, device=dev)
         for key, what in (("loglik", "mean token log-likelihood"), ("logrank", "minus the mean log token rank (GLTR)")):
-            thr = best_threshold(zs[tune][key], y[tune])
-            add(f"zero_shot_{key}", zs["test"][key], thr, reads="text", seconds=secs, reference_lm=str(reference_lm),
+            add(f"zero_shot_{key}", zs[key]["test"], zs[key]["threshold"], reads="text", seconds=secs,
+                reference_lm=str(reference_lm),
                 what=f"zero-shot {what} under the reference LM; threshold from the {tune} split")
     return found, curves
 
