@@ -61,3 +61,25 @@ def test_bad_seed_lists_are_one_line_errors(text):
     with pytest.raises(TextganError):
         parse_seeds(text)
     assert parse_seeds("0-2") == [0, 1, 2] and parse_seeds("5, 7") == [5, 7]
+
+
+def test_adm_seeds_summarise_every_evaluation_table_per_method(tmp_path):
+    recipe, overrides = case_recipe("adm", tmp_path)
+    out = tmp_path / "adm_seeds"
+    assert main(_argv(recipe, overrides, out, "--seeds", "0,1")) == 0
+    infos = [json.loads((out / f"seed{s}" / "run.json").read_text()) for s in (0, 1)]
+    summary = json.loads((out / "summary.json").read_text())
+    for evaluation in ("retrieval", "probe", "clustering"):
+        for method, row in infos[0][evaluation].items():
+            for column, value in row.items():
+                if column == "k":
+                    continue
+                got = summary["tables"][evaluation][method][column]
+                values = [value, infos[1][evaluation][method][column]]
+                assert got["n"] == 2 and got["mean"] == pytest.approx(statistics.fmean(values))
+                assert got["std"] == pytest.approx(statistics.stdev(values))
+    assert infos[0]["retrieval"]["ADM"] != infos[1]["retrieval"]["ADM"]  # the seeds really differ
+    text = (out / "summary.md").read_text()
+    assert "## retrieval: mean +- std over 2 seeds" in text and "## probe" in text and "## clustering" in text
+    for png in ("precision_recall.png", "probe.png", "clustering.png"):
+        assert (out / png).stat().st_size > 0

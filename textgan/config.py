@@ -208,6 +208,7 @@ class ADMConfig:
     validation_fraction: float = 0.1  # share of the training split held out (seeded by the recipe's seed)
     hidden_dim: int = 50  # discriminator hidden units = embedding size
     noise: float = 0.4  # masking noise: share of vocabulary entries zeroed, one mask per batch
+    shared_mask: bool = False  # True: one mask for the real and the generated batch of a discriminator update (AYLIEN)
     negative_slope: float = 0.2  # leaky ReLU of the discriminator
     noise_dim: int = 50  # generator input z
     generator_dim: int = 300  # generator hidden units (two layers)
@@ -227,7 +228,7 @@ class ADMConfig:
     encoder_max_length: int = 256  # encoder tokens per document
     evaluations: tuple[str, ...] = ("retrieval", "probe", "clustering")  # textgan/metrics/representation.py
     embed_batch_size: int = 4096
-    compute_dtype: Literal["float32", "bfloat16"] = "float32"  # bfloat16: autocast forward passes (faster CPUs)
+    compute_dtype: Literal["float32", "bfloat16", "auto"] = "float32"  # bfloat16: autocast forward passes (faster CPUs)
     embedding_map: Literal["tsne", "pca", "none"] = "tsne"  # 2-D map of the test embeddings
     map_points: int = 1500  # t-SNE subsample (exact t-SNE is O(N^2))
 
@@ -279,7 +280,7 @@ class DetectorConfig:
     epochs: int = 3  # the epoch with the best validation accuracy is kept
     max_len: int | None = None  # tokens per text (None: the longest train text, at most 512)
     tokenizer: Literal["whitespace", "nltk"] = "whitespace"  # alias tokenize
-    compute_dtype: Literal["float32", "bfloat16"] = "float32"
+    compute_dtype: Literal["float32", "bfloat16", "auto"] = "float32"
     max_eval_samples: int = 2000  # generated / real test texts scored by BLEU and Self-BLEU
     transformer: str | None = None  # also fine-tune a transformer detector: "small" (BERT from a config) or a local folder
 

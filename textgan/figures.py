@@ -79,12 +79,14 @@ def tsne_2d(vectors: Tensor, *, perplexity: float = 30.0, iterations: int = 750,
     return y.float()
 
 
-def plot_precision_recall(table: dict[str, dict[str, float]], out: Path, title: str = "") -> Path:
+def plot_precision_recall(table: dict[str, dict[str, float]], out: Path, title: str = "",
+                          errors: dict[str, dict[str, float]] | None = None) -> Path:
     """Precision against recall fraction (log x axis), one curve per method.
 
     Args:
         table: method title -> {recall (as text): precision}.
         out: PNG path (written atomically).
+        errors: the same shape as ``table``: a +- band per point (e.g. the std over seeds).
     """
     import matplotlib
 
@@ -94,7 +96,11 @@ def plot_precision_recall(table: dict[str, dict[str, float]], out: Path, title: 
     fig, ax = plt.subplots(figsize=(6.5, 4.5))
     for method, row in table.items():
         pts = sorted((float(r), p) for r, p in row.items())
-        ax.plot(*zip(*pts), marker="o", ms=3, label=method)
+        line, = ax.plot(*zip(*pts), marker="o", ms=3, label=method)
+        if errors and method in errors:
+            band = sorted((float(r), errors[method].get(r, 0.0)) for r in row)
+            ax.fill_between([x for x, _ in pts], [p - e for (_, p), (_, e) in zip(pts, band)],
+                            [p + e for (_, p), (_, e) in zip(pts, band)], color=line.get_color(), alpha=0.2)
     ax.set_xscale("log")
     ax.set_xlabel("recall (fraction of the database retrieved)")
     ax.set_ylabel("precision")

@@ -137,11 +137,21 @@ def _stats(values: list[float]) -> dict:
             "std": statistics.stdev(values) if len(values) > 1 else 0.0, "min": min(values), "max": max(values)}
 
 
+EVALUATION_TABLES = ("retrieval", "probe", "clustering", "validation_retrieval")
+"""Tables a run's ``run.json`` may carry (an ADM run: evaluation -> method -> column -> value)."""
+
+
 def summarize(runs: dict[int, Path]) -> dict:
-    """Statistics over seeds of the final metrics, the best metrics and every evaluation step."""
-    finals, bests, steps, prints = {}, {}, {}, {}
+    """Statistics over seeds of the final metrics, the best metrics, every evaluation step and the
+    evaluation tables (``tables``: evaluation -> method -> column -> statistics)."""
+    finals, bests, steps, prints, tables = {}, {}, {}, {}, {}
     for seed, folder in runs.items():
         info = json.loads((folder / "run.json").read_text(encoding="utf-8"))
+        for evaluation in EVALUATION_TABLES:
+            for method, row in (info.get(evaluation) or {}).items():
+                for column, v in row.items():
+                    if isinstance(v, (int, float)) and column != "k":
+                        tables.setdefault(evaluation, {}).setdefault(method, {}).setdefault(column, []).append(v)
         for k, v in info.get("final_metrics", {}).items():
             if isinstance(v, (int, float)):
                 finals.setdefault(k, []).append(v)
@@ -166,6 +176,8 @@ def summarize(runs: dict[int, Path]) -> dict:
             bests.setdefault(k, []).append(v)
     return {"seeds": sorted(runs), "fingerprints": prints, "final": {k: _stats(v) for k, v in finals.items()},
             "best": {k: _stats(v) for k, v in bests.items()},
+            "tables": {e: {m: {c: _stats(v) for c, v in row.items()} for m, row in methods.items()}
+                       for e, methods in tables.items()},
             "per_step": {key: {k: _stats(v) for k, v in metrics.items()} for key, metrics in steps.items()}}
 
 
@@ -202,10 +214,38 @@ def write_summary(parent: str | Path, seeds: list[int]) -> dict:
     for k in sorted(set(summary["final"]) | set(summary["best"])):
         lines.append(f"| {k} | {_fmt(summary['final'].get(k, {}))} | {_fmt(summary['best'].get(k, {}))} |")
     lines += ["", fingerprint_note(summary["fingerprints"])]
+    lines += _evaluation_tables(summary, parent)
     with atomic_open(parent / "summary.md") as f:
         f.write("\n".join(lines) + "\n")
     plot_bands(summary, parent / "learning_curve.png")
     return summary
+
+
+def _evaluation_tables(summary: dict, parent: Path) -> list[str]:
+    """Markdown lines for each evaluation table (mean +- std per method and column) and its plot with
+    bands or whiskers of one std: ``precision_recall.png``, ``probe.png``, ``clustering.png``."""
+    from .figures import plot_precision_recall
+    from .metrics.representation import plot_scores
+
+    lines: list[str] = []
+    n = len(summary["seeds"])
+    for evaluation, methods in summary.get("tables", {}).items():
+        columns = list(dict.fromkeys(c for row in methods.values() for c in row))
+        lines += ["", f"## {evaluation}: mean +- std over {n} seeds", "",
+                  "| method | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns)]
+        for method, row in methods.items():
+            cells = [f"{row[c]['mean']:.4f} +- {row[c]['std']:.4f}" if row.get(c, {}).get("n") else "-" for c in columns]
+            lines.append(f"| {method} | " + " | ".join(cells) + " |")
+        means = {m: {c: s["mean"] for c, s in row.items() if s.get("n")} for m, row in methods.items()}
+        stds = {m: {c: s["std"] for c, s in row.items() if s.get("n")} for m, row in methods.items()}
+        title = f"{parent.name}: {evaluation}, mean +- std over {n} seeds"
+        if evaluation in ("retrieval", "validation_retrieval"):
+            name = "precision_recall.png" if evaluation == "retrieval" else "validation_precision_recall.png"
+            plot_precision_recall(means, parent / name, title, errors=stds)
+        else:
+            shown = [c for c in ("accuracy", "nmi", "v_measure") if c in columns]
+            plot_scores(means, shown, parent / f"{evaluation}.png", title, "score", errors=stds)
+    return lines
 
 
 def plot_bands(summary: dict, out: Path) -> Path | None:

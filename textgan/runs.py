@@ -19,11 +19,11 @@ from typing import Callable, Iterator
 
 import torch
 
-from .config import Recipe, load_recipe, recipe_to_dict
+from .config import Recipe, load_recipe, recipe_from_dict, recipe_to_dict
 from .engine.distributed import Dist, setup
 from .engine.loop import Engine, Phase, RunInterrupted
 from .engine.state import TrainState
-from .device import resolve_device
+from .device import fit_dtypes, resolve_device
 from .engine.rundir import RunDir, environment, warn_if_oversubscribed
 from .errors import TextganError
 from .seeds import RANK_STRIDE
@@ -271,9 +271,20 @@ def _setup(recipe: Recipe) -> tuple[torch.device, Dist]:
     return device, dist
 
 
+def _fit_dtypes(recipe: Recipe, device: torch.device, dist: Dist) -> Recipe:
+    """The recipe with its ``auto`` precisions chosen for ``device`` (the run folder saves the choice,
+    so a resumed run keeps it); warns when an explicit bfloat16 is slower than float32 here."""
+    raw, warnings = fit_dtypes(recipe_to_dict(recipe), device)
+    if dist.is_main:
+        for w in warnings:
+            log.warning(w)
+    return recipe_from_dict(raw)
+
+
 def start(recipe: Recipe, out_dir: str | Path | None = None, progress: bool = True) -> RunResult:
     """Train a recipe from nothing into ``out_dir`` (which must not hold a run)."""
     device, dist = _setup(recipe)
+    recipe = _fit_dtypes(recipe, device, dist)
     if device.type == "cpu" and dist.is_main:
         warn_if_oversubscribed(recipe.threads or torch.get_num_threads())
     out = Path(dist.broadcast(str(out_dir) if out_dir is not None else str(default_run_dir(recipe))))
@@ -331,6 +342,7 @@ def resume(run_dir: str | Path, overrides: list[str] | None = None, progress: bo
         raise TextganError(f"--set {', '.join(changed)} would change the model, the data or the seed of a resumed run: "
                            "drop it, or start a new run with --out")
     device, dist = _setup(recipe)
+    recipe = _fit_dtypes(recipe, device, dist)
     dist.barrier()  # every rank has read the recipe before rank 0 rewrites it
     if dist.is_main:
         if overrides:

@@ -8,6 +8,13 @@ the rollout copy is now refreshed after LeakGAN's interleaved MLE phase (issue 1
 Re-record only on purpose (a change that is meant to alter the numbers, said in the commit):
 
     python -m tests.train.engine_cases --record
+
+Floating-point results depend on the CPU's vector unit (AVX-512 and AVX2 kernels round
+differently, and a GAN's trajectory amplifies the last digit), so the files are per CPU
+capability (``torch.backends.cpu.get_cpu_capability()``): ``golden/<case>.json`` were recorded on
+the project's AVX-512 machine, ``golden/AVX2/<case>.json`` on an AVX2 one (2026-12-01, today's
+code, with ``compute_dtype: auto`` choosing float32 there). ``--record`` writes the files of the
+machine it runs on.
 """
 
 from __future__ import annotations
@@ -34,12 +41,13 @@ LEAKGAN = ["mle.epochs=2", "data.num_train=256", "data.num_test=128", "eval.num_
            "adversarial.mle_batches=2", "threads=1", "device=cpu", "eval.save_samples=5"]
 ADM = ["adm.vocab_file=null", "adm.vocab_size=30", "adm.tokenizer=words", "adm.steps=60", "adm.eval_every=20",
        "adm.hidden_dim=6", "adm.noise_dim=4", "adm.generator_dim=8", "adm.batch_size=8", "adm.embedding_map=pca",
-       "threads=1", "device=cpu"]
+       "adm.compute_dtype=bfloat16", "threads=1", "device=cpu"]  # pinned: `auto` would depend on the machine
 PIPELINE = ["mle.epochs=2", "data.max_vocab=200", "data.max_len=12", "generator.embed_dim=8", "generator.hidden_dim=8",
             "eval.num_samples=40", "eval.every=1", "eval.metrics=[nll_test,bleu]", "pipeline.num_generate=120",
             "pipeline.shard_size=60", "pipeline.detector.embed_dim=8", "pipeline.detector.filter_sizes=[1,2]",
             "pipeline.detector.num_filters=[8,8]", "pipeline.detector.epochs=2", "pipeline.detector.batch_size=16",
-            "pipeline.detector.max_eval_samples=40", "threads=1", "device=cpu", "eval.save_samples=5"]
+            "pipeline.detector.max_eval_samples=40", "pipeline.detector.compute_dtype=bfloat16", "threads=1",
+            "device=cpu", "eval.save_samples=5"]
 
 TOPICS = {0: "apple banana cherry grape melon fruit juice", 1: "car engine wheel road drive speed motor",
           2: "god church faith pray bible belief soul"}
@@ -87,6 +95,15 @@ def case_recipe(name: str, tmp: Path) -> tuple[Path, list[str]]:
 
 
 CASES = ("seqgan", "leakgan", "adm", "pipeline")
+DEFAULT_CAPABILITY = "AVX512"  # the machine the top-level golden files come from
+
+
+def golden_file(case: str, capability: str | None = None) -> Path:
+    """The golden file of ``case`` for a CPU capability (default: this machine's)."""
+    import torch
+
+    capability = capability or torch.backends.cpu.get_cpu_capability()
+    return GOLDEN / f"{case}.json" if capability == DEFAULT_CAPABILITY else GOLDEN / capability / f"{case}.json"
 
 
 def strip_time(records: list[dict]) -> list[dict]:
@@ -134,9 +151,10 @@ if __name__ == "__main__":
 
     if sys.argv[1:] != ["--record"]:
         sys.exit("usage: python -m tests.train.engine_cases --record")
-    GOLDEN.mkdir(exist_ok=True)
     for case in CASES:
         with tempfile.TemporaryDirectory() as d:
             result = run_case(case, Path(d))
-        (GOLDEN / f"{case}.json").write_text(json.dumps(result, indent=1, sort_keys=True) + "\n")
+        target = golden_file(case)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(json.dumps(result, indent=1, sort_keys=True) + "\n")
         print(case, len(result["metrics"]), "records")

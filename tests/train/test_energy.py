@@ -63,6 +63,26 @@ def test_adversarial_steps_update_both_networks_and_select_the_best():
     assert {"d_loss", "g_loss", "real_energy", "fake_energy"} <= set(logged[0])
 
 
+@pytest.mark.parametrize("shared", [False, True])
+def test_discriminator_update_masks_real_and_generated_batch_once_each_or_once_shared(shared, monkeypatch):
+    torch.manual_seed(0)
+    model = AdversarialDocumentModel(vocab_size=40, hidden_dim=3, noise_dim=2, generator_dim=4)
+    docs = (torch.rand(16, 40, generator=torch.Generator().manual_seed(0)) < 0.3).to(torch.uint8)
+    masks = []
+    forward = DenoisingAutoencoder.forward
+
+    def spy(self, x, mask=None):
+        masks.append(mask.clone())
+        return forward(self, x, mask)
+
+    monkeypatch.setattr(DenoisingAutoencoder, "forward", spy)
+    train_energy_model(model.discriminator, model.generator, docs, steps=0, batch_size=4, lr=1e-2, betas=(0.5, 0.999),
+                       margin=0.6, eval_every=1, validate=lambda: 0.0, seed=0, state_module=model, shared_mask=shared)
+    assert len(masks) == 3  # one step: real and generated energies of the D update, then the G update's
+    assert torch.equal(masks[0], masks[1]) == shared  # 40 words at noise 0.4: two draws agree with p = 1e-9
+    assert not torch.equal(masks[1], masks[2])  # the generator's update draws its own mask either way
+
+
 def test_dae_alone_minimises_reconstruction_energy():
     torch.manual_seed(0)
     dae = DenoisingAutoencoder(vocab_size=12, hidden_dim=4, noise=0.4)
@@ -155,3 +175,19 @@ def test_recipe_smoke_run_on_newsgroups20(tmp_path, monkeypatch):
     table = json.loads((result.path / "retrieval.json").read_text())
     assert table["num_queries"] == 7532 and table["database_size"] == 11314
     assert table["table"]["Bag of words (binary, cosine)"]["0.0002"] > 0.3
+
+
+def test_validation_table_scores_the_kept_weights_beside_tfidf(tmp_path):
+    from tests.train.engine_cases import case_recipe
+
+    recipe, overrides = case_recipe("adm", tmp_path)
+    out = tmp_path / "run"
+    assert main(["run", str(recipe), "--out", str(out), "--quiet", *[a for o in overrides for a in ("--set", o)]]) == 0
+    info = json.loads((out / "run.json").read_text())
+    table = json.loads((out / "validation_retrieval.json").read_text())["table"]
+    assert set(table) == {"ADM", "ADM (AE)", "DAE", "Bag of words (binary, cosine)", "TF-IDF (cosine)"}
+    assert info["validation_retrieval"] == table
+    # 54 training documents: the checkpoint was picked on precision at 1 document, which recall 0.01 retrieves
+    for model, title in (("adm", "ADM"), ("adm_ae", "ADM (AE)"), ("dae", "DAE")):
+        assert table[title]["0.01"] == pytest.approx(info["best_val_scores"][model])
+    assert (out / "validation_retrieval.md").read_text().count("|") > 20

@@ -17,7 +17,8 @@ TINY = ["--set", "data.num_train=256", "--set", "data.num_test=64", "--set", "ml
         "--set", "discriminator.embed_dim=8", "--set", "discriminator.filter_sizes=[1,2,3]",
         "--set", "discriminator.num_filters=[8,8,8]", "--set", "discriminator.pretrain_rounds=1",
         "--set", "discriminator.pretrain_epochs=1", "--set", "adversarial.batches=2",
-        "--set", "adversarial.batch_size=16", "--set", "device=cpu", "--quiet"]
+        "--set", "adversarial.batch_size=16", "--set", "device=cpu", "--set", "threads=1", "--quiet"]  # one thread in
+# every process (the subprocess would take all cores): exact resume holds at one thread count
 
 
 def records(run: Path) -> list[dict]:

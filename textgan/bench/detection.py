@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 # The detector of the shipped fake-news CPU recipes (their pipeline.detector section).
-RECIPE_DETECTOR = {"embed_dim": 64, "epochs": 2, "lr": 1e-3, "compute_dtype": "bfloat16", "max_eval_samples": 1000}
+RECIPE_DETECTOR = {"embed_dim": 64, "epochs": 2, "lr": 1e-3, "compute_dtype": "auto", "max_eval_samples": 1000}
 REAL_SOURCES = (("coco_captions", "train"), ("coco_captions", "test"), ("emnlp_news", "test"),
                 ("emnlp_news", "valid"), ("fake_news/liar", "train"), ("fake_news/liar", "valid"),
                 ("fake_news/liar", "test"))
@@ -98,6 +98,7 @@ def bench_detection(n: int = 100_000, generator: str | Path | None = None, gener
     import torch
 
     from ..config import DetectorConfig
+    from ..device import resolve_dtype_name
     from ..detection.dataset import build_detection_dataset
     from ..detection.report import detectability_report
     from ..generation import SamplingSettings, generate_texts
@@ -133,7 +134,7 @@ def bench_detection(n: int = 100_000, generator: str | Path | None = None, gener
     ds = build_detection_dataset(real_file, [gen_file], out, max_per_class=per_class, seed=seed, generator=generator,
                                  real_max_tokens=50, oov="unk")
     timed["dataset"] = time.perf_counter() - t0
-    d = DetectorConfig(**RECIPE_DETECTOR)
+    d = DetectorConfig(**{**RECIPE_DETECTOR, "compute_dtype": resolve_dtype_name(RECIPE_DETECTOR["compute_dtype"], "cpu")})
     t0 = time.perf_counter()
     report = detectability_report(out, embed_dim=d.embed_dim, filter_sizes=d.filter_sizes, num_filters=d.num_filters,
                                   dropout=d.dropout, l2_reg=d.l2_reg, lr=d.lr, batch_size=d.batch_size,

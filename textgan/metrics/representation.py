@@ -162,8 +162,8 @@ def format_table(table: Mapping[str, Mapping[str, float]], columns: Sequence[str
 
 
 def plot_scores(table: Mapping[str, Mapping[str, float]], columns: Sequence[str], out: Path, title: str = "",
-                ylabel: str = "score") -> Path:
-    """Horizontal grouped bars: one group per method, one bar per column."""
+                ylabel: str = "score", errors: Mapping[str, Mapping[str, float]] | None = None) -> Path:
+    """Horizontal grouped bars: one group per method, one bar per column (``errors``: +- whiskers, same shape)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -176,7 +176,8 @@ def plot_scores(table: Mapping[str, Mapping[str, float]], columns: Sequence[str]
     height = 0.8 / max(1, len(columns))
     for j, col in enumerate(columns):
         ys = [i + j * height for i in range(len(methods))]
-        ax.barh(ys, [table[m][col] for m in methods], height=height, label=col)
+        xerr = [errors[m].get(col, 0.0) for m in methods] if errors else None
+        ax.barh(ys, [table[m][col] for m in methods], height=height, label=col, xerr=xerr, capsize=2 if xerr else 0)
     ax.set_yticks([i + height * (len(columns) - 1) / 2 for i in range(len(methods))])
     ax.set_yticklabels(methods, fontsize=8)
     ax.invert_yaxis()

@@ -388,7 +388,7 @@ class CNNDiscriminatorConfig:
     dropout: float = 0.25  # SeqGAN keeps 0.75
     l2_reg: float = 0.2
     highway_gate_bias: float = 0.0  # SeqGAN calls its highway() with bias=0
-    compute_dtype: Literal["float32", "bfloat16"] = "float32"  # bfloat16: faster CPU matmuls, D(real) within ~1e-2
+    compute_dtype: Literal["float32", "bfloat16", "auto"] = "float32"  # bfloat16: faster CPU matmuls, D(real) within ~1e-2
 
     def __post_init__(self) -> None:
         if len(self.filter_sizes) != len(self.num_filters) or not self.filter_sizes:

@@ -466,8 +466,8 @@ class HFCausalLMConfig:
     config: dict = field(default_factory=lambda: {"n_layer": 4, "n_embd": 256, "n_head": 4,
                                                   "activation_function": "gelu_pytorch_tanh"})
     pretrained: str | None = None
-    sample_dtype: Literal["float32", "bfloat16"] = "float32"  # bfloat16: sampling from a bfloat16 copy (faster)
-    compute_dtype: Literal["float32", "bfloat16"] = "float32"  # bfloat16: the teacher-forced pass under autocast
+    sample_dtype: Literal["float32", "bfloat16", "auto"] = "float32"  # bfloat16: sampling from a bfloat16 copy (faster)
+    compute_dtype: Literal["float32", "bfloat16", "auto"] = "float32"  # bfloat16: the teacher-forced pass under autocast
 
     def __post_init__(self) -> None:
         _check_section("generator", self, HFCausalLMConfig, "gpt2", "GPT-2")

@@ -679,7 +679,7 @@ class LeakGANConfig:
     goal_size: int = 16  # K, the Worker's goal embedding size
     goal_out_size: int | None = None  # the Manager's goal size; None: the discriminator's feature size
     step_size: int = 4  # c, goals are summed and rewards taken every c steps
-    compute_dtype: Literal["float32", "bfloat16"] = "float32"  # dtype of the Worker's output product
+    compute_dtype: Literal["float32", "bfloat16", "auto"] = "float32"  # dtype of the Worker's output product
 
     def __post_init__(self) -> None:
         if self.step_size < 1 or self.goal_size < 1 or self.embed_dim < 1 or self.hidden_dim < 1:

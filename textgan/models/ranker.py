@@ -194,7 +194,7 @@ class RankerConfig:
     num_filters: tuple[int, ...] = (100, 200, 200, 200, 200, 100, 100, 100, 100, 100, 160, 160)
     dropout: float = 0.25
     highway_gate_bias: float = 0.0
-    compute_dtype: Literal["float32", "bfloat16"] = "float32"
+    compute_dtype: Literal["float32", "bfloat16", "auto"] = "float32"
     gamma: float = 1.0  # inverse temperature of the ranking softmax (the authors' code: 1, opt.py line 22)
     reference_size: int = 16  # |U|, real sentences every score is taken against (Texygen: 16)
     comparison_size: int = 32  # |C+|: real sentences a generated one is ranked among in the reward

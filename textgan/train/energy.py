@@ -115,7 +115,8 @@ class EnergyPhase(Phase):
 
     With a generator each step is the reference's pair of updates: the discriminator minimises
     ``mean E(x) + max(0, margin - mean E(G(z)))`` (:func:`discriminator_loss`), then the generator
-    minimises ``mean E(G(z))``; every update draws its own z ~ N(0, I) and batch mask. Without a
+    minimises ``mean E(G(z))``; every update draws its own z ~ N(0, I) and batch masks (one for the
+    real and one for the generated batch, or one for both with ``shared_mask``). Without a
     generator the discriminator minimises ``mean E(x)`` alone (the DAE baseline). Steps run
     0..``steps`` (the reference's ``steps + 1`` updates); validation runs at every positive
     multiple of ``eval_every`` and at the last step, and the best weights are kept.
@@ -131,9 +132,9 @@ class EnergyPhase(Phase):
                  betas: tuple[float, float], margin: float, eval_every: int, validate: Callable[[], float], seed: int,
                  state_module: nn.Module | None = None, on_best: Callable[[int, float], None] | None = None,
                  log_to: str = "", autocast_dtype: torch.dtype | None = None,
-                 on_end: Callable[[], None] | None = None) -> None:
+                 on_end: Callable[[], None] | None = None, shared_mask: bool = False) -> None:
         super().__init__()
-        self.name, self.steps = name, steps + 1
+        self.name, self.steps, self.shared_mask = name, steps + 1, shared_mask
         self.discriminator, self.generator, self.train_docs = discriminator, generator, train_docs
         self.batch_size, self.margin, self.eval_every, self.validate = batch_size, margin, eval_every, validate
         self.log_to, self.autocast_dtype, self.on_end = log_to, autocast_dtype, on_end
@@ -176,9 +177,12 @@ class EnergyPhase(Phase):
     def _noise(self, n: int) -> Tensor:
         return torch.randn(n, self.generator.noise_dim, generator=self.rng, device=self.device)
 
-    def _energy(self, docs: Tensor) -> Tensor:
+    def _energy(self, docs: Tensor, mask: Tensor | None = None) -> Tensor:
+        """(B,) energies of ``docs`` under ``mask``, or under a fresh batch mask when None."""
+        if mask is None:
+            mask = self.discriminator.mask(self.rng)
         with self._autocast():
-            reconstruction = self.discriminator(docs, self.discriminator.mask(self.rng))
+            reconstruction = self.discriminator(docs, mask)
         return reconstruction_energy(docs, reconstruction.float())  # (B,) in float32
 
     def begin(self) -> None:
@@ -189,12 +193,14 @@ class EnergyPhase(Phase):
     def step(self, step: int) -> dict:
         name, generator, batch_size = self.name, self.generator, self.batch_size
         x = (self.train_docs[next(self.batches).to(self.train_docs.device)] > 0).float()  # (B, V) binary
-        # discriminator update: the generator's output is a constant here
-        real = self._energy(x)
+        # discriminator update: the generator's output is a constant here. With shared_mask the real and the
+        # generated batch see one mask, as AYLIEN's model.py feeds one `mask` to both discriminator calls
+        mask = self.discriminator.mask(self.rng) if self.shared_mask and generator is not None else None
+        real = self._energy(x, mask)
         if generator is not None:
             with torch.no_grad(), self._autocast():
                 fake_docs = generator(self._noise(batch_size)).float()
-            fake = self._energy(fake_docs)
+            fake = self._energy(fake_docs, mask)
             d_loss = discriminator_loss(real, fake, self.margin)
         else:
             d_loss = real.mean()
@@ -258,7 +264,7 @@ def train_energy_model(discriminator: DenoisingAutoencoder, generator: MLPGenera
                        eval_every: int, validate: Callable[[], float], seed: int,
                        state_module: nn.Module | None = None, on_best: Callable[[int, float], None] | None = None,
                        name: str = "adm", progress: bool = False,
-                       autocast_dtype: torch.dtype | None = None) -> EnergyTrainResult:
+                       autocast_dtype: torch.dtype | None = None, shared_mask: bool = False) -> EnergyTrainResult:
     """Train one energy model outside a run folder (an :class:`EnergyPhase` on an in-memory engine).
 
     See :class:`EnergyPhase` for the updates. ``validate`` returns the current validation score
@@ -266,14 +272,16 @@ def train_energy_model(discriminator: DenoisingAutoencoder, generator: MLPGenera
     ``state_module`` is the module whose weights are kept as the best (default: the
     discriminator); ``autocast_dtype`` runs the forward passes under ``torch.autocast``
     (``torch.bfloat16`` is about 3 times faster on CPUs with bf16 matrix units; weights,
-    optimizer state and losses stay float32).
+    optimizer state and losses stay float32); ``shared_mask`` masks the real and the generated
+    batch of a discriminator update with one mask (the reference's graph) instead of one each.
 
     Returns:
         The best state, its step and score, and the history.
     """
     phase = EnergyPhase(name, discriminator, generator, train_docs, TrainState(), steps=steps, batch_size=batch_size,
                         lr=lr, betas=betas, margin=margin, eval_every=eval_every, validate=validate, seed=seed,
-                        state_module=state_module, on_best=on_best, autocast_dtype=autocast_dtype)
+                        state_module=state_module, on_best=on_best, autocast_dtype=autocast_dtype,
+                        shared_mask=shared_mask)
     Engine([phase], progress=progress, handle_signals=False).run_phases()
     return phase.result()
 
@@ -360,7 +368,7 @@ class AdmRun:
             return summary
         table = self.phases[-1].table
         summary["retrieval"] = table
-        for name in ("probe", "clustering"):  # written by evaluate_retrieval when adm.evaluations lists them
+        for name in ("probe", "clustering", "validation_retrieval"):  # written by evaluate_retrieval when present
             if self.run is not None and (self.run.path / f"{name}.json").is_file():
                 summary[name] = json.loads((self.run.path / f"{name}.json").read_text(encoding="utf-8"))["table"]
         summary["final_metrics"] = {f"precision@{k}": v for k, v in table["ADM"].items()}
@@ -396,6 +404,8 @@ class AdmRun:
         for name, (q, db) in vectors.items():
             precision = retrieval_precision(q.to(device), queries_split.labels, db.to(device), database_labels, recalls)
             table[titles[name]] = {_fmt_recall(r): p for r, p in zip(recalls, precision)}
+        if data.test is not None:
+            self._validation_table(recalls)
         best_steps = {n: p.best_step for n, p in self.energy_phases.items()}
         write_json(run.path / "retrieval.json", {"queries": where, "num_queries": len(queries_split),
                                                  "database_size": int(database_counts.shape[0]), "table": table,
@@ -431,6 +441,30 @@ class AdmRun:
             write_evaluation_tables(tables, run.path, title=f"{recipe.name}: {where}",
                                     info={"queries": where, "num_queries": len(queries_split),
                                           "database_size": int(database_counts.shape[0])})
+        return table
+
+    def _validation_table(self, recalls: list[float]) -> dict:
+        """``validation_retrieval.json``/``.md``: validation queries against the training part, every trained
+        model at its kept (best) weights beside binary bag of words and TF-IDF: the table to tune settings on
+        (the test table stays untouched by the choice)."""
+        cfg, data, device, run = self.recipe.adm, self.data, self.device, self.run
+        db_counts, q_counts = data.train.counts, data.valid.counts
+        vectors = {name: (embed_bow(module, q_counts.to(device), batch_size=cfg.embed_batch_size),
+                          embed_bow(module, db_counts.to(device), batch_size=cfg.embed_batch_size))
+                   for name, (module, _) in self.models.items()}
+        df = (db_counts > 0).sum(dim=0)
+        vectors["bow"] = ((q_counts > 0).float(), (db_counts > 0).float())
+        vectors["tfidf"] = (tfidf(q_counts, df, db_counts.shape[0]), tfidf(db_counts, df, db_counts.shape[0]))
+        table = {}
+        for name, (q, db) in vectors.items():
+            precision = retrieval_precision(q.to(device), data.valid.labels, db.to(device), data.train.labels, recalls)
+            table[METHOD_TITLES.get(name, name)] = {_fmt_recall(r): p for r, p in zip(recalls, precision)}
+        write_json(run.path / "validation_retrieval.json", {"queries": "validation", "num_queries": len(data.valid),
+                                                            "database_size": int(db_counts.shape[0]), "table": table})
+        with atomic_open(run.path / "validation_retrieval.md") as f:
+            f.write(f"Precision of validation queries against the {db_counts.shape[0]} training documents they were "
+                    "held out from, by recall fraction (tune on this table, report the test table).\n\n")
+            f.write(format_retrieval_table(table))
         return table
 
     def _feature_baselines(self, database_counts: Tensor, query_counts: Tensor) -> dict[str, tuple[Tensor, Tensor]]:
@@ -545,7 +579,7 @@ def build_adm(recipe, device: torch.device, progress: bool = True) -> AdmRun:
                             eval_every=cfg.eval_every, validate=validate, seed=recipe.seed, state_module=module,
                             on_best=on_best, log_to="" if name == "adm" else f"baselines/{name}",
                             autocast_dtype=torch.bfloat16 if cfg.compute_dtype == "bfloat16" else None,
-                            on_end=on_end)
+                            on_end=on_end, shared_mask=cfg.shared_mask)
         adm.models[name] = (module, kind)
         adm.energy_phases[name] = phase
     adm.phases = [*adm.energy_phases.values(), RetrievalPhase(adm)]
