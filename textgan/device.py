@@ -88,9 +88,9 @@ def fit_dtypes(raw: dict, device: torch.device | str) -> tuple[dict, list[str]]:
                     out[k] = resolve_dtype_name(v, device)
                     if v == "bfloat16" and bfloat16_speedup(torch.device(device).type) < 0.8:
                         warnings.append(
-                            f"{where}: bfloat16 products run {1 / bfloat16_speedup(torch.device(device).type):.1f}x "
-                            f"slower than float32 on this {torch.device(device).type} (no bfloat16 matrix units): "
-                            f"--set {where}=auto (or float32) is faster here")
+                            f"{where}: bfloat16 is slow on this {torch.device(device).type} (no bfloat16 matrix units: "
+                            f"a 256 x 256 product took {1 / bfloat16_speedup(torch.device(device).type):.1f}x "
+                            f"float32's time): --set {where}=auto (or float32) is faster here")
                 else:
                     out[k] = walk(v, where)
             return out

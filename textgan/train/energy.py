@@ -387,23 +387,11 @@ class AdmRun:
             queries_split, where = data.valid, "validation"
             database_counts, database_labels = data.train.counts, data.train.labels
         recalls = list(cfg.recalls)
-        vectors: dict[str, tuple[Tensor, Tensor]] = {}
-        for name, (module, _) in self.models.items():
-            vectors[name] = (embed_bow(module, queries_split.counts.to(device), batch_size=cfg.embed_batch_size),
-                             embed_bow(module, database_counts.to(device), batch_size=cfg.embed_batch_size))
-        if "bow" in cfg.baselines:
-            vectors["bow"] = ((queries_split.counts > 0).float(), (database_counts > 0).float())
-        if "tfidf" in cfg.baselines:
-            df = (database_counts > 0).sum(dim=0)
-            n_db = database_counts.shape[0]
-            vectors["tfidf"] = (tfidf(queries_split.counts, df, n_db), tfidf(database_counts, df, n_db))
+        vectors = self._vectors(queries_split.counts, database_counts, [b for b in ("bow", "tfidf") if b in cfg.baselines])
         vectors.update(self._feature_baselines(database_counts, queries_split.counts))
         titles = {name: METHOD_TITLES.get(name) or baseline_title(name, cfg.baseline_dim, cfg.encoder_path)
                   for name in vectors}
-        table: dict[str, dict[str, float]] = {}
-        for name, (q, db) in vectors.items():
-            precision = retrieval_precision(q.to(device), queries_split.labels, db.to(device), database_labels, recalls)
-            table[titles[name]] = {_fmt_recall(r): p for r, p in zip(recalls, precision)}
+        table = self._precision_table(vectors, titles, queries_split.labels, database_labels, recalls)
         if data.test is not None:
             self._validation_table(recalls)
         best_steps = {n: p.best_step for n, p in self.energy_phases.items()}
@@ -443,22 +431,38 @@ class AdmRun:
                                           "database_size": int(database_counts.shape[0])})
         return table
 
+    def _vectors(self, query_counts: Tensor, database_counts: Tensor, bags: list[str]) -> dict[str, tuple[Tensor, Tensor]]:
+        """(query, database) vectors of every trained model at its current weights, and of the bag-of-words
+        methods in ``bags`` (``bow``: binary; ``tfidf``: document frequencies of the database)."""
+        cfg, device = self.recipe.adm, self.device
+        vectors = {name: (embed_bow(module, query_counts.to(device), batch_size=cfg.embed_batch_size),
+                          embed_bow(module, database_counts.to(device), batch_size=cfg.embed_batch_size))
+                   for name, (module, _) in self.models.items()}
+        if "bow" in bags:
+            vectors["bow"] = ((query_counts > 0).float(), (database_counts > 0).float())
+        if "tfidf" in bags:
+            df, n_db = (database_counts > 0).sum(dim=0), database_counts.shape[0]
+            vectors["tfidf"] = (tfidf(query_counts, df, n_db), tfidf(database_counts, df, n_db))
+        return vectors
+
+    def _precision_table(self, vectors: dict, titles: dict, query_labels: Tensor, database_labels: Tensor,
+                         recalls: list[float]) -> dict[str, dict[str, float]]:
+        """Method title -> {recall: precision} of each (query, database) pair in ``vectors``."""
+        table = {}
+        for name, (q, db) in vectors.items():
+            precision = retrieval_precision(q.to(self.device), query_labels, db.to(self.device), database_labels,
+                                            recalls)
+            table[titles.get(name, name)] = {_fmt_recall(r): p for r, p in zip(recalls, precision)}
+        return table
+
     def _validation_table(self, recalls: list[float]) -> dict:
         """``validation_retrieval.json``/``.md``: validation queries against the training part, every trained
         model at its kept (best) weights beside binary bag of words and TF-IDF: the table to tune settings on
         (the test table stays untouched by the choice)."""
-        cfg, data, device, run = self.recipe.adm, self.data, self.device, self.run
-        db_counts, q_counts = data.train.counts, data.valid.counts
-        vectors = {name: (embed_bow(module, q_counts.to(device), batch_size=cfg.embed_batch_size),
-                          embed_bow(module, db_counts.to(device), batch_size=cfg.embed_batch_size))
-                   for name, (module, _) in self.models.items()}
-        df = (db_counts > 0).sum(dim=0)
-        vectors["bow"] = ((q_counts > 0).float(), (db_counts > 0).float())
-        vectors["tfidf"] = (tfidf(q_counts, df, db_counts.shape[0]), tfidf(db_counts, df, db_counts.shape[0]))
-        table = {}
-        for name, (q, db) in vectors.items():
-            precision = retrieval_precision(q.to(device), data.valid.labels, db.to(device), data.train.labels, recalls)
-            table[METHOD_TITLES.get(name, name)] = {_fmt_recall(r): p for r, p in zip(recalls, precision)}
+        data, run = self.data, self.run
+        db_counts = data.train.counts
+        vectors = self._vectors(data.valid.counts, db_counts, ["bow", "tfidf"])
+        table = self._precision_table(vectors, METHOD_TITLES, data.valid.labels, data.train.labels, recalls)
         write_json(run.path / "validation_retrieval.json", {"queries": "validation", "num_queries": len(data.valid),
                                                             "database_size": int(db_counts.shape[0]), "table": table})
         with atomic_open(run.path / "validation_retrieval.md") as f:
