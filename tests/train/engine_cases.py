@@ -31,14 +31,16 @@ SEQGAN = ["mle.epochs=2", "data.num_train=256", "data.num_test=128", "eval.num_s
           "eval.every_adversarial=1", "discriminator.pretrain_rounds=2", "discriminator.pretrain_epochs=1",
           "discriminator.filter_sizes=[2,3]", "discriminator.num_filters=[4,4]", "adversarial.batches=3",
           "adversarial.d_rounds=1", "adversarial.d_epochs=1", "adversarial.num_rollouts=2",
-          "adversarial.best_metric=nll_oracle", "threads=1", "device=cpu", "eval.save_samples=5"]
+          "adversarial.best_metric=nll_oracle", "threads=1", "device=cpu", "eval.save_samples=5",
+          "adversarial.rollout_update_rate=0.8"]  # pinned: recorded before the recipe took 0 (issue 14, item 3)
 LEAKGAN = ["mle.epochs=2", "data.num_train=256", "data.num_test=128", "eval.num_samples=128", "eval.every=1",
            "eval.every_adversarial=1", "generator.embed_dim=8", "generator.hidden_dim=8",
            "generator.compute_dtype=float32", "discriminator.embed_dim=8", "discriminator.filter_sizes=[1,2,3]",
            "discriminator.num_filters=[4,4,4]", "discriminator.compute_dtype=float32",
            "discriminator.pretrain_rounds=2", "discriminator.pretrain_cycles=2", "discriminator.num_negatives=128",
            "adversarial.batches=3", "adversarial.num_rollouts=2", "adversarial.mle_every=2",
-           "adversarial.mle_batches=2", "threads=1", "device=cpu", "eval.save_samples=5"]
+           "adversarial.mle_batches=2", "threads=1", "device=cpu", "eval.save_samples=5",
+           "adversarial.cosine_reduction=per_position"]  # pinned: the form the numbers were recorded with
 ADM = ["adm.vocab_file=null", "adm.vocab_size=30", "adm.tokenizer=words", "adm.steps=60", "adm.eval_every=20",
        "adm.hidden_dim=6", "adm.noise_dim=4", "adm.generator_dim=8", "adm.batch_size=8", "adm.embedding_map=pca",
        "adm.compute_dtype=bfloat16", "threads=1", "device=cpu"]  # pinned: `auto` would depend on the machine

@@ -88,3 +88,22 @@ def test_seqgan_rate_zero_rolls_out_with_the_current_generator():
         trainer.adversarial_batch()
         rollout = dict(trainer.rollout.named_parameters())
         assert all(torch.equal(p, rollout[n]) for n, p in g.named_parameters())
+
+
+def test_reference_recipes_roll_out_as_their_reference_code_ran():
+    """Issue 14, item 3: every SeqGAN recipe sets the rate its reference code effectively ran (0; the
+    delayed update of LantaoYu/SeqGAN ``rollout.py`` never reached ``gen_x``), and the LeakGAN paper
+    recipes use the TF code's batch-mean cosines. A recipe that drifts back to 0.8 fails here."""
+    from pathlib import Path
+
+    from textgan.config import load_recipe
+
+    recipes = Path(__file__).resolve().parents[2] / "recipes"
+    seqgan = sorted((recipes / "seqgan").glob("*.yaml"))
+    assert len(seqgan) >= 6
+    for path in seqgan:
+        assert load_recipe(path).adversarial.rollout_update_rate == 0.0, path.name
+    for name in ("synthetic_oracle", "synthetic_oracle_len40", "coco_captions", "emnlp_news"):
+        adversarial = load_recipe(recipes / "leakgan" / f"{name}.yaml").adversarial
+        assert adversarial.rollout_update_rate == 0.0, name
+        assert adversarial.cosine_reduction == "batch_mean", name
