@@ -312,7 +312,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     if args.what == "rollout" and args.model == "seqgan":
         from .bench.rollout import bench_rollout, format_rollout_bench
 
-        print(format_rollout_bench(bench_rollout(threads=args.threads)))
+        print(format_rollout_bench(bench_rollout(threads=args.threads, anchor=args.anchor)))
         return 0
     if args.what == "rollout":  # --model leakgan
         from .bench.leakgan import bench_leakgan, format_leakgan_bench
@@ -694,6 +694,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--nltk-subsample", type=int, default=20, help="samples timed with nltk (bleu)")
     b.add_argument("--num-rollouts", default="4,16", help="rollouts per prefix, comma-separated (leakgan)")
     b.add_argument("--compute-dtype", default="float32", help="discriminator products: float32 or bfloat16 (leakgan)")
+    b.add_argument("--anchor", default=None, metavar="DIR",
+                   help="rollout (seqgan): a TextGAN-PyTorch checkout; also time its MLE epoch on the same data")
     b.set_defaults(func=_cmd_bench)
     return p
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import platform
 import time
 
 import torch
@@ -97,3 +98,15 @@ def fit_dtypes(raw: dict, device: torch.device | str) -> tuple[dict, list[str]]:
         return node
 
     return walk(raw, ""), warnings
+
+
+def cpu_name() -> str:
+    """The processor's model name (from /proc/cpuinfo on Linux)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()

@@ -32,7 +32,8 @@ SEQGAN = ["mle.epochs=2", "data.num_train=256", "data.num_test=128", "eval.num_s
           "discriminator.filter_sizes=[2,3]", "discriminator.num_filters=[4,4]", "adversarial.batches=3",
           "adversarial.d_rounds=1", "adversarial.d_epochs=1", "adversarial.num_rollouts=2",
           "adversarial.best_metric=nll_oracle", "threads=1", "device=cpu", "eval.save_samples=5",
-          "adversarial.rollout_update_rate=0.8"]  # pinned: recorded before the recipe took 0 (issue 14, item 3)
+          "adversarial.rollout_update_rate=0.8",  # pinned: recorded before the recipe took 0 (issue 14, item 3)
+          "generator.nll_chunk_rows=0"]  # pinned: recorded before the fused MLE loss (same values up to rounding)
 LEAKGAN = ["mle.epochs=2", "data.num_train=256", "data.num_test=128", "eval.num_samples=128", "eval.every=1",
            "eval.every_adversarial=1", "generator.embed_dim=8", "generator.hidden_dim=8",
            "generator.compute_dtype=float32", "discriminator.embed_dim=8", "discriminator.filter_sizes=[1,2,3]",
@@ -49,7 +50,7 @@ PIPELINE = ["mle.epochs=2", "data.max_vocab=200", "data.max_len=12", "generator.
             "pipeline.shard_size=60", "pipeline.detector.embed_dim=8", "pipeline.detector.filter_sizes=[1,2]",
             "pipeline.detector.num_filters=[8,8]", "pipeline.detector.epochs=2", "pipeline.detector.batch_size=16",
             "pipeline.detector.max_eval_samples=40", "pipeline.detector.compute_dtype=bfloat16", "threads=1",
-            "device=cpu", "eval.save_samples=5"]
+            "device=cpu", "eval.save_samples=5", "generator.nll_chunk_rows=0"]  # pinned, as in SEQGAN
 
 TOPICS = {0: "apple banana cherry grape melon fruit juice", 1: "car engine wheel road drive speed motor",
           2: "god church faith pray bible belief soul"}

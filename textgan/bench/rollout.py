@@ -5,10 +5,12 @@ from __future__ import annotations
 import functools
 import logging
 import time
+from pathlib import Path
 
 import torch
 
-from textgan.device import resolve_dtype_name
+from textgan.device import cpu_name, resolve_dtype_name
+from textgan.errors import TextganError
 from textgan.bench.discriminator import discriminator_flops, measure_matmul_peak
 from textgan.models.cnn_discriminator import SEQGAN_FILTER_SIZES, SEQGAN_NUM_FILTERS, CNNDiscriminator
 from textgan.models.lstm_generator import LSTMGenerator
@@ -40,10 +42,74 @@ def _sequential_rewards(tokens, rollout, discriminator, *, generator=None, num_r
     return sequential_monte_carlo_rewards(tokens, rollout, discriminator.prob_real, num_rollouts, generator=generator)
 
 
+def check_anchor(repo: str | Path) -> Path:
+    """The resolved folder of a TextGAN-PyTorch checkout, or a one-line error."""
+    repo = Path(repo).resolve()
+    if not (repo / "models" / "generator.py").is_file() or not (repo / "config.py").is_file():
+        raise TextganError(f"--anchor {repo}: not a TextGAN-PyTorch checkout (no models/generator.py and config.py); "
+                           "clone https://github.com/williamSYSU/TextGAN-PyTorch and pass its folder")
+    return repo
+
+
+def time_anchor_mle_epoch(repo: str | Path, data: torch.Tensor, vocab_size: int, embed_dim: int, hidden_dim: int,
+                          seed: int = 0, batch_size: int = 64) -> float:
+    """Seconds of one MLE epoch of TextGAN-PyTorch's ``LSTMGenerator`` on ``data``, in this process.
+
+    ``repo`` is a checkout of williamSYSU/TextGAN-PyTorch (nothing of it ships with textgan). The
+    epoch is what its ``BasicInstructor.train_gen_epoch`` and ``optimize`` run per batch (its
+    ``forward`` with the log-softmax, ``nn.NLLLoss``, gradient clip at ``cfg.clip_norm``, an Adam step
+    at ``cfg.gen_lr``), over batches sliced from one tensor: its DataLoader is left out, which can
+    only make the anchor faster.
+    """
+    import importlib
+    import sys
+
+    repo = check_anchor(repo)
+    def foreign(name: str) -> bool:  # imported in this process from somewhere else than the checkout
+        module = sys.modules[name]
+        places = [module.__file__] if getattr(module, "__file__", None) else list(getattr(module, "__path__", []))
+        return not places or not all(Path(w).resolve().is_relative_to(repo) for w in places)
+
+    clash = [m for m in ("config", "models", "utils", "metrics") if m in sys.modules and foreign(m)]
+    if clash:
+        raise TextganError(f"--anchor: modules {clash} are already imported in this process; run the bench alone")
+    sys.path.insert(0, str(repo))
+    try:
+        cfg = importlib.import_module("config")
+        anchor = importlib.import_module("models.generator")
+    finally:
+        sys.path.remove(str(repo))
+    torch.manual_seed(seed)
+    model = anchor.LSTMGenerator(embed_dim, hidden_dim, vocab_size, data.size(1), cfg.padding_idx)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.gen_lr)
+    criterion = torch.nn.NLLLoss()
+    start_tokens = torch.full((batch_size, 1), cfg.start_letter, dtype=torch.long)
+    order = torch.randperm(data.size(0), generator=torch.Generator().manual_seed(seed))
+
+    def epoch(batches: int) -> None:
+        for b in range(batches):
+            target = data[order[b * batch_size:(b + 1) * batch_size]]
+            inp = torch.cat([start_tokens, target[:, :-1]], dim=1)
+            pred = model.forward(inp, model.init_hidden(batch_size))
+            loss = criterion(pred, target.reshape(-1))
+            optimizer.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_norm)
+            optimizer.step()
+            loss.item()  # train_gen_epoch reads every loss, as mle_epoch does
+
+    batches = data.size(0) // batch_size
+    epoch(min(3, batches))  # warm-up
+    start = time.perf_counter()
+    epoch(batches)
+    return time.perf_counter() - start
+
+
 def bench_rollout(batch_size: int = 64, seq_len: int = 20, vocab_size: int = 5000, num_rollouts: int = 16,
                   embed_dim: int = 32, hidden_dim: int = 32, threads: int | None = None, seed: int = 0, *,
                   discriminator_dtype: str = "auto", run_sequential: bool = True,
-                  num_samples: int = 10_000, mle_sequences: int = 10_000, peak_size: int = 2048) -> dict:
+                  num_samples: int = 10_000, mle_sequences: int = 10_000, peak_size: int = 2048,
+                  anchor: str | Path | None = None) -> dict:
     """Time the generator step at SeqGAN's shapes, sampling, and one MLE epoch.
 
     Args:
@@ -60,6 +126,8 @@ def bench_rollout(batch_size: int = 64, seq_len: int = 20, vocab_size: int = 500
         num_samples: sequences drawn in the sampling measurement (10,000).
         mle_sequences: training sequences of the timed MLE epoch (10,000, SeqGAN's set).
         peak_size: matrix size of the matmul-peak measurement.
+        anchor: a TextGAN-PyTorch checkout: also time its MLE epoch on the same data
+            (:func:`time_anchor_mle_epoch`), or None.
 
     Returns:
         A dict of seconds, counts and rates: ``step_batched_s``, ``step_sequential_s``,
@@ -67,6 +135,8 @@ def bench_rollout(batch_size: int = 64, seq_len: int = 20, vocab_size: int = 500
         ``rewards_discriminator_s``, ``tokens_sampled_per_s``, ``logits_per_s``, ``flops_per_s``,
         ``matmul_peak_gflops`` (fp32 and bf16), ``sample_s``, ``mle_epoch_s`` and the settings.
     """
+    if anchor is not None:
+        check_anchor(anchor)  # before any timing: a wrong folder fails at once
     before = torch.get_num_threads()
     if threads:
         torch.set_num_threads(threads)
@@ -108,9 +178,15 @@ def bench_rollout(batch_size: int = 64, seq_len: int = 20, vocab_size: int = 500
         sample_s = time.perf_counter() - start
 
         data = torch.randint(0, vocab_size, (mle_sequences, seq_len), generator=rng)
-        start = time.perf_counter()
-        mle_epoch(generator, data, optimizer, 64, 5.0, torch.Generator().manual_seed(seed))
-        mle_s = time.perf_counter() - start
+        mle_times = {}
+        for chunk in (generator.nll_chunk_rows, 0):  # the fused output layer + loss (default), then the plain one
+            generator.nll_chunk_rows = chunk
+            start = time.perf_counter()
+            mle_epoch(generator, data, optimizer, 64, 5.0, torch.Generator().manual_seed(seed))
+            mle_times[chunk] = time.perf_counter() - start
+        fused_rows = next(iter(mle_times))
+        mle_s, mle_plain_s = mle_times[fused_rows], mle_times[0]
+        anchor_s = None if anchor is None else time_anchor_mle_epoch(anchor, data, vocab_size, embed_dim, hidden_dim, seed)
 
         # Work of one generator step's rewards: policy steps (LSTM + output projection) and D.
         policy_rows = batch_size * num_rollouts * (seq_len - 1) * (seq_len - 2) // 2 + batch_size * seq_len
@@ -133,6 +209,8 @@ def bench_rollout(batch_size: int = 64, seq_len: int = 20, vocab_size: int = 500
             "matmul_peak_gflops": {"float32": measure_matmul_peak("float32", peak_size),
                                    "bfloat16": measure_matmul_peak("bfloat16", peak_size)},
             "sample_s": sample_s, "num_samples": num_samples, "mle_epoch_s": mle_s, "mle_sequences": mle_sequences,
+            "mle_epoch_plain_s": mle_plain_s, "mle_epoch_anchor_s": anchor_s, "mle_chunk_rows": fused_rows, "cpu": cpu_name(),
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(), "torch": torch.__version__,
         }
     finally:
         torch.set_num_threads(before)
@@ -155,6 +233,13 @@ def format_rollout_bench(result: dict) -> str:
         f"  whole step: {r['step_gflops_per_s']:.0f} GFLOP/s; matmul peak {peak['float32']:.0f} (fp32) / "
         f"{peak['bfloat16']:.0f} (bf16) GFLOP/s",
         f"sampling {r['num_samples']} sequences: {r['sample_s']:.2f} s",
-        f"one MLE epoch ({r['mle_sequences']:,} sequences, batch 64): {r['mle_epoch_s']:.2f} s",
+        f"one MLE epoch ({r['mle_sequences']:,} sequences, batch 64): {r['mle_epoch_s']:.2f} s with the fused output "
+        f"layer + loss ({r['mle_chunk_rows']} rows per chunk), {r['mle_epoch_plain_s']:.2f} s with the plain "
+        f"cross-entropy ({r['mle_epoch_plain_s'] / r['mle_epoch_s']:.2f}x)",
+        f"CPU: {r['cpu']} ({r['cpu_capability']}), torch {r['torch']}",
     ]
+    if r.get("mle_epoch_anchor_s") is not None:
+        a = r["mle_epoch_anchor_s"]
+        lines.insert(-1, f"  TextGAN-PyTorch's MLE epoch, same data, this process: {a:.2f} s "
+                         f"(textgan {a / r['mle_epoch_s']:.2f}x as fast fused, {a / r['mle_epoch_plain_s']:.2f}x plain)")
     return "\n".join(lines)

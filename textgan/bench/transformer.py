@@ -4,11 +4,11 @@ adversarial generator step with Monte Carlo rollouts against one sampling pass o
 from __future__ import annotations
 
 import os
-import platform
 import time
 
 import torch
 
+from ..device import cpu_name  # noqa: F401 - also read as bench.cpu_name
 from ..models.hf import HFCausalLMGenerator
 
 TARGET_TEXTS_PER_S = 500.0  # 4-layer, 256-wide generator at length 51, 2 CPU cores
@@ -16,18 +16,6 @@ TARGET_STEP_RATIO = 3.0  # adversarial step with 16 rollouts / one sampling pass
 
 BENCH_CONFIG = {"n_layer": 4, "n_embd": 256, "n_head": 4, "activation_function": "gelu_pytorch_tanh"}
 TINY_CONFIG = {"n_layer": 2, "n_embd": 128, "n_head": 4, "activation_function": "gelu_pytorch_tanh"}
-
-
-def cpu_name() -> str:
-    """The processor's model name (from /proc/cpuinfo on Linux)."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def _generator(vocab_size: int, max_len: int, config: dict, sample_dtype: str = "float32",

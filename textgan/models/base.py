@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .linear_nll import linear_nll
 from .sampling import ban_special_logits, pad_after_eos, token_log_probs
 
 # What a generator's ``forward`` returns (see :meth:`TokenGenerator.outputs`).
@@ -55,6 +56,11 @@ class TokenGenerator(nn.Module):
             return token_log_probs(logits, tokens) * self.mask(tokens)
         ignore = -100 if self.pad_id is None else self.pad_id  # output == "nll"
         return F.cross_entropy(logits.reshape(-1, self.vocab_size), tokens.reshape(-1), ignore_index=ignore)
+
+    def fused_nll(self, hidden: Tensor, layer: nn.Linear, tokens: Tensor, chunk_rows: int) -> Tensor:
+        """``outputs(layer(hidden), tokens, "nll", 1.0)`` without the (B, T, V) logits (see :mod:`.linear_nll`)."""
+        ignore = -100 if self.pad_id is None else self.pad_id
+        return linear_nll(hidden, layer.weight, layer.bias, tokens, ignore, chunk_rows)
 
     def log_prob(self, tokens: Tensor) -> Tensor:
         """log G(y_t | y_<t) for every position. Returns (B, T) float; 0 at ignored (pad) positions."""

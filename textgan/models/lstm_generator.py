@@ -8,6 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from .base import GeneratorOutput, TokenGenerator
+from .linear_nll import DEFAULT_CHUNK_ROWS
 from .sampling import banned_tokens, filter_logits, sample_categorical, sample_linear_softmax
 
 State = tuple[Tensor, Tensor]  # (h, c), each (1, B, H)
@@ -32,12 +33,16 @@ class LSTMGenerator(TokenGenerator):
         pad_id: token ignored by the loss, or None when every position counts.
         eos_id: end-of-sequence token; after it, sampling emits ``pad_id``.
         init_std: weights are drawn from N(0, init_std) as SeqGAN does (0.1).
+        nll_chunk_rows: the MLE loss (``output="nll"``) runs the output layer and the cross-entropy
+            fused, this many rows at a time (:func:`textgan.models.linear_nll.linear_nll`); 0 computes
+            the full (B, T, V) logits and ``F.cross_entropy`` instead.
     """
 
     def __init__(self, vocab_size: int, embed_dim: int = 32, hidden_dim: int = 32, max_len: int = 20,
                  start_token: int = 0, pad_id: int | None = None, eos_id: int | None = None,
-                 init_std: float = 0.1) -> None:
+                 init_std: float = 0.1, nll_chunk_rows: int = DEFAULT_CHUNK_ROWS) -> None:
         super().__init__()
+        self.nll_chunk_rows = nll_chunk_rows  # a compute choice, not saved in config()
         self.vocab_size, self.embed_dim, self.hidden_dim = vocab_size, embed_dim, hidden_dim
         self.max_len, self.start_token, self.pad_id, self.eos_id = max_len, start_token, pad_id, eos_id
         self.init_std = init_std
@@ -82,6 +87,8 @@ class LSTMGenerator(TokenGenerator):
         """
         self.check_output(output, temperature)
         hidden, _ = self.lstm(self.embedding(self.shift_right(tokens)))  # (B, T, H)
+        if output == "nll" and self.nll_chunk_rows:
+            return self.fused_nll(hidden, self.output, tokens, self.nll_chunk_rows)
         return self.outputs(self.output(hidden), tokens, output, temperature)
 
     # ------------------------------------------------------------------ stepping and sampling
@@ -157,7 +164,10 @@ class LSTMGeneratorConfig:
     embed_dim: int = 32
     hidden_dim: int = 32
     init_std: float = 0.1  # SeqGAN initialises every weight from N(0, 0.1)
+    nll_chunk_rows: int = DEFAULT_CHUNK_ROWS  # fused output layer + MLE loss, rows per chunk; 0: plain cross-entropy
 
     def __post_init__(self) -> None:
         if self.embed_dim < 1 or self.hidden_dim < 1 or self.init_std <= 0:
             raise ValueError("generator.embed_dim and hidden_dim must be positive and init_std > 0")
+        if self.nll_chunk_rows < 0:
+            raise ValueError(f"generator.nll_chunk_rows must be >= 0 (0: no fusion), got {self.nll_chunk_rows}")
