@@ -8,7 +8,7 @@ import time
 
 import torch
 
-from ..device import cpu_name  # noqa: F401 - also read as bench.cpu_name
+from ..device import cpu_name
 from ..models.hf import HFCausalLMGenerator
 
 TARGET_TEXTS_PER_S = 500.0  # 4-layer, 256-wide generator at length 51, 2 CPU cores

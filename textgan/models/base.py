@@ -54,13 +54,17 @@ class TokenGenerator(nn.Module):
             if temperature != 1.0:
                 logits = logits / temperature
             return token_log_probs(logits, tokens) * self.mask(tokens)
-        ignore = -100 if self.pad_id is None else self.pad_id  # output == "nll"
-        return F.cross_entropy(logits.reshape(-1, self.vocab_size), tokens.reshape(-1), ignore_index=ignore)
+        return F.cross_entropy(logits.reshape(-1, self.vocab_size), tokens.reshape(-1),  # output == "nll"
+                               ignore_index=self.ignore_index)
 
     def fused_nll(self, hidden: Tensor, layer: nn.Linear, tokens: Tensor, chunk_rows: int) -> Tensor:
         """``outputs(layer(hidden), tokens, "nll", 1.0)`` without the (B, T, V) logits (see :mod:`.linear_nll`)."""
-        ignore = -100 if self.pad_id is None else self.pad_id
-        return linear_nll(hidden, layer.weight, layer.bias, tokens, ignore, chunk_rows)
+        return linear_nll(hidden, layer.weight, layer.bias, tokens, self.ignore_index, chunk_rows)
+
+    @property
+    def ignore_index(self) -> int:
+        """The target the MLE loss skips: padding, or -100 (nothing) without a padding token."""
+        return -100 if self.pad_id is None else self.pad_id
 
     def log_prob(self, tokens: Tensor) -> Tensor:
         """log G(y_t | y_<t) for every position. Returns (B, T) float; 0 at ignored (pad) positions."""
