@@ -9,12 +9,17 @@ Re-record only on purpose (a change that is meant to alter the numbers, said in 
 
     python -m tests.train.engine_cases --record
 
-Floating-point results depend on the CPU's vector unit (AVX-512 and AVX2 kernels round
-differently, and a GAN's trajectory amplifies the last digit), so the files are per CPU
-capability (``torch.backends.cpu.get_cpu_capability()``): ``golden/<case>.json`` were recorded on
-the project's AVX-512 machine, ``golden/AVX2/<case>.json`` on an AVX2 one (2026-12-01, today's
-code, with ``compute_dtype: auto`` choosing float32 there). ``--record`` writes the files of the
-machine it runs on.
+Floating-point results depend on the CPU, not only on its vector unit: AVX-512 and AVX2 kernels
+round differently, and so do two AVX-512 CPUs on which MKL takes different code paths (an AVX-512
+machine with bf16/fp16 units gave NLL-test 8.52825 where the project's first AVX-512 machine gave
+8.52835 before the first step, float32 throughout); a GAN's trajectory amplifies the last digit.
+So the files are per CPU signature (:func:`cpu_signature`: the capability torch dispatches on and
+the instruction-set extensions MKL and oneDNN choose kernels by), in ``golden/<signature>/``:
+``AVX2`` was recorded on an AMD EPYC AVX2 machine (2026-12-01), the AVX-512 + bf16/fp16/VNNI one on
+2026-12-02 with the same code (which matched the AVX2 files there). The first machine's files
+(recorded before the engine move, commit af788da) are in git history; its flags were not recorded.
+On a CPU with no files the test skips and says how to record them; ``--record`` writes the files
+of the machine it runs on, and only on a commit known to be good.
 """
 
 from __future__ import annotations
@@ -98,15 +103,30 @@ def case_recipe(name: str, tmp: Path) -> tuple[Path, list[str]]:
 
 
 CASES = ("seqgan", "leakgan", "adm", "pipeline")
-DEFAULT_CAPABILITY = "AVX512"  # the machine the top-level golden files come from
 
 
-def golden_file(case: str, capability: str | None = None) -> Path:
-    """The golden file of ``case`` for a CPU capability (default: this machine's)."""
+EXTENSIONS = ("avx512_bf16", "avx512_fp16", "avx512_vnni", "avx_vnni", "amx_tile", "amx_bf16")
+"""Instruction-set extensions (``/proc/cpuinfo`` flags) by which MKL and oneDNN pick their kernels."""
+
+
+def cpu_signature() -> str:
+    """This machine's numerics signature: the CPU capability torch dispatches on, plus the
+    :data:`EXTENSIONS` its CPU has, joined by ``-`` (``AVX2``, ``AVX512-avx512_bf16-...``)."""
     import torch
 
-    capability = capability or torch.backends.cpu.get_cpu_capability()
-    return GOLDEN / f"{case}.json" if capability == DEFAULT_CAPABILITY else GOLDEN / capability / f"{case}.json"
+    flags: set[str] = set()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        for line in cpuinfo.read_text(errors="replace").splitlines():
+            if line.startswith("flags"):
+                flags = set(line.split(":", 1)[1].split())
+                break
+    return "-".join([torch.backends.cpu.get_cpu_capability(), *(f for f in EXTENSIONS if f in flags)])
+
+
+def golden_file(case: str, signature: str | None = None) -> Path:
+    """The golden file of ``case`` for a CPU signature (default: this machine's)."""
+    return GOLDEN / (signature or cpu_signature()) / f"{case}.json"
 
 
 def strip_time(records: list[dict]) -> list[dict]:
