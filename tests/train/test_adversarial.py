@@ -149,3 +149,8 @@ def test_operator_call_counts_are_reported():
     result = operator_calls_per_step(batch_size=8, seq_len=6, vocab_size=30, steps=2, embed_dim=8)
     assert result["device_sums"]["host_reads_per_step"] < result["host_reads_every_step"]["host_reads_per_step"]
     assert "host reads" in format_operator_calls(result)
+    graph = result["cuda_graph"]
+    # a captured step leaves only the batch copies and one replay to the host, and no per-step read
+    assert graph["launches_per_step"] < 20 < result["device_sums"]["top_level_ops_per_step"]
+    assert graph["host_reads_outside_graph_per_step"] * result["steps"] <= 3  # per epoch: loss, accuracy, finite check
+    assert "as a CUDA graph" in format_operator_calls(result)

@@ -196,42 +196,69 @@ def operator_calls_per_step(batch_size: int = 64, seq_len: int = 20, vocab_size:
     synchronisations: each top-level aten operator is at least one launch on a GPU, and each
     ``aten::_local_scalar_dense`` (a ``.item()``, ``int(tensor)`` or a tensor in an ``if``) makes the
     host wait for the device. Counted for ``discriminator_epochs`` with ``host_reads`` on (the CPU
-    path: finite-loss check and statistics read after every step) and off (the accelerator path:
-    statistics summed on the device, read once per epoch).
+    path: finite-loss check and statistics read after every step), off (statistics summed on the
+    device, read once per epoch), and with the step as a CUDA graph (``graphs=True``; on a CPU the
+    step is rehearsed, and what the graph would hold, the profiler range
+    :data:`textgan.engine.graphs.STEP_RECORD`, counts as the one launch of its replay). Host reads
+    inside the graph are the CPU fused Adam's reads of its step counters: a capturable Adam keeps
+    them on the GPU.
     """
     from torch.profiler import ProfilerActivity, profile
 
+    from ..engine.graphs import STEP_RECORD
     from ..train.adversarial import discriminator_epochs
 
     gen = torch.Generator().manual_seed(seed)
     real = torch.randint(0, vocab_size, (steps * batch_size // 2, seq_len), generator=gen)
     fake = torch.randint(0, vocab_size, (steps * batch_size // 2, seq_len), generator=gen)
     out = {"steps": steps, "batch_size": batch_size}
-    for name, reads in (("host_reads_every_step", True), ("device_sums", False)):
+    for name, reads, graphs in (("host_reads_every_step", True, False), ("device_sums", False, False),
+                                ("cuda_graph", False, True)):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             model = CNNDiscriminator(vocab_size, embed_dim)
             optimizer = adam(model.parameters(), lr=1e-4)
             discriminator_epochs(model, optimizer, real, fake, 1, batch_size, torch.Generator().manual_seed(0),
-                                 host_reads=reads)  # warm-up
+                                 host_reads=reads, graphs=graphs)  # warm-up (and the rehearsed capture)
             with profile(activities=[ProfilerActivity.CPU]) as prof:
                 discriminator_epochs(model, optimizer, real, fake, 1, batch_size, torch.Generator().manual_seed(0),
-                                     host_reads=reads)
-        events = [e for e in prof.events() if e.name.startswith("aten::")]
-        top = [e for e in events if e.cpu_parent is None or not e.cpu_parent.name.startswith("aten::")]
-        reads_ = sum(e.name == "aten::_local_scalar_dense" for e in events)
-        out[name] = {"top_level_ops_per_step": len(top) / steps, "all_ops_per_step": len(events) / steps,
-                     "host_reads_per_step": reads_ / steps}
+                                     host_reads=reads, graphs=graphs)
+        events = prof.events()
+        graph_ranges = [e for e in events if e.name == STEP_RECORD]
+
+        def in_graph(e) -> bool:
+            parent = e.cpu_parent
+            while parent is not None:
+                if parent.name == STEP_RECORD:
+                    return True
+                parent = parent.cpu_parent
+            return False
+
+        ops = [e for e in events if e.name.startswith("aten::")]
+        top = [e for e in ops if e.cpu_parent is None or not e.cpu_parent.name.startswith("aten::")]
+        outside = [e for e in top if not in_graph(e)]
+        reads_ = [e for e in ops if e.name == "aten::_local_scalar_dense"]
+        row = {"top_level_ops_per_step": len(top) / steps, "all_ops_per_step": len(ops) / steps,
+               "host_reads_per_step": len(reads_) / steps}
+        if graph_ranges:
+            row["launches_per_step"] = (len(outside) + len(graph_ranges)) / steps
+            row["host_reads_outside_graph_per_step"] = sum(not in_graph(e) for e in reads_) / steps
+        out[name] = row
     return out
 
 
 def format_operator_calls(result: dict) -> str:
     lines = [f"operator calls per discriminator step (torch.profiler, {result['steps']} steps of batch "
              f"{result['batch_size']}; a top-level aten op is at least one kernel launch on a GPU):"]
-    for name in ("host_reads_every_step", "device_sums"):
+    for name in ("host_reads_every_step", "device_sums", "cuda_graph"):
         r = result[name]
-        lines.append(f"  {name:<22} top-level ops {r['top_level_ops_per_step']:6.1f}   all ops "
-                     f"{r['all_ops_per_step']:7.1f}   host reads {r['host_reads_per_step']:4.2f}")
+        line = (f"  {name:<22} top-level ops {r['top_level_ops_per_step']:6.1f}   all ops "
+                f"{r['all_ops_per_step']:7.1f}   host reads {r['host_reads_per_step']:5.2f}")
+        if "launches_per_step" in r:
+            line += (f"\n  {'':<22} as a CUDA graph: {r['launches_per_step']:.1f} launches per step (the batch "
+                     f"gathers and copies, and the replay), host reads outside the graph "
+                     f"{r['host_reads_outside_graph_per_step']:.2f}")
+        lines.append(line)
     return "\n".join(lines)
 
 

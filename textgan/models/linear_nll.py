@@ -31,7 +31,7 @@ class _LinearNLL(torch.autograd.Function):
         grads = need_h or need_w or need_b
         all_counted = ignore_index < 0  # token ids are >= 0: a negative ignore_index skips nothing (no host read)
         counted = None if all_counted else targets != ignore_index
-        count = hidden.new_tensor(float(targets.numel())) if all_counted else counted.sum().to(hidden.dtype)
+        count = hidden.new_full((), float(targets.numel())) if all_counted else counted.sum().to(hidden.dtype)
         safe = targets if all_counted else targets.masked_fill(~counted, 0)
         grad_h = torch.empty_like(hidden) if need_h else None
         grad_w = torch.zeros_like(weight) if need_w else None

@@ -35,7 +35,8 @@ class LSTMGenerator(TokenGenerator):
         init_std: weights are drawn from N(0, init_std) as SeqGAN does (0.1).
         nll_chunk_rows: the MLE loss (``output="nll"``) runs the output layer and the cross-entropy
             fused, this many rows at a time (:func:`textgan.models.linear_nll.linear_nll`); 0 computes
-            the full (B, T, V) logits and ``F.cross_entropy`` instead.
+            the full (B, T, V) logits and ``F.cross_entropy`` instead. On CPU only: on a GPU the
+            logits fit and the chunk loop would only add kernel launches.
     """
 
     def __init__(self, vocab_size: int, embed_dim: int = 32, hidden_dim: int = 32, max_len: int = 20,
@@ -87,7 +88,7 @@ class LSTMGenerator(TokenGenerator):
         """
         self.check_output(output, temperature)
         hidden, _ = self.lstm(self.embedding(self.shift_right(tokens)))  # (B, T, H)
-        if output == "nll" and self.nll_chunk_rows:
+        if output == "nll" and self.nll_chunk_rows and hidden.device.type == "cpu":  # a GPU keeps the logits: fewer launches
             return self.fused_nll(hidden, self.output, tokens, self.nll_chunk_rows)
         return self.outputs(self.output(hidden), tokens, output, temperature)
 

@@ -15,6 +15,7 @@ from torch import Tensor, nn
 
 from ..rl.rollout import make_rollout_policy, update_rollout_policy
 from ..engine.loop import Phase
+from ..engine.graphs import GraphedStep, cached_step, graphs_enabled
 from ..engine.optim import check_finite
 from ..seeds import stream
 
@@ -27,7 +28,8 @@ LossFn = Callable[[nn.Module, Tensor, Tensor], Tensor]  # (generator, tokens, re
 def discriminator_epochs(discriminator: nn.Module, optimizer: torch.optim.Optimizer, real: Tensor, fake: Tensor,
                          epochs: int, batch_size: int, shuffle: torch.Generator, where: str = "discriminator",
                          dist=None, model: nn.Module | None = None, host_reads: bool | None = None,
-                         real_labels: Tensor | None = None, fake_labels: Tensor | None = None) -> dict:
+                         real_labels: Tensor | None = None, fake_labels: Tensor | None = None,
+                         graphs: bool | None = None) -> dict:
     """Train the discriminator on real (label 1) against generated (label 0) sequences.
 
     As SeqGAN's ``Dis_dataloader``: positives and negatives are pooled and shuffled once, cut
@@ -54,6 +56,10 @@ def discriminator_epochs(discriminator: nn.Module, optimizer: torch.optim.Optimi
         real_labels, fake_labels: in a conditional run, the (P,) classes of the positives and the (M,)
             labels the negatives were generated for; the targets are then
             ``discriminator.class_targets(real_labels, fake_labels)`` (SentiGAN: class k, and K for generated).
+        graphs: run each step as a captured CUDA graph (:mod:`textgan.engine.graphs`): one launch
+            per step. None: on CUDA, unless ``TEXTGAN_CUDA_GRAPHS=0``, torchrun is active or the
+            discriminator has its own objective. True on a CPU rehearses the capture (warm-up and
+            restore, then the same step on static buffers: the plain loop's numbers).
 
     Returns:
         ``{"d_loss": mean loss, "d_accuracy": accuracy on the batches as trained}`` of the last epoch.
@@ -76,17 +82,25 @@ def discriminator_epochs(discriminator: nn.Module, optimizer: torch.optim.Optimi
     discriminator.train()
     own_loss = getattr(discriminator, "training_loss", None)
     fix = "lower discriminator.lr (e.g. --set discriminator.lr=1e-5)"
+    if graphs is None:
+        graphs = graphs_enabled(device)
+    graphed = None
+    if graphs and own_loss is None and n_batches and not (dist is not None and dist.active):
+        graphed = _graphed_step(discriminator, model, optimizer, tokens[:batch_size], labels[:batch_size])
     # On an accelerator the epoch never waits for the device: loss and accuracy are summed on it
     # (float64, the same sums as Python floats) and read once, after the epoch.
-    per_step_check = device.type == "cpu" if host_reads is None else host_reads
-    total = torch.zeros((), dtype=torch.float64, device=device)
-    correct = torch.zeros((), dtype=torch.int64, device=device)
+    per_step_check = (device.type == "cpu" if host_reads is None else host_reads) and graphed is None
+    total, correct = (graphed.total, graphed.correct) if graphed is not None else (
+        torch.zeros((), dtype=torch.float64, device=device), torch.zeros((), dtype=torch.int64, device=device))
     for epoch in range(epochs):
         total.zero_()
         correct.zero_()
         for b in range(n_batches):
             idx = order[b * batch_size:(b + 1) * batch_size]
             x, y = tokens[idx], labels[idx]
+            if graphed is not None:
+                graphed(x, y)  # forward, backward, optimizer step and the running sums, one launch
+                continue
             if own_loss is None:
                 logits = model(x)
                 loss = nn.functional.cross_entropy(logits, y) + discriminator.l2_loss()
@@ -106,6 +120,24 @@ def discriminator_epochs(discriminator: nn.Module, optimizer: torch.optim.Optimi
     if dist is not None and dist.active:
         stats = {k: dist.mean(v) for k, v in stats.items()}
     return stats
+
+
+def _graphed_step(discriminator: nn.Module, model: nn.Module, optimizer: torch.optim.Optimizer, x: Tensor,
+                  y: Tensor) -> GraphedStep:
+    """The discriminator's training step (logits from ``model``) as a graph, for batches like ``x``."""
+
+    def build(total: Tensor, correct: Tensor):
+        def step(tokens: Tensor, labels: Tensor) -> tuple[Tensor, ...]:
+            logits = model(tokens)
+            loss = nn.functional.cross_entropy(logits, labels) + discriminator.l2_loss()
+            loss.backward()
+            optimizer.step()
+            total.add_(loss.detach())
+            correct.add_((logits.argmax(dim=1) == labels).sum())
+            return (loss,)
+        return step
+
+    return cached_step(discriminator, "discriminator", model, optimizer, (x, y), build, capture=x.device.type == "cuda")
 
 
 class AdversarialTrainer:

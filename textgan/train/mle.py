@@ -7,13 +7,18 @@ from typing import Callable
 import torch
 from torch import Tensor, nn
 
+from ..engine.graphs import cached_step, graphs_enabled
 from ..engine.loop import Phase
 from ..engine.optim import check_finite
 
 
+FIX = "lower mle.lr or set mle.grad_clip (e.g. --set mle.lr=0.001)"
+
+
 def mle_epoch(generator: nn.Module, data: Tensor, optimizer: torch.optim.Optimizer, batch_size: int,
               grad_clip: float | None, generator_rng: torch.Generator, drop_last: bool = True,
-              epoch: int = 0, max_batches: int | None = None, dist=None, labels: Tensor | None = None) -> float:
+              epoch: int = 0, max_batches: int | None = None, dist=None, labels: Tensor | None = None,
+              graphs: bool | None = None) -> float:
     """One epoch of teacher forcing over shuffled ``data``.
 
     Args:
@@ -31,6 +36,10 @@ def mle_epoch(generator: nn.Module, data: Tensor, optimizer: torch.optim.Optimiz
             rows of every batch, through the DistributedDataParallel ``generator``.
         labels: (N,) int64 class of each row for a conditional generator (each batch's go to
             ``generator(batch, output="nll", labels=...)``), or None.
+        graphs: run the full batches' steps as a captured CUDA graph (:mod:`textgan.engine.graphs`),
+            with the epoch's data on the device and the loss summed there, read once per epoch.
+            None: on CUDA without torchrun, unless ``TEXTGAN_CUDA_GRAPHS=0``. True on a CPU
+            rehearses the capture (the plain loop's numbers).
 
     Returns:
         The mean training loss (nats per counted token) over the epoch's batches.
@@ -41,6 +50,10 @@ def mle_epoch(generator: nn.Module, data: Tensor, optimizer: torch.optim.Optimiz
     n_batches = data.size(0) // batch_size if drop_last else -(-data.size(0) // batch_size)
     if max_batches is not None:
         n_batches = min(n_batches, max_batches)
+    if graphs is None:
+        graphs = graphs_enabled(device)
+    if graphs and dist is None and n_batches:
+        return _graphed_epoch(generator, data, labels, order, n_batches, batch_size, optimizer, grad_clip, epoch)
     total = 0.0
     for b in range(n_batches):
         rows = order[b * batch_size:(b + 1) * batch_size]
@@ -51,7 +64,7 @@ def mle_epoch(generator: nn.Module, data: Tensor, optimizer: torch.optim.Optimiz
             cond = {k: dist.rows(v) for k, v in cond.items()}
         batch = batch.to(device, non_blocking=True)
         loss = generator(batch, output="nll", **{k: v.to(device) for k, v in cond.items()})
-        check_finite(loss, f"MLE epoch {epoch} batch {b}", "lower mle.lr or set mle.grad_clip (e.g. --set mle.lr=0.001)")
+        check_finite(loss, f"MLE epoch {epoch} batch {b}", FIX)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if grad_clip:
@@ -60,6 +73,43 @@ def mle_epoch(generator: nn.Module, data: Tensor, optimizer: torch.optim.Optimiz
         total += loss.item()
     mean = total / max(n_batches, 1)
     return dist.mean(mean) if dist is not None else mean
+
+
+def _graphed_epoch(generator: nn.Module, data: Tensor, labels: Tensor | None, order: Tensor, n_batches: int,
+                   batch_size: int, optimizer: torch.optim.Optimizer, grad_clip: float | None, epoch: int) -> float:
+    """:func:`mle_epoch`'s loop with the data on the device, each full batch's step a CUDA graph
+    (a last, shorter batch runs through the same step uncaptured) and one host read per epoch."""
+    device = next(generator.parameters()).device
+    data, order = data.to(device), order.to(device)
+    labels = labels.to(device) if labels is not None else None
+
+    def build(total: Tensor, correct: Tensor):
+        def step(batch: Tensor, *cond: Tensor) -> tuple[Tensor, ...]:
+            loss = generator(batch, output="nll", **({"labels": cond[0]} if cond else {}))
+            loss.backward()
+            if grad_clip:
+                nn.utils.clip_grad_norm_(generator.parameters(), grad_clip)
+            optimizer.step()
+            total.add_(loss.detach())
+            return (loss,)
+        return step
+
+    def inputs(rows: Tensor) -> tuple[Tensor, ...]:
+        return (data[rows],) if labels is None else (data[rows], labels[rows])
+
+    sums = []
+    for start in range(0, n_batches * batch_size, batch_size):
+        rows = order[start:start + batch_size]
+        batch = inputs(rows)
+        step = cached_step(generator, f"mle{len(rows)}", generator, optimizer, batch, build,
+                           capture=device.type == "cuda")
+        if not sums or sums[-1] is not step:
+            step.total.zero_()
+            sums.append(step)
+        step(*batch)
+    total = torch.stack([s.total for s in dict.fromkeys(sums)]).sum()
+    check_finite(total, f"MLE epoch {epoch}", FIX)
+    return total.item() / n_batches
 
 
 class MLEPhase(Phase):
