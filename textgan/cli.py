@@ -321,6 +321,12 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         print(format_leakgan_bench(bench_leakgan(num_samples=args.num or 10_000, num_rollouts=rollouts,
                                                  compute_dtype=args.compute_dtype, threads=args.threads)))
         return 0
+    if args.what == "discriminator" and args.device:
+        from .bench.device import bench_device_steps, format_device_steps
+        from .device import resolve_device
+
+        print(format_device_steps(bench_device_steps(resolve_device(args.device))))
+        return 0
     if args.what == "discriminator":
         from .bench.discriminator import (bench_discriminator, format_discriminator_bench, format_operator_calls,
                                           operator_calls_per_step)
@@ -694,6 +700,9 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--nltk-subsample", type=int, default=20, help="samples timed with nltk (bleu)")
     b.add_argument("--num-rollouts", default="4,16", help="rollouts per prefix, comma-separated (leakgan)")
     b.add_argument("--compute-dtype", default="float32", help="discriminator products: float32 or bfloat16 (leakgan)")
+    b.add_argument("--device", default=None,
+                   help="discriminator: time the training code's discriminator epoch, MLE epoch and sampling on this "
+                        "device (cpu, cuda, cuda:N), eager and as CUDA graphs, instead of the CPU kernel bench")
     b.add_argument("--anchor", default=None, metavar="DIR",
                    help="rollout (seqgan): a TextGAN-PyTorch checkout; also time its MLE epoch on the same data")
     b.set_defaults(func=_cmd_bench)

@@ -16,7 +16,8 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise TextganError("device 'cuda' was asked for but no CUDA GPU is visible: use --set device=cpu (or auto)")
+        raise TextganError("device 'cuda' was asked for but no CUDA GPU is visible: use cpu or auto "
+                           "(--set device=cpu in a recipe, --device cpu on the command line)")
     return torch.device(name)
 
 

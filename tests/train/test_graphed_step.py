@@ -115,3 +115,59 @@ def test_rehearsed_mle_epochs_give_the_plain_loops_numbers(drop_last):
         results.append((losses, [p.detach().clone() for p in gen.parameters()]))
     assert results[0][0] == results[1][0]
     assert all(torch.equal(a, b) for a, b in zip(results[0][1], results[1][1]))
+
+
+cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (the capture itself)")
+
+
+@cuda
+def test_captured_discriminator_epochs_match_the_eager_ones_on_cuda():
+    results = []
+    for graphs in (False, True):
+        torch.manual_seed(0)
+        model = CNNDiscriminator(50, 16, filter_sizes=(2, 3), num_filters=(8, 8), dropout=0.0).cuda()
+        optimizer = adam(model.parameters(), lr=1e-2)
+        real, fake = _data()
+        stats = [discriminator_epochs(model, optimizer, real, fake, 2, 16, torch.Generator().manual_seed(r),
+                                      graphs=graphs) for r in range(2)]
+        if graphs:
+            assert graphs_cache_of(model)["discriminator"].graph is not None  # it was captured and replayed
+        results.append((stats, [p.detach().cpu() for p in model.parameters()]))
+    for a, b in zip(results[0][0], results[1][0]):
+        assert a["d_accuracy"] == b["d_accuracy"] and a["d_loss"] == pytest.approx(b["d_loss"], rel=1e-5)
+    for a, b in zip(results[0][1], results[1][1]):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+@cuda
+def test_captured_mle_epochs_match_the_eager_ones_on_cuda():
+    from textgan.models.lstm_generator import LSTMGenerator
+    from textgan.train.mle import mle_epoch
+
+    data = _data(n=70, length=8, vocab=30)[0]
+    results = []
+    for graphs in (False, True):
+        torch.manual_seed(0)
+        gen = LSTMGenerator(30, 8, 8, max_len=8).cuda()
+        opt = adam(gen.parameters(), lr=1e-2)
+        losses = [mle_epoch(gen, data, opt, 16, 0.05, torch.Generator().manual_seed(e), drop_last=False,
+                            graphs=graphs) for e in range(3)]
+        results.append((losses, [p.detach().cpu() for p in gen.parameters()]))
+    assert results[0][0] == pytest.approx(results[1][0], rel=1e-5)
+    for a, b in zip(results[0][1], results[1][1]):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+def graphs_cache_of(model):
+    return graphs._CACHE[model]
+
+
+def test_device_bench_times_eager_and_graphed_steps():
+    from textgan.bench.device import bench_device_steps, format_device_steps
+
+    result = bench_device_steps("cpu", repeats=1, vocab_size=40, seq_len=6, batch_size=8, dtypes=("float32",), num=32)
+    kinds = [(r["what"].split(" (")[0], r["graphs"]) for r in result["rows"]]
+    assert kinds == [("discriminator epoch", False), ("discriminator epoch", True), ("MLE epoch", False),
+                     ("MLE epoch", True), ("sampling 32 x 6", False)]
+    assert all(len(r["seconds"]) == 1 and r["seconds"][0] > 0 for r in result["rows"])
+    assert "graphs" in format_device_steps(result)
