@@ -49,6 +49,14 @@ def resume(run_dir: str | Path, overrides: list[str] | None = None, progress: bo
     return runs.resume(run_dir, overrides, progress)
 
 
+def fork(parent: str | Path, at: str, out_dir: str | Path | None = None, overrides: list[str] | None = None,
+         progress: bool = True) -> RunResult:
+    """A new run from the state run ``parent``'s phase ``at`` began with (see ``textgan run --fork``)."""
+    from . import runs
+
+    return runs.fork(parent, at, out_dir, overrides, progress)
+
+
 def generate(checkpoint: str | Path, num: int, out: str | Path, *, temperature: float = 1.0, top_k: int = 0,
              top_p: float = 1.0, min_len: int = 1, max_len: int | None = None, seed: int = 0,
              format: str | None = None, shard_size: int = 10_000, batch_size: int = 1000,

@@ -25,7 +25,19 @@ def _cmd_run(args: argparse.Namespace) -> int:
         summary = resume_seeds(args.resume, progress=not args.quiet, parallel=args.parallel)
         print(f"seeds folder: {args.resume} (summary.md, summary.json, learning_curve.png)")
         return 0
-    if args.resume is not None:
+    if args.at is not None and args.fork is None:
+        raise TextganError("--at PHASE goes with --fork RUN_DIR: the phase of RUN_DIR to start the new run from")
+    if args.fork is not None:
+        if args.recipe is not None or args.resume is not None or args.seeds or args.dry_run:
+            raise TextganError("--fork RUN_DIR starts from another run's saved state with its recipe: drop the recipe, "
+                               "--resume, --seeds and --dry-run (use --set for allowed changes, --out for the folder)")
+        if args.at is None:
+            raise TextganError("--fork needs --at PHASE: the phase to start from, e.g. --at adversarial "
+                               "(the run folder's phase_states/ lists those kept)")
+        parent_recipe = Path(args.fork) / "recipe.yaml"
+        run_dir = args.out if args.out is not None or not parent_recipe.is_file() else str(
+            api.default_run_dir(load_recipe(parent_recipe)))
+    elif args.resume is not None:
         if args.recipe is not None or args.out is not None or args.dry_run:
             raise TextganError("--resume RUN_DIR continues a run with its own recipe and folder: "
                                "drop the recipe, --out and --dry-run (use --set for allowed changes)")
@@ -57,7 +69,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
             print(f"seeds folder: {run_dir} (summary.md, summary.json, learning_curve.png)")
             return 0
     try:
-        if args.resume is not None:
+        if args.fork is not None:
+            result = api.fork(args.fork, args.at, run_dir, args.set, progress=not args.quiet)
+        elif args.resume is not None:
             result = api.resume(run_dir, args.set, progress=not args.quiet)
         else:
             result = api.train(recipe, out_dir=run_dir, progress=not args.quiet)
@@ -443,6 +457,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--resume", default=None, metavar="RUN_DIR",
                    help="continue the run in RUN_DIR from its last saved training state (after a crash, kill or "
                         "Ctrl-C); --set may change what does not fix the models or the data")
+    r.add_argument("--fork", default=None, metavar="RUN_DIR",
+                   help="start a new run (--out) from the state RUN_DIR's phase --at began with (an ablation that "
+                        "shares pretraining: --fork RUN --at adversarial --set adversarial.KEY=VALUE)")
+    r.add_argument("--at", default=None, metavar="PHASE", help="with --fork: the phase to start from (e.g. adversarial)")
     r.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="override a recipe key, e.g. --set mle.epochs=3 --set discriminator.lr=1e-4; lists as [a,b]; "
                         "repeatable (`--dry-run` prints every key; see below)")

@@ -363,6 +363,7 @@ class CheckpointConfig:
     """When a run saves its full training state (``state/``, what ``textgan run --resume`` reads)."""
 
     every: int | None = None  # steps of a phase between saves; None: after every evaluation (and at every phase's end)
+    phase_states: bool = True  # keep the state each phase starts from (phase_states/<phase>/, hard links): `textgan run --fork RUN --at PHASE`
 
     def __post_init__(self) -> None:
         if self.every is not None and self.every < 1:

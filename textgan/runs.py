@@ -21,7 +21,7 @@ import torch
 
 from .config import Recipe, load_recipe, recipe_from_dict, recipe_to_dict
 from .engine.distributed import Dist, setup
-from .engine.loop import Engine, Phase, RunInterrupted
+from .engine.loop import PHASE_STATES, Engine, Phase, RunInterrupted
 from .engine.state import TrainState
 from .device import fit_dtypes, resolve_device
 from .engine.rundir import RunDir, environment, warn_if_oversubscribed
@@ -228,7 +228,7 @@ def _execute(recipe: Recipe, device: torch.device, out: Path, make_run, progress
     if dist.is_main:
         built.bind(run)
     engine = Engine(built.phases, built.state, run, checkpoint_every=recipe.checkpoint.every, progress=progress,
-                    tensorboard=recipe.tensorboard, dist=dist)
+                    tensorboard=recipe.tensorboard, dist=dist, phase_states=recipe.checkpoint.phase_states)
     if resume:
         engine.resume()
         if dist.is_main:
@@ -358,4 +358,70 @@ def resume(run_dir: str | Path, overrides: list[str] | None = None, progress: bo
         return _execute(recipe, device, run.path, None, progress, dist, resume=True)
 
 
-__all__ = ["RunResult", "start", "resume", "load", "build", "default_run_dir", "isolated_runtime"]
+def fork(parent: str | Path, at: str, out_dir: str | Path | None = None, overrides: list[str] | None = None,
+         progress: bool = True) -> RunResult:
+    """Train a new run from the state ``parent``'s phase ``at`` started with.
+
+    An ablation of the adversarial phase (LeakGAN's two cosine forms, SeqGAN's rollout update
+    rate) needs the same pretrained models: pretrain once, then fork at ``adversarial`` once per
+    setting. ``overrides`` may change what a resume may change (nothing that fixes the models,
+    the data or the seed). The new folder holds the parent's metric log up to that point, its
+    checkpoints and samples as they were, and ``run.json`` names the parent (``forked_from``);
+    with the same settings the fork's log equals the parent's, value for value. The folder is
+    built aside and appears whole, or not at all.
+
+    Args:
+        parent: a run folder that kept its phases' starting states (``checkpoint.phase_states``,
+            on by default); the parent may still be running.
+        at: the phase to start from (``phase_states/<at>/`` of the parent).
+        out_dir: the new run folder (default: ``runs/<name>/<timestamp>``); must not hold a run.
+        overrides: ``--set``-style ``SECTION.KEY=VALUE`` strings.
+    """
+    import shutil
+    import sys
+
+    from .io import make_tmp_dir
+
+    parent = Path(parent)
+    if not (parent / "recipe.yaml").is_file():
+        raise TextganError(f"{str(parent)!r} is not a run folder (no recipe.yaml): pass the folder a `textgan run` made")
+    states = parent / PHASE_STATES
+    kept = sorted(d.name for d in states.iterdir() if (d / "state").is_dir()) if states.is_dir() else []
+    if at not in kept:
+        where = (f"it kept the starts of: {', '.join(kept)}" if kept else
+                 "it kept none (no phase had ended yet, or checkpoint.phase_states was false)")
+        raise TextganError(f"run {str(parent)!r} has no saved start of phase {at!r}: {where}; pass --at with one of "
+                           "those, or run the parent further")
+    saved = recipe_to_dict(load_recipe(parent / "recipe.yaml"))
+    recipe = load_recipe(parent / "recipe.yaml", overrides)
+    changed = [k for k in _changed_keys(saved, recipe_to_dict(recipe)) if _fixes_the_model(k)]
+    if changed:
+        raise TextganError(f"--set {', '.join(changed)} would change the model, the data or the seed of the forked "
+                           "state: drop it, or start a new run")
+    out = Path(out_dir) if out_dir is not None else default_run_dir(recipe)
+    if RunDir.holds_run(out) or (out.is_dir() and any(out.iterdir())):
+        raise TextganError(f"{str(out)!r} is not empty: pass a new --out for the fork")
+    tmp = make_tmp_dir(out)
+    try:
+        run = RunDir.create(tmp, recipe_to_dict(recipe), environment(recipe.seed, resolve_device(recipe.device)))
+        for log_file in parent.rglob("metrics.jsonl"):  # the run's log and any sub-log; resume cuts them
+            rel = log_file.relative_to(parent)
+            if rel.parts[0] != PHASE_STATES:
+                (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(log_file, tmp / rel)
+        for sub in sorted((states / at).iterdir()):
+            shutil.copytree(sub, tmp / sub.name)
+        run.update_info(forked_from={"run": str(parent.resolve()), "at": at, "overrides": list(overrides or [])},
+                        command=sys.argv)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if out.is_dir():
+            out.rmdir()  # empty, checked above
+        tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    log.info("forked %s at %s into %s", parent, at, out)
+    return resume(out, progress=progress)
+
+
+__all__ = ["RunResult", "start", "resume", "fork", "load", "build", "default_run_dir", "isolated_runtime"]

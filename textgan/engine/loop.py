@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import logging
 import math
+import os
+import shutil
 import signal
 import threading
 import time
@@ -28,6 +30,7 @@ from typing import Any, Callable
 from torch import nn
 
 from ..errors import TextganError
+from ..io import make_tmp_dir, replace_dir
 from .rundir import RunDir
 from .state import TrainState, flatten, load_state, save_state, unflatten
 
@@ -193,11 +196,16 @@ class Engine:
         tensorboard: also write every numeric record value to TensorBoard under ``run/tensorboard``.
         handle_signals: on SIGINT/SIGTERM, finish the current step, save the state and stop with
             :class:`RunInterrupted` (only from the main thread; a second signal stops at once).
+        phase_states: when a phase ends, keep the state with which the next one starts in
+            ``run/phase_states/<next phase>/`` (its training state, checkpoints and samples), so
+            a run can be forked there (:func:`textgan.runs.fork`). The state and checkpoint files
+            are hard links where the file system allows (they are only ever replaced, never
+            rewritten in place), so a snapshot costs no disk space.
     """
 
     def __init__(self, phases: list[Phase], state: TrainState | None = None, run: RunDir | None = None, *,
                  checkpoint_every: int | None = None, progress: bool = False, tensorboard: bool = False,
-                 handle_signals: bool = True, dist=None) -> None:
+                 handle_signals: bool = True, dist=None, phase_states: bool = False) -> None:
         from .distributed import Dist
 
         names = [p.name for p in phases]
@@ -207,6 +215,7 @@ class Engine:
         self.dist = dist or Dist()
         self.checkpoint_every, self.progress = checkpoint_every, progress and self.dist.is_main
         self.handle_signals = handle_signals
+        self.phase_states = phase_states
         self.position = Position()
         self.records: list[dict] = []
         self.n_logged: dict[str, int] = {}  # log (relative folder, "" for the run's own) -> records written
@@ -285,6 +294,26 @@ class Engine:
         meta["engine"] = flatten("__engine__", self._engine_state(), tensors)
         self.dist.barrier()
         save_state(self.state_folder(), tensors, meta)
+        self.dist.barrier()
+
+    def snapshot(self, name: str) -> None:
+        """Keep the saved state (and the checkpoints and samples) in ``phase_states/<name>/``."""
+        if self.run is None:
+            return
+        target = self.run.path / PHASE_STATES / name
+        self.dist.barrier()
+        # every rank keeps its own state folder; rank 0 also the run's checkpoints and samples
+        parts = [self.state_folder()]
+        if self.dist.is_main:
+            parts += [self.run.path / sub for sub in SNAPSHOT_FOLDERS if (self.run.path / sub).is_dir()]
+        for source in parts:
+            tmp = make_tmp_dir(target / source.name)
+            try:
+                shutil.copytree(source, tmp, dirs_exist_ok=True,
+                                copy_function=_link_or_copy if source.name != "samples" else shutil.copy2)
+                replace_dir(tmp, target / source.name)
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
         self.dist.barrier()
 
     def resume(self) -> None:
@@ -377,6 +406,8 @@ class Engine:
             pos.ended = True
             self.position = pos = Position(phase=index + 1)
             self.checkpoint()
+            if self.phase_states and index + 1 < len(self.phases):
+                self.snapshot(self.phases[index + 1].name)
             stop = self.dist.max(self._stop_signal) if self.dist.active else self._stop_signal
             if stop:
                 raise RunInterrupted(self.run.path if self.run else "(no run folder)", stop)
@@ -406,6 +437,19 @@ class Engine:
     def _restore_signals(previous: dict) -> None:
         for sig, h in previous.items():
             signal.signal(sig, h)
+
+
+PHASE_STATES = "phase_states"
+"""The run-folder subfolder that holds the state at the start of each phase after the first."""
+SNAPSHOT_FOLDERS = ("checkpoints", "samples")
+"""Run-folder subfolders kept with a phase's starting state (besides the training state)."""
+
+
+def _link_or_copy(source: str, dest: str) -> None:
+    try:
+        os.link(source, dest)
+    except OSError:  # no hard links here (another file system, Windows shares...): a copy
+        shutil.copy2(source, dest)
 
 
 def _tensorboard_writer(run: RunDir) -> Any:

@@ -1,0 +1,77 @@
+"""``textgan run --fork RUN --at PHASE``: a new run from the state another run's phase began with.
+
+A fork with the parent's settings must log exactly what the parent logged (it is a resume from
+the state kept when the previous phase ended); a fork with another adversarial setting shares the
+pretraining and differs after it; bad requests stop with one line and leave no folder.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.train.engine_cases import SEQGAN, ROOT, read_jsonl, strip_time
+from textgan import api
+from textgan.cli import main
+from textgan.errors import TextganError
+
+RECIPE = ROOT / "recipes" / "seqgan" / "synthetic_oracle.yaml"
+
+
+@pytest.fixture(scope="module")
+def parent(tmp_path_factory):
+    out = tmp_path_factory.mktemp("fork") / "parent"
+    api.train(RECIPE, out_dir=out, overrides=SEQGAN, progress=False)
+    return out
+
+
+def _phase_records(run: Path, phase: str | None = None) -> list[dict]:
+    records = strip_time(read_jsonl(run / "metrics.jsonl"))
+    return [r for r in records if phase is None or r.get("phase") == phase]
+
+
+def test_parent_keeps_the_start_of_every_phase_after_the_first(parent):
+    kept = sorted(p.name for p in (parent / "phase_states").iterdir())
+    assert kept == ["adversarial", "discriminator"]
+    for name in kept:
+        assert (parent / "phase_states" / name / "state" / "state.safetensors").is_file()
+    assert (parent / "phase_states" / "adversarial" / "checkpoints").is_dir()  # the checkpoints as they were then
+
+
+def test_a_fork_with_the_parents_settings_logs_what_the_parent_logged(parent, tmp_path):
+    out = tmp_path / "same"
+    api.fork(parent, "adversarial", out, progress=False)
+    assert _phase_records(out) == _phase_records(parent)
+    info = json.loads((out / "run.json").read_text())
+    assert info["forked_from"]["at"] == "adversarial" and info["status"] == "finished"
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == sorted(
+        p.name for p in (parent / "checkpoints").iterdir())
+
+
+def test_a_fork_with_another_setting_shares_the_pretraining_only(parent, tmp_path):
+    out = tmp_path / "other"
+    assert main(["run", "--fork", str(parent), "--at", "adversarial", "--out", str(out), "--quiet",
+                 "--set", "adversarial.rollout_update_rate=0.0"]) == 0
+    before = [r for r in _phase_records(parent) if r.get("phase") != "adversarial"]
+    assert [r for r in _phase_records(out) if r.get("phase") != "adversarial"] == before
+    ours, theirs = _phase_records(out, "adversarial"), _phase_records(parent, "adversarial")
+    assert len(ours) == len(theirs) and ours != theirs
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--at", "nowhere"], "no saved start of phase 'nowhere': it kept the starts of: adversarial, discriminator"),
+    (["--at", "adversarial", "--set", "generator.hidden_dim=64"], "would change the model"),
+    ([], "--fork needs --at PHASE"),
+])
+def test_bad_forks_stop_with_one_line_and_leave_nothing(parent, tmp_path, capsys, argv, message):
+    out = tmp_path / "bad"
+    assert main(["run", "--fork", str(parent), "--out", str(out), *argv]) != 0
+    assert message in capsys.readouterr().err
+    assert not out.exists() and not list(tmp_path.glob(".bad*"))
+
+
+def test_fork_of_a_folder_that_is_no_run(tmp_path):
+    with pytest.raises(TextganError, match="is not a run folder"):
+        api.fork(tmp_path, "adversarial", tmp_path / "x", progress=False)
