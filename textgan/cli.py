@@ -12,6 +12,13 @@ from typing import Sequence
 from .errors import TextganError
 
 
+def _print_seed_summary(summary: dict, folder) -> None:
+    for k, s in summary["final"].items():
+        if s.get("n"):
+            print(f"{k}: {s['mean']:.4f} +- {s['std']:.4f} over {s['n']} seeds")
+    print(f"seeds folder: {folder} (summary.md, summary.json, learning_curve.png)")
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from . import api
     from .config import load_recipe, recipe_to_dict
@@ -34,6 +41,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
         if args.at is None:
             raise TextganError("--fork needs --at PHASE: the phase to start from, e.g. --at adversarial "
                                "(the run folder's phase_states/ lists those kept)")
+        if (Path(args.fork) / "seeds.json").is_file():
+            from .multiseed import fork_seeds
+
+            if args.out is None:
+                raise TextganError("--fork of a --seeds folder needs --out: the new seeds folder")
+            summary = fork_seeds(args.fork, args.at, args.out, args.set, parallel=args.parallel,
+                                 progress=not args.quiet)
+            _print_seed_summary(summary, args.out)
+            return 0
         parent_recipe = Path(args.fork) / "recipe.yaml"
         run_dir = args.out if args.out is not None or not parent_recipe.is_file() else str(
             api.default_run_dir(load_recipe(parent_recipe)))
@@ -63,10 +79,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
             summary = run_seeds(recipe, parse_seeds(args.seeds), run_dir, parallel=args.parallel,
                                 progress=not args.quiet)
-            for k, s in summary["final"].items():
-                if s.get("n"):
-                    print(f"{k}: {s['mean']:.4f} +- {s['std']:.4f} over {s['n']} seeds")
-            print(f"seeds folder: {run_dir} (summary.md, summary.json, learning_curve.png)")
+            _print_seed_summary(summary, run_dir)
             return 0
     try:
         if args.fork is not None:
@@ -469,7 +482,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run the recipe once per seed (e.g. 0,1,2 or 0-4), each in OUT/seed<N>/, then write "
                         "OUT/summary.md, summary.json (mean +- std, min, max) and a learning curve with bands")
     r.add_argument("--parallel", type=int, default=None, metavar="N",
-                   help="with --seeds: seeds trained side by side as separate processes (default: all of them "
+                   help="with --seeds (or --fork of a --seeds folder): seeds trained side by side as separate processes (default: all of them "
                         "on a GPU, one at a time on a CPU)")
     r.add_argument("--dry-run", action="store_true", help="print the resolved recipe (every key and value) and exit")
     r.add_argument("--quiet", action="store_true", help="no progress bars")

@@ -13,6 +13,11 @@ kernel launches and one card holds several). Then the parent gets:
 
 ``seeds.json`` in the parent records the recipe and the seeds; ``textgan run --resume PARENT``
 finishes every seed that has not finished (resuming those that had started).
+
+``textgan run --fork PARENT --at PHASE --out NEW --set ...`` on such a folder forks every seed
+(:func:`fork_seeds`): an ablation of a later phase over the same seeds, sharing their pretraining,
+with its own summary. NEW's ``seeds.json`` names the parent, so ``--resume NEW`` forks the seeds
+that had not started.
 """
 
 from __future__ import annotations
@@ -76,6 +81,7 @@ def run_seeds(recipe: Recipe, seeds: list[int], parent: str | Path, *, parallel:
         write_json(parent / MANIFEST, {"seeds": seeds, "recipe": recipe_to_dict(recipe)})
     if parallel is None:
         parallel = len(seeds) if resolve_device(recipe.device).type == "cuda" else 1
+    origin = json.loads((parent / MANIFEST).read_text(encoding="utf-8")).get("forked_from")
     todo = []
     for seed in seeds:
         folder = seed_dir(parent, seed)
@@ -84,19 +90,44 @@ def run_seeds(recipe: Recipe, seeds: list[int], parent: str | Path, *, parallel:
             continue
         todo.append(seed)
     if parallel > 1 and len(todo) > 1:
-        _run_side_by_side(parent, todo, parallel)
+        _run_side_by_side(parent, todo, parallel, origin)
     else:
         for seed in todo:
             folder = seed_dir(parent, seed)
             if (folder / "state").is_dir():
                 resume_run(folder, progress=progress)
+            elif origin:
+                from .runs import fork
+
+                fork(seed_dir(Path(origin["run"]), seed), origin["at"], folder, origin["overrides"], progress)
             else:
                 start(recipe_from_dict({**recipe_to_dict(recipe), "seed": seed}), folder, progress)
     return write_summary(parent, seeds)
 
 
-def _run_side_by_side(parent: Path, seeds: list[int], parallel: int) -> None:
-    """Each seed as its own ``python -m textgan run`` process, ``parallel`` at a time."""
+def fork_seeds(parent: str | Path, at: str, out: str | Path, overrides: list[str] | None = None, *,
+               parallel: int | None = None, progress: bool = True) -> dict:
+    """Fork every seed of the ``--seeds`` folder ``parent`` at phase ``at`` into ``out/seed<N>/``
+    (see :func:`textgan.runs.fork`) and write the summary; returns it. Every seed is checked
+    (kept the start of ``at``, no override that changes the model) before anything is written."""
+    from .runs import forked_recipe
+
+    parent, out = Path(parent), Path(out)
+    manifest = json.loads((parent / MANIFEST).read_text(encoding="utf-8"))
+    seeds = manifest["seeds"]
+    recipes = [forked_recipe(seed_dir(parent, seed), at, overrides) for seed in seeds]
+    if (out / MANIFEST).exists() or (out.is_dir() and any(out.iterdir())):
+        raise TextganError(f"{str(out)!r} is not empty: pass a new --out for the fork")
+    out.mkdir(parents=True, exist_ok=True)
+    recipe = recipe_from_dict({**recipe_to_dict(recipes[0]), "seed": manifest["recipe"].get("seed", 0)})
+    write_json(out / MANIFEST, {"seeds": seeds, "recipe": recipe_to_dict(recipe),
+                                "forked_from": {"run": str(parent.resolve()), "at": at, "overrides": list(overrides or [])}})
+    return run_seeds(recipe, seeds, out, parallel=parallel, progress=progress, resume=True)
+
+
+def _run_side_by_side(parent: Path, seeds: list[int], parallel: int, origin: dict | None = None) -> None:
+    """Each seed as its own ``python -m textgan run`` process, ``parallel`` at a time (a fork of
+    ``origin``'s seed where the manifest names one)."""
     recipe_file = parent / "recipe.yaml"
     manifest = json.loads((parent / MANIFEST).read_text(encoding="utf-8"))
     with atomic_open(recipe_file) as f:
@@ -107,8 +138,13 @@ def _run_side_by_side(parent: Path, seeds: list[int], parallel: int) -> None:
             seed = pending.pop(0)
             folder = seed_dir(parent, seed)
             cmd = [sys.executable, "-m", "textgan", "run", "--quiet"]
-            cmd += (["--resume", str(folder)] if (folder / "state").is_dir()
-                    else [str(recipe_file), "--out", str(folder), "--set", f"seed={seed}"])
+            if (folder / "state").is_dir():
+                cmd += ["--resume", str(folder)]
+            elif origin:
+                cmd += ["--fork", str(seed_dir(Path(origin["run"]), seed)), "--at", origin["at"], "--out", str(folder)]
+                cmd += [arg for o in origin["overrides"] for arg in ("--set", o)]
+            else:
+                cmd += [str(recipe_file), "--out", str(folder), "--set", f"seed={seed}"]
             log = open(parent / f"seed{seed}.log", "a", encoding="utf-8")
             running.append((seed, subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT), log))
         for item in list(running):
@@ -292,4 +328,4 @@ def resume_seeds(parent: str | Path, progress: bool = True, parallel: int | None
     return run_seeds(recipe, manifest["seeds"], parent, parallel=parallel, progress=progress, resume=True)
 
 
-__all__ = ["parse_seeds", "run_seeds", "resume_seeds", "summarize", "write_summary"]
+__all__ = ["parse_seeds", "run_seeds", "resume_seeds", "fork_seeds", "summarize", "write_summary"]

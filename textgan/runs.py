@@ -358,6 +358,28 @@ def resume(run_dir: str | Path, overrides: list[str] | None = None, progress: bo
         return _execute(recipe, device, run.path, None, progress, dist, resume=True)
 
 
+def forked_recipe(parent: str | Path, at: str, overrides: list[str] | None = None) -> Recipe:
+    """The recipe a fork of run ``parent`` at phase ``at`` trains with; one-line errors when the
+    folder is no run, did not keep the start of ``at``, or an override would change the model."""
+    parent = Path(parent)
+    if not (parent / "recipe.yaml").is_file():
+        raise TextganError(f"{str(parent)!r} is not a run folder (no recipe.yaml): pass the folder a `textgan run` made")
+    states = parent / PHASE_STATES
+    kept = sorted(d.name for d in states.iterdir() if (d / "state").is_dir()) if states.is_dir() else []
+    if at not in kept:
+        where = (f"it kept the starts of: {', '.join(kept)}" if kept else
+                 "it kept none (no phase had ended yet, or checkpoint.phase_states was false)")
+        raise TextganError(f"run {str(parent)!r} has no saved start of phase {at!r}: {where}; pass --at with one of "
+                           "those, or run the parent further")
+    saved = recipe_to_dict(load_recipe(parent / "recipe.yaml"))
+    recipe = load_recipe(parent / "recipe.yaml", overrides)
+    changed = [k for k in _changed_keys(saved, recipe_to_dict(recipe)) if _fixes_the_model(k)]
+    if changed:
+        raise TextganError(f"--set {', '.join(changed)} would change the model, the data or the seed of the forked "
+                           "state: drop it, or start a new run")
+    return recipe
+
+
 def fork(parent: str | Path, at: str, out_dir: str | Path | None = None, overrides: list[str] | None = None,
          progress: bool = True) -> RunResult:
     """Train a new run from the state ``parent``'s phase ``at`` started with.
@@ -383,21 +405,8 @@ def fork(parent: str | Path, at: str, out_dir: str | Path | None = None, overrid
     from .io import make_tmp_dir
 
     parent = Path(parent)
-    if not (parent / "recipe.yaml").is_file():
-        raise TextganError(f"{str(parent)!r} is not a run folder (no recipe.yaml): pass the folder a `textgan run` made")
+    recipe = forked_recipe(parent, at, overrides)
     states = parent / PHASE_STATES
-    kept = sorted(d.name for d in states.iterdir() if (d / "state").is_dir()) if states.is_dir() else []
-    if at not in kept:
-        where = (f"it kept the starts of: {', '.join(kept)}" if kept else
-                 "it kept none (no phase had ended yet, or checkpoint.phase_states was false)")
-        raise TextganError(f"run {str(parent)!r} has no saved start of phase {at!r}: {where}; pass --at with one of "
-                           "those, or run the parent further")
-    saved = recipe_to_dict(load_recipe(parent / "recipe.yaml"))
-    recipe = load_recipe(parent / "recipe.yaml", overrides)
-    changed = [k for k in _changed_keys(saved, recipe_to_dict(recipe)) if _fixes_the_model(k)]
-    if changed:
-        raise TextganError(f"--set {', '.join(changed)} would change the model, the data or the seed of the forked "
-                           "state: drop it, or start a new run")
     out = Path(out_dir) if out_dir is not None else default_run_dir(recipe)
     if RunDir.holds_run(out) or (out.is_dir() and any(out.iterdir())):
         raise TextganError(f"{str(out)!r} is not empty: pass a new --out for the fork")
@@ -424,4 +433,4 @@ def fork(parent: str | Path, at: str, out_dir: str | Path | None = None, overrid
     return resume(out, progress=progress)
 
 
-__all__ = ["RunResult", "start", "resume", "fork", "load", "build", "default_run_dir", "isolated_runtime"]
+__all__ = ["RunResult", "start", "resume", "fork", "forked_recipe", "load", "build", "default_run_dir", "isolated_runtime"]

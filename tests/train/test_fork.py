@@ -75,3 +75,27 @@ def test_bad_forks_stop_with_one_line_and_leave_nothing(parent, tmp_path, capsys
 def test_fork_of_a_folder_that_is_no_run(tmp_path):
     with pytest.raises(TextganError, match="is not a run folder"):
         api.fork(tmp_path, "adversarial", tmp_path / "x", progress=False)
+
+
+def test_a_seeds_folder_forks_every_seed_and_summarises_them(tmp_path):
+    import shutil
+
+    from textgan.multiseed import run_seeds
+    from textgan.config import load_recipe
+
+    parent, out = tmp_path / "seeds", tmp_path / "forked"
+    run_seeds(load_recipe(RECIPE, SEQGAN), [0, 1], parent, progress=False)
+    assert main(["run", "--fork", str(parent), "--at", "adversarial", "--out", str(out), "--quiet",
+                 "--set", "adversarial.rollout_update_rate=0.0"]) == 0
+    manifest = json.loads((out / "seeds.json").read_text())
+    assert manifest["forked_from"]["at"] == "adversarial" and manifest["recipe"]["adversarial"]["rollout_update_rate"] == 0.0
+    assert (out / "summary.md").is_file()
+    for seed in (0, 1):
+        ours, theirs = _phase_records(out / f"seed{seed}"), _phase_records(parent / f"seed{seed}")
+        pre = [r for r in theirs if r.get("phase") != "adversarial"]
+        assert [r for r in ours if r.get("phase") != "adversarial"] == pre and ours != theirs
+    # a seed lost before it started is forked again by --resume, with the same result
+    kept = _phase_records(out / "seed1")
+    shutil.rmtree(out / "seed1")
+    assert main(["run", "--resume", str(out), "--quiet"]) == 0
+    assert _phase_records(out / "seed1") == kept
