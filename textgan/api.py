@@ -57,6 +57,14 @@ def fork(parent: str | Path, at: str, out_dir: str | Path | None = None, overrid
     return runs.fork(parent, at, out_dir, overrides, progress)
 
 
+def compare(a: str | Path, b: str | Path) -> dict:
+    """Two settings over the same seeds (``--seeds`` folders or runs): means and the paired
+    difference ``b - a`` of every final and best metric (see ``textgan compare``)."""
+    from .multiseed import compare as compare_runs
+
+    return compare_runs(a, b)
+
+
 def generate(checkpoint: str | Path, num: int, out: str | Path, *, temperature: float = 1.0, top_k: int = 0,
              top_p: float = 1.0, min_len: int = 1, max_len: int | None = None, seed: int = 0,
              format: str | None = None, shard_size: int = 10_000, batch_size: int = 1000,

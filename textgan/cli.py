@@ -112,6 +112,19 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from . import api
+    from .multiseed import format_comparison
+
+    result = api.compare(args.a, args.b)
+    if args.json:
+        from .io import write_json
+
+        write_json(args.json, result)
+    print(format_comparison(result))
+    return 0
+
+
 def _cmd_generate(args: argparse.Namespace) -> int:
     from . import api
     from .generation import format_result, parts_dir
@@ -487,6 +500,12 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--dry-run", action="store_true", help="print the resolved recipe (every key and value) and exit")
     r.add_argument("--quiet", action="store_true", help="no progress bars")
     r.set_defaults(func=_cmd_run)
+
+    cmp_ = command(sub, "compare", "two settings over the same seeds: means and the paired difference per metric")
+    cmp_.add_argument("a", help="a --seeds folder (or one run folder): setting A")
+    cmp_.add_argument("b", help="a --seeds folder (or one run folder) of the same seeds: setting B")
+    cmp_.add_argument("--json", default=None, metavar="FILE", help="also write the comparison as JSON")
+    cmp_.set_defaults(func=_cmd_compare)
 
     g = command(sub, "generate", "sample texts from a run or checkpoint (sharded, resumable)")
     g.add_argument("checkpoint", help="run folder or checkpoint folder")

@@ -328,4 +328,59 @@ def resume_seeds(parent: str | Path, progress: bool = True, parallel: int | None
     return run_seeds(recipe, manifest["seeds"], parent, parallel=parallel, progress=progress, resume=True)
 
 
-__all__ = ["parse_seeds", "run_seeds", "resume_seeds", "fork_seeds", "summarize", "write_summary"]
+def seed_runs(folder: str | Path) -> dict[int, Path]:
+    """The finished-or-not runs of ``folder`` by seed: a ``--seeds`` folder's ``seed<N>/``, or the
+    folder itself when it is one run."""
+    folder = Path(folder)
+    if (folder / MANIFEST).is_file():
+        seeds = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))["seeds"]
+        runs = {s: seed_dir(folder, s) for s in seeds if (seed_dir(folder, s) / "run.json").is_file()}
+    elif (folder / "run.json").is_file():
+        runs = {int(json.loads((folder / "run.json").read_text(encoding="utf-8")).get("seed", 0)): folder}
+    else:
+        raise TextganError(f"{str(folder)!r} is neither a run folder nor a --seeds folder: pass a folder `textgan run` made")
+    if not runs:
+        raise TextganError(f"{str(folder)!r} holds no run yet: run or resume it first")
+    return runs
+
+
+def compare(a: str | Path, b: str | Path) -> dict:
+    """Two settings over the same seeds: each side's mean +- std, and the paired difference
+    ``b - a`` per seed (mean +- std over the seeds both have), of every final metric and of every
+    metric's best value over the run. Pairing removes what the seeds share (the pretraining of a
+    fork, the data order), so its spread is the one that says whether the settings differ."""
+    runs_a, runs_b = seed_runs(a), seed_runs(b)
+    common = sorted(set(runs_a) & set(runs_b))
+    if not common:
+        raise TextganError(f"{str(a)!r} (seeds {sorted(runs_a)}) and {str(b)!r} (seeds {sorted(runs_b)}) share no seed: "
+                           "compare runs of the same seeds")
+    per_seed = {side: {s: summarize({s: runs[s]}) for s in common} for side, runs in (("a", runs_a), ("b", runs_b))}
+    rows = []
+    for kind in ("final", "best"):
+        metrics = sorted(set.intersection(*(set(per_seed[side][s][kind]) for side in "ab" for s in common)))
+        for m in metrics:
+            va = [per_seed["a"][s][kind][m].get("mean") for s in common]
+            vb = [per_seed["b"][s][kind][m].get("mean") for s in common]
+            if any(v is None for v in va + vb):
+                continue
+            rows.append({"kind": kind, "metric": m, "a": _stats(va), "b": _stats(vb),
+                         "b_minus_a": _stats([y - x for x, y in zip(va, vb)]),
+                         "per_seed": {str(s): {"a": x, "b": y} for s, x, y in zip(common, va, vb)}})
+    return {"a": str(a), "b": str(b), "seeds": common, "rows": rows}
+
+
+def format_comparison(result: dict) -> str:
+    seeds = ", ".join(map(str, result["seeds"]))
+    lines = [f"A = {result['a']}", f"B = {result['b']}", f"seeds both have: {seeds} (mean +- std over them, n - 1)", "",
+             "| metric | A | B | B - A (paired) | per seed (A / B) |", "|---|---|---|---|---|"]
+    def short(st: dict) -> str:
+        return f"{st['mean']:.4f} +- {st['std']:.4f}"
+
+    for r in result["rows"]:
+        per = "; ".join(f"{s}: {v['a']:.4f} / {v['b']:.4f}" for s, v in r["per_seed"].items())
+        lines.append(f"| {r['kind']} {r['metric']} | {short(r['a'])} | {short(r['b'])} | {short(r['b_minus_a'])} | {per} |")
+    return "\n".join(lines)
+
+
+__all__ = ["parse_seeds", "run_seeds", "resume_seeds", "fork_seeds", "summarize", "write_summary", "seed_runs",
+           "compare", "format_comparison"]

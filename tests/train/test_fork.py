@@ -99,3 +99,28 @@ def test_a_seeds_folder_forks_every_seed_and_summarises_them(tmp_path):
     shutil.rmtree(out / "seed1")
     assert main(["run", "--resume", str(out), "--quiet"]) == 0
     assert _phase_records(out / "seed1") == kept
+
+
+def test_compare_pairs_the_seeds_of_two_settings(tmp_path, capsys):
+    from textgan.multiseed import compare
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    for folder, seed, values in ((a, 0, (9.0, 8.0)), (a, 1, (9.5, 8.6)), (b, 0, (9.1, 7.9)), (b, 1, (9.3, 8.2))):
+        run = folder / f"seed{seed}"
+        run.mkdir(parents=True)
+        (run / "run.json").write_text(json.dumps({"seed": seed, "status": "finished",
+                                                  "final_metrics": {"nll_oracle": values[1]}}))
+        (run / "metrics.jsonl").write_text("".join(json.dumps({"phase": "adversarial", "step": i, "nll_oracle": v}) + "\n"
+                                                   for i, v in enumerate(values)))
+    for folder in (a, b):
+        (folder / "seeds.json").write_text(json.dumps({"seeds": [0, 1], "recipe": {}}))
+    result = compare(a, b)
+    final = next(r for r in result["rows"] if r["kind"] == "final" and r["metric"] == "nll_oracle")
+    assert final["b_minus_a"]["mean"] == pytest.approx((-0.1 - 0.4) / 2)
+    assert final["b_minus_a"]["std"] == pytest.approx(0.2121320, abs=1e-6)  # stdev of -0.1 and -0.4
+    best = next(r for r in result["rows"] if r["kind"] == "best" and r["metric"] == "nll_oracle")
+    assert best["a"]["mean"] == pytest.approx(8.3) and best["b"]["mean"] == pytest.approx(8.05)
+    assert main(["compare", str(a), str(b)]) == 0
+    assert "B - A (paired)" in capsys.readouterr().out
+    assert main(["compare", str(a), str(tmp_path)]) != 0
+    assert "neither a run folder nor a --seeds folder" in capsys.readouterr().err
