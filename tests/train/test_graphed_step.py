@@ -171,3 +171,18 @@ def test_device_bench_times_eager_and_graphed_steps():
                      ("MLE epoch", True), ("sampling 32 x 6", False)]
     assert all(len(r["seconds"]) == 1 and r["seconds"][0] > 0 for r in result["rows"])
     assert "graphs" in format_device_steps(result)
+
+
+def test_the_rehearsal_restores_parameters_the_optimizer_holds_outside_the_models():
+    w = torch.nn.Parameter(torch.ones(3))
+    opt = adam([w], lr=0.5)
+
+    def step(x):
+        loss = (w * x).sum()
+        loss.backward()
+        opt.step()
+        return (loss,)
+
+    GraphedStep(step, [], opt, (torch.ones(3),), capture=False, rehearse=True)
+    assert torch.equal(w.detach(), torch.ones(3))  # three warm-up steps, no trace
+    assert all(torch.count_nonzero(v) == 0 for v in opt.state[w].values())

@@ -61,10 +61,13 @@ def make_capturable(optimizer: torch.optim.Optimizer) -> None:
 
 
 def _state_tensors(models: Sequence[nn.Module], optimizer: torch.optim.Optimizer) -> list[Tensor]:
+    """Everything a step may change: the models' parameters and buffers, the optimizer's parameters
+    (some may lie outside ``models``) and its state, each tensor once."""
     tensors = [t for m in models for t in (*m.parameters(), *m.buffers())]
+    tensors += [p for group in optimizer.param_groups for p in group["params"]]
     for state in optimizer.state.values():
         tensors.extend(v for v in state.values() if isinstance(v, Tensor))
-    return tensors
+    return list({id(t): t for t in tensors}.values())
 
 
 class GraphedStep:
@@ -88,7 +91,6 @@ class GraphedStep:
         self.static = [t.detach().clone() for t in example]
         self.graph: torch.cuda.CUDAGraph | None = None
         self.outputs: tuple[Tensor, ...] | None = None
-        self.captured = capture
         if capture or rehearse:
             self._warm_up_and_restore(capture)
         self._pointers = self._addresses()
