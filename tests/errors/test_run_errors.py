@@ -145,3 +145,45 @@ def test_max_len_far_above_the_texts_warns_before_allocating(inputs, tmp_path, c
     recipe = load_recipe(find_recipe(QUICK), [f"data.corpus={inputs['texts']}", "data.max_len=500"])
     prepare_data(recipe.data, recipe.seed, cache_dir=tmp_path / "cache")
     assert "every sequence is padded to max_len" in caplog.text and "set data.max_len=9" in caplog.text
+
+
+def _fake_parent(folder, kept=("adversarial",)):
+    """A run folder as far as --fork reads it before any work: its recipe and kept phase starts."""
+    from textgan.api import find_recipe
+
+    folder.mkdir()
+    (folder / "recipe.yaml").write_text(find_recipe("seqgan/synthetic_oracle_cpu").read_text())
+    for phase in kept:
+        (folder / "phase_states" / phase / "state").mkdir(parents=True)
+    return folder
+
+
+FORKS = {
+    "phase_not_kept": (("discriminator",), ["--at", "adversarial"],
+                       "has no saved start of phase 'adversarial': it kept the starts of: discriminator"),
+    "nothing_kept": ((), ["--at", "adversarial"], "it kept none"),
+    "changes_the_model": (("adversarial",), ["--at", "adversarial", "--set", "generator.hidden_dim=64"],
+                          "would change the model"),
+    "no_at": (("adversarial",), [], "--fork needs --at PHASE"),
+    "with_a_recipe": (("adversarial",), ["quickstart", "--at", "adversarial"], "drop the recipe"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(FORKS))
+def test_bad_forks(case, tmp_path, work, fails):
+    kept, argv, words = FORKS[case]
+    parent = _fake_parent(tmp_path / "parent", kept)
+    line = fails(["run", "--fork", parent, "--out", work / "fork", *argv], tmp_path)
+    assert words in line, line
+
+
+def test_fork_into_a_folder_that_is_not_empty(tmp_path, work, fails):
+    parent = _fake_parent(tmp_path / "parent")
+    (work / "taken").mkdir()
+    (work / "taken" / "notes.txt").write_text("mine")
+    line = fails(["run", "--fork", parent, "--at", "adversarial", "--out", work / "taken"], tmp_path)
+    assert "is not empty: pass a new --out" in line
+
+
+def test_at_without_fork(tmp_path, work, fails):
+    assert "--at PHASE goes with --fork" in fails(["run", QUICK, "--at", "adversarial"], tmp_path)
