@@ -77,8 +77,8 @@ def mle_epoch(generator: nn.Module, data: Tensor, optimizer: torch.optim.Optimiz
 
 def _graphed_epoch(generator: nn.Module, data: Tensor, labels: Tensor | None, order: Tensor, n_batches: int,
                    batch_size: int, optimizer: torch.optim.Optimizer, grad_clip: float | None, epoch: int) -> float:
-    """:func:`mle_epoch`'s loop with the data on the device, each full batch's step a CUDA graph
-    (a last, shorter batch runs through the same step uncaptured) and one host read per epoch."""
+    """:func:`mle_epoch`'s loop with the epoch's data moved to the device, each batch's step a CUDA
+    graph (a last, shorter batch has a graph of its own shape) and one host read per epoch."""
     device = next(generator.parameters()).device
     data, order = data.to(device), order.to(device)
     labels = labels.to(device) if labels is not None else None
@@ -97,17 +97,17 @@ def _graphed_epoch(generator: nn.Module, data: Tensor, labels: Tensor | None, or
     def inputs(rows: Tensor) -> tuple[Tensor, ...]:
         return (data[rows],) if labels is None else (data[rows], labels[rows])
 
-    sums = []
+    used: dict = {}  # id -> GraphedStep: the steps of this epoch (one per batch shape), their sums zeroed once
     for start in range(0, n_batches * batch_size, batch_size):
         rows = order[start:start + batch_size]
         batch = inputs(rows)
         step = cached_step(generator, f"mle{len(rows)}", generator, optimizer, batch, build,
                            capture=device.type == "cuda")
-        if not sums or sums[-1] is not step:
+        if id(step) not in used:
             step.total.zero_()
-            sums.append(step)
+            used[id(step)] = step
         step(*batch)
-    total = torch.stack([s.total for s in dict.fromkeys(sums)]).sum()
+    total = torch.stack([s.total for s in used.values()]).sum()
     check_finite(total, f"MLE epoch {epoch}", FIX)
     return total.item() / n_batches
 
