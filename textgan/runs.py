@@ -306,6 +306,17 @@ def _fixes_the_model(key: str) -> bool:
     return any(key.startswith(s) if s.endswith(".") else key == s or key.startswith(s + ".") for s in SHAPE_KEYS)
 
 
+def _overridden(run: Path, overrides: list[str] | None, refusal: str) -> Recipe:
+    """The recipe saved in ``run`` with ``overrides`` applied; one line (ending in ``refusal``)
+    when an override would change the model, the data or the seed."""
+    saved = recipe_to_dict(load_recipe(run / "recipe.yaml"))
+    recipe = load_recipe(run / "recipe.yaml", overrides)
+    changed = [k for k in _changed_keys(saved, recipe_to_dict(recipe)) if _fixes_the_model(k)]
+    if changed:
+        raise TextganError(f"--set {', '.join(changed)} would change the model, the data or the seed of {refusal}")
+    return recipe
+
+
 def _changed_keys(old: dict, new: dict, prefix: str = "") -> list[str]:
     keys = []
     for k in sorted(set(old) | set(new)):
@@ -335,12 +346,7 @@ def resume(run_dir: str | Path, overrides: list[str] | None = None, progress: bo
     info = run.info()
     if info.get("status") == "finished":
         raise TextganError(f"the run in {str(run.path)!r} has finished: nothing to resume (start a new run with --out)")
-    saved = recipe_to_dict(load_recipe(run.path / "recipe.yaml"))
-    recipe = load_recipe(run.path / "recipe.yaml", overrides)
-    changed = [k for k in _changed_keys(saved, recipe_to_dict(recipe)) if _fixes_the_model(k)]
-    if changed:
-        raise TextganError(f"--set {', '.join(changed)} would change the model, the data or the seed of a resumed run: "
-                           "drop it, or start a new run with --out")
+    recipe = _overridden(run.path, overrides, "a resumed run: drop it, or start a new run with --out")
     device, dist = _setup(recipe)
     recipe = _fit_dtypes(recipe, device, dist)
     dist.barrier()  # every rank has read the recipe before rank 0 rewrites it
@@ -371,13 +377,7 @@ def forked_recipe(parent: str | Path, at: str, overrides: list[str] | None = Non
                  "it kept none (no phase had ended yet, or checkpoint.phase_states was false)")
         raise TextganError(f"run {str(parent)!r} has no saved start of phase {at!r}: {where}; pass --at with one of "
                            "those, or run the parent further")
-    saved = recipe_to_dict(load_recipe(parent / "recipe.yaml"))
-    recipe = load_recipe(parent / "recipe.yaml", overrides)
-    changed = [k for k in _changed_keys(saved, recipe_to_dict(recipe)) if _fixes_the_model(k)]
-    if changed:
-        raise TextganError(f"--set {', '.join(changed)} would change the model, the data or the seed of the forked "
-                           "state: drop it, or start a new run")
-    return recipe
+    return _overridden(parent, overrides, "the forked state: drop it, or start a new run")
 
 
 def fork(parent: str | Path, at: str, out_dir: str | Path | None = None, overrides: list[str] | None = None,
