@@ -349,6 +349,12 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
         print(format_bleu_bench(bench_bleu(n_samples=args.num or 10_000, nltk_subsample=args.nltk_subsample)))
         return 0
+    if args.what == "mle":
+        from .bench.rollout import bench_mle_epoch, format_mle_bench
+
+        print(format_mle_bench(bench_mle_epoch(threads=args.threads, anchor=args.anchor, repeats=args.repeat,
+                                               sequences=args.num or 10_000)))
+        return 0
     if args.what == "rollout" and args.model == "seqgan":
         from .bench.rollout import bench_rollout, format_rollout_bench
 
@@ -725,16 +731,18 @@ def build_parser() -> argparse.ArgumentParser:
     em.set_defaults(func=_cmd_embed)
 
     b = command(sub, "bench", "speed benchmarks on this machine")
-    b.add_argument("what", choices=["bleu", "discriminator", "rollout", "generation", "adm", "evaluate", "transformer",
-                                      "detection"],
-                   help="what to time: bleu, discriminator, rollout, generation, adm, evaluate (every metric) or "
+    b.add_argument("what", choices=["bleu", "discriminator", "rollout", "mle", "generation", "adm", "evaluate",
+                                      "transformer", "detection"],
+                   help="what to time: bleu, discriminator, rollout, mle (the SeqGAN MLE epoch: fused float32 / "
+                        "bfloat16, plain, --anchor), generation, adm, evaluate (every metric) or "
                         "transformer (sampling, MLE epoch, adversarial step with cached rollouts) or detection "
                         "(a --num-text detection dataset and its report, default 100,000)")
     b.add_argument("--quick", action="store_true", help="fewer texts and batches (transformer)")
     b.add_argument("--model", choices=["seqgan", "leakgan"], default="seqgan", help="generator for `bench rollout`")
     b.add_argument("--threads", type=int, default=2, help="torch threads")
     b.add_argument("--num", type=int, default=None,
-                   help="samples and references (bleu, evaluate; default 10,000), texts (detection; default 100,000)")
+                   help="samples and references (bleu, evaluate; default 10,000), texts (detection; default 100,000), "
+                        "sequences (mle; default 10,000)")
     b.add_argument("--generator", default=None,
                    help="detection: a run or checkpoint to generate from (default: an LSTM trained for the bench)")
     b.add_argument("--transformer", action="store_true", help="detection: also time the transformer detector")
@@ -754,7 +762,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="discriminator: time the training code's discriminator epoch, MLE epoch and sampling on this "
                         "device (cpu, cuda, cuda:N), eager and as CUDA graphs, instead of the CPU kernel bench")
     b.add_argument("--anchor", default=None, metavar="DIR",
-                   help="rollout (seqgan): a TextGAN-PyTorch checkout; also time its MLE epoch on the same data")
+                   help="rollout (seqgan), mle: a TextGAN-PyTorch checkout; also time its MLE epoch on the same data")
+    b.add_argument("--repeat", type=int, default=3, help="mle: interleaved rounds (the best is reported)")
     b.set_defaults(func=_cmd_bench)
     return p
 

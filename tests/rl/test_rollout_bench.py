@@ -47,3 +47,14 @@ def test_anchor_is_timed_from_a_checkout_and_a_wrong_folder_is_refused(tmp_path,
         for name in ("config", "models", "models.generator"):
             sys.modules.pop(name, None)
     assert r["mle_epoch_anchor_s"] > 0 and "TextGAN-PyTorch's MLE epoch" in format_rollout_bench(r)
+
+
+def test_bench_mle_times_every_variant_in_interleaved_rounds():
+    from textgan.bench.rollout import bench_mle_epoch, format_mle_bench
+
+    r = bench_mle_epoch(vocab_size=50, seq_len=5, embed_dim=4, hidden_dim=4, sequences=256, threads=1, repeats=2)
+    assert set(r["times"]) == {"fused float32", "fused bfloat16", "plain float32"}
+    assert all(len(t) == 2 and min(t) > 0 for t in r["times"].values())
+    assert r["best"]["plain float32"] == min(r["times"]["plain float32"]) and r["spread"]["fused float32"] >= 1.0
+    text = format_mle_bench(r)
+    assert "fused bfloat16" in text and "best of 2" in text and "CPU:" in text

@@ -178,15 +178,16 @@ def bench_rollout(batch_size: int = 64, seq_len: int = 20, vocab_size: int = 500
         sample_s = time.perf_counter() - start
 
         data = torch.randint(0, vocab_size, (mle_sequences, seq_len), generator=rng)
-        fused_rows = generator.nll_chunk_rows
+        fused_rows, fused_dtype = generator.nll_chunk_rows, generator.compute_dtype
         mle_times = {}
-        for chunk in (fused_rows, 0):  # the fused output layer + loss (default), then the plain one
-            generator.nll_chunk_rows = chunk
+        # the fused output layer + loss (default), the same with bfloat16 products, then the plain loss
+        for key, chunk, dtype in (("fused", fused_rows, "float32"), ("bf16", fused_rows, "bfloat16"), ("plain", 0, "float32")):
+            generator.nll_chunk_rows, generator.compute_dtype = chunk, dtype
             start = time.perf_counter()
             mle_epoch(generator, data, optimizer, 64, 5.0, torch.Generator().manual_seed(seed))
-            mle_times[chunk] = time.perf_counter() - start
-        generator.nll_chunk_rows = fused_rows
-        mle_s, mle_plain_s = mle_times[fused_rows], mle_times[0]
+            mle_times[key] = time.perf_counter() - start
+        generator.nll_chunk_rows, generator.compute_dtype = fused_rows, fused_dtype
+        mle_s, mle_bf16_s, mle_plain_s = mle_times["fused"], mle_times["bf16"], mle_times["plain"]
         anchor_s = None if anchor is None else time_anchor_mle_epoch(anchor, data, vocab_size, embed_dim, hidden_dim, seed)
 
         # Work of one generator step's rewards: policy steps (LSTM + output projection) and D.
@@ -210,7 +211,7 @@ def bench_rollout(batch_size: int = 64, seq_len: int = 20, vocab_size: int = 500
             "matmul_peak_gflops": {"float32": measure_matmul_peak("float32", peak_size),
                                    "bfloat16": measure_matmul_peak("bfloat16", peak_size)},
             "sample_s": sample_s, "num_samples": num_samples, "mle_epoch_s": mle_s, "mle_sequences": mle_sequences,
-            "mle_epoch_plain_s": mle_plain_s, "mle_epoch_anchor_s": anchor_s, "mle_chunk_rows": fused_rows, "cpu": cpu_name(),
+            "mle_epoch_plain_s": mle_plain_s, "mle_epoch_bf16_s": mle_bf16_s, "mle_epoch_anchor_s": anchor_s, "mle_chunk_rows": fused_rows, "cpu": cpu_name(),
             "cpu_capability": torch.backends.cpu.get_cpu_capability(), "torch": torch.__version__,
         }
     finally:
@@ -236,11 +237,89 @@ def format_rollout_bench(result: dict) -> str:
         f"sampling {r['num_samples']} sequences: {r['sample_s']:.2f} s",
         f"one MLE epoch ({r['mle_sequences']:,} sequences, batch 64): {r['mle_epoch_s']:.2f} s with the fused output "
         f"layer + loss ({r['mle_chunk_rows']} rows per chunk), {r['mle_epoch_plain_s']:.2f} s with the plain "
-        f"cross-entropy ({r['mle_epoch_plain_s'] / r['mle_epoch_s']:.2f}x)",
+        f"cross-entropy ({r['mle_epoch_plain_s'] / r['mle_epoch_s']:.2f}x); {r['mle_epoch_bf16_s']:.2f} s fused with "
+        f"bfloat16 products (generator.compute_dtype: bfloat16)",
         f"CPU: {r['cpu']} ({r['cpu_capability']}), torch {r['torch']}",
     ]
     if r.get("mle_epoch_anchor_s") is not None:
         a = r["mle_epoch_anchor_s"]
         lines.insert(-1, f"  TextGAN-PyTorch's MLE epoch, same data, this process: {a:.2f} s "
-                         f"(textgan {a / r['mle_epoch_s']:.2f}x as fast fused, {a / r['mle_epoch_plain_s']:.2f}x plain)")
+                         f"(textgan {a / r['mle_epoch_s']:.2f}x as fast fused, "
+                         f"{a / r['mle_epoch_bf16_s']:.2f}x fused bf16, {a / r['mle_epoch_plain_s']:.2f}x plain)")
     return "\n".join(lines)
+
+
+MLE_VARIANTS = (("fused", "float32"), ("fused", "bfloat16"), ("plain", "float32"))
+
+
+def bench_mle_epoch(*, vocab_size: int = 5000, seq_len: int = 20, embed_dim: int = 32, hidden_dim: int = 32,
+                    sequences: int = 10_000, batch_size: int = 64, chunk_rows: int | None = None, threads: int | None = None,
+                    repeats: int = 3, anchor: str | Path | None = None, seed: int = 0) -> dict:
+    """Time one SeqGAN MLE epoch per loss variant, ``repeats`` rounds interleaved (each round times every
+    variant once, so a burst of foreign load hits all of them), and keep every time.
+
+    Variants: the fused output layer + loss with float32 and with bfloat16 products
+    (``generator.compute_dtype``), the plain cross-entropy, and TextGAN-PyTorch's generator when
+    ``anchor`` is a checkout of it (same data, same process).
+
+    Returns:
+        ``{"times": {variant: [seconds per round]}, "best": {variant: min}, "spread": {variant: max / min}}``
+        plus the settings, the CPU and the bfloat16 product speed-up measured by ``textgan.device``.
+    """
+    from textgan.device import bfloat16_speedup
+
+    if anchor is not None:
+        check_anchor(anchor)
+    if repeats < 1:
+        raise ValueError(f"repeats must be >= 1, got {repeats}")
+    before = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        torch.manual_seed(seed)
+        data = torch.randint(0, vocab_size, (sequences, seq_len), generator=torch.Generator().manual_seed(seed))
+        generator = LSTMGenerator(vocab_size, embed_dim, hidden_dim, seq_len)
+        if chunk_rows is not None:
+            generator.nll_chunk_rows = chunk_rows
+        rows = generator.nll_chunk_rows
+        optimizer = adam(generator.parameters(), lr=0.01)
+
+        def epoch(kind: str, dtype: str) -> float:
+            generator.nll_chunk_rows, generator.compute_dtype = (rows if kind == "fused" else 0), dtype
+            start = time.perf_counter()
+            mle_epoch(generator, data, optimizer, batch_size, 5.0, torch.Generator().manual_seed(seed))
+            return time.perf_counter() - start
+
+        epoch("fused", "float32")  # warm-up: allocator, oneDNN kernel selection
+        names = [f"{kind} {dtype}" for kind, dtype in MLE_VARIANTS] + (["TextGAN-PyTorch"] if anchor is not None else [])
+        times: dict[str, list[float]] = {name: [] for name in names}
+        for _ in range(repeats):
+            for kind, dtype in MLE_VARIANTS:
+                times[f"{kind} {dtype}"].append(epoch(kind, dtype))
+            if anchor is not None:
+                times["TextGAN-PyTorch"].append(time_anchor_mle_epoch(anchor, data, vocab_size, embed_dim, hidden_dim, seed))
+        best = {name: min(t) for name, t in times.items()}
+        return {"times": times, "best": best, "spread": {name: max(t) / min(t) for name, t in times.items()},
+                "sequences": sequences, "batch_size": batch_size, "seq_len": seq_len, "vocab_size": vocab_size,
+                "embed_dim": embed_dim, "hidden_dim": hidden_dim, "chunk_rows": rows, "repeats": repeats,
+                "threads": torch.get_num_threads(), "bfloat16_speedup": bfloat16_speedup("cpu"), "cpu": cpu_name(),
+                "cpu_capability": torch.backends.cpu.get_cpu_capability(), "torch": torch.__version__}
+    finally:
+        torch.set_num_threads(before)
+
+
+def format_mle_bench(result: dict) -> str:
+    """:func:`bench_mle_epoch`'s result as a short table (best of the rounds, and each round)."""
+    r = result
+    lines = [f"one MLE epoch: {r['sequences']:,} sequences, batch {r['batch_size']}, T={r['seq_len']} V={r['vocab_size']} "
+             f"E={r['embed_dim']} H={r['hidden_dim']}, fused chunks of {r['chunk_rows']} rows, {r['threads']} threads, "
+             f"best of {r['repeats']} interleaved rounds"]
+    anchor = r["best"].get("TextGAN-PyTorch")
+    for name, best in r["best"].items():
+        rounds = " / ".join(f"{t:.2f}" for t in r["times"][name])
+        ratio = "" if anchor is None or name == "TextGAN-PyTorch" else f"  ({anchor / best:.2f}x TextGAN-PyTorch)"
+        lines.append(f"  {name:<16} {best:6.2f} s  (rounds: {rounds}){ratio}")
+    lines.append(f"bfloat16 product speed-up on this CPU (256^3, 1 thread): {r['bfloat16_speedup']:.2f}x")
+    lines.append(f"CPU: {r['cpu']} ({r['cpu_capability']}), torch {r['torch']}")
+    return "\n".join(lines)
+

@@ -57,9 +57,10 @@ class TokenGenerator(nn.Module):
         return F.cross_entropy(logits.reshape(-1, self.vocab_size), tokens.reshape(-1),  # output == "nll"
                                ignore_index=self.ignore_index)
 
-    def fused_nll(self, hidden: Tensor, layer: nn.Linear, tokens: Tensor, chunk_rows: int) -> Tensor:
+    def fused_nll(self, hidden: Tensor, layer: nn.Linear, tokens: Tensor, chunk_rows: int,
+                  product_dtype: torch.dtype | None = None) -> Tensor:
         """``outputs(layer(hidden), tokens, "nll", 1.0)`` without the (B, T, V) logits (see :mod:`.linear_nll`)."""
-        return linear_nll(hidden, layer.weight, layer.bias, tokens, self.ignore_index, chunk_rows)
+        return linear_nll(hidden, layer.weight, layer.bias, tokens, self.ignore_index, chunk_rows, product_dtype)
 
     @property
     def ignore_index(self) -> int:
