@@ -16,8 +16,10 @@ machine with bf16/fp16 units gave NLL-test 8.52825 where the project's first AVX
 So the files are per CPU signature (:func:`cpu_signature`: the capability torch dispatches on and
 the instruction-set extensions MKL and oneDNN choose kernels by), in ``golden/<signature>/``:
 ``AVX2`` was recorded on an AMD EPYC AVX2 machine (2026-12-01), the AVX-512 + bf16/fp16/VNNI one on
-2026-12-02 with the same code (which matched the AVX2 files there). The first machine's files
-(recorded before the engine move, commit af788da) are in git history; its flags were not recorded.
+2026-12-02 with the same code (which matched the AVX2 files there). ``AVX512-avx512_bf16-avx512_vnni``
+(an AMD EPYC with AVX-512 and bf16, no fp16) was recorded on 2026-12-02 and came out byte-identical
+to the project's first machine's files (commit af788da, leakgan re-recorded since; the top-level
+files before commit c3f69c9): the same kind of CPU, and the engine's numbers unchanged on it.
 On a CPU with no files the test checks what does not depend on the CPU's rounding (the MLE phase's
 teacher-forced values, within 2e-3 of another CPU's files: see test_engine_numbers.py) and says how
 to record exact files; ``--record`` writes the files of the machine it runs on, and only on a
