@@ -145,3 +145,24 @@ def test_transformer_detector_small_and_from_a_local_folder(world, tmp_path):
                                           model=str(tmp_path / "m"), epochs=2, lr=1e-3, max_len=16)
     assert scores["test"].shape == (6,) and info["model"] == str(tmp_path / "m")
     assert scores["test"][1] > scores["test"][0]  # learnt the two fixed texts apart
+
+
+def test_report_says_when_a_detector_is_reliably_below_chance():
+    """A zero-shot score whose direction is wrong for the data (AUROC interval below 0.5) is named in
+    the report with the reversed AUROC; one whose interval holds 0.5 is not."""
+    from textgan.detection.report import format_report
+
+    def det(auroc, lo, hi):
+        return {"accuracy": 0.5, "f1": 0.6, "auroc": auroc, "tpr_at_fpr_1pct": 0.0, "tpr_at_fpr_5pct": 0.0,
+                "ci95": {"auroc": [lo, hi]}}
+
+    stats = {"len_mean": 20.0, "len_std": 2.0, "len_min": 15, "len_median": 20, "len_max": 25, "num_samples": 40,
+             "novelty_reference": "train"}
+    report = {"dataset": "d", "test": {"accuracy": 0.5, "f1": 0.6, "precision": 0.5, "recall": 1.0},
+              "generated_text": stats, "real_text": stats, "counts": {"test": {"real": 20, "generated": 20}},
+              "detector": {"architecture": "cnn", "tokenize": "nltk", "vocab_size": 100, "epochs": 1,
+                           "train_seconds": 1.0, "device": "cpu"},
+              "detectors": {"cnn": det(0.52, 0.34, 0.70), "zero_shot_loglik": det(0.04, 0.0, 0.12)}}
+    text = format_report(report)
+    assert "zero_shot_loglik: AUROC 0.040, below chance" in text and "AUROC 0.960" in text
+    assert "cnn: AUROC" not in text

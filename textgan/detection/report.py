@@ -242,6 +242,15 @@ def format_report(report: dict) -> str:
         for name, d in report["detectors"].items():
             lines.append(f"| {name} | " + " | ".join(cell(d, k) for k in ("accuracy", "f1", "auroc", "tpr_at_fpr_1pct",
                                                                            "tpr_at_fpr_5pct")) + " |")
+        reversed_ = [(name, d) for name, d in report["detectors"].items()
+                     if d.get("auroc") is not None and d.get("ci95", {}).get("auroc", [0.0, 1.0])[1] < 0.5]
+        for name, d in reversed_:
+            lines += ["", f"**{name}: AUROC {d['auroc']:.3f}, below chance with its whole interval.** The score ranks real "
+                          f"texts as the more generated-like: its fixed direction is reversed on this data (a zero-shot "
+                          f"score does this when the reference model gives the real texts the higher likelihood, e.g. "
+                          f"because it was trained on them). Reversed, the same score separates the classes with AUROC "
+                          f"{1 - d['auroc']:.3f}; a detector allowed to pick its direction on the validation split "
+                          f"(`textgan corpus grid` does) would report that."]
         spread = report["detectors"].get("cnn", {}).get("over_seeds")
         if spread:
             lines += ["", f"CNN over {len(report['detectors']['cnn']['seeds'])} seeds (mean +- std): " + ", ".join(
