@@ -19,6 +19,7 @@ import torch
 from textgan.data.tokenizers import build_tokenizer
 from textgan.data.vocab import Vocab
 from textgan.detection import build_detection_dataset, dataset_card
+from textgan.detection.shortcuts import check_shortcuts, chance_bound, format_shortcuts, separability, threshold_accuracy
 from textgan.errors import TextganError
 from textgan.generation import SamplingSettings, generate_texts
 from textgan.models.lstm_generator import LSTMGenerator
@@ -58,54 +59,8 @@ def raw_real_file(texts: list[str], path: Path) -> list[str]:
     return raw
 
 
-def features(text: str, vocab_words: set[str]) -> dict[str, float]:
-    toks = text.split()
-    return {
-        "trailing_whitespace": float(text != text.rstrip()),
-        "leading_whitespace": float(text != text.lstrip()),
-        "double_space": float("  " in text),
-        "chars": float(len(text)),
-        "tokens": float(len(toks)),
-        "distinct_chars": float(len(set(text))),
-        "non_lowercase_alnum_chars": float(sum(not (c.islower() or c.isdigit() or c == " ") for c in text)),
-        "uppercase_chars": float(sum(c.isupper() for c in text)),
-        "oov_rate": sum(t not in vocab_words for t in toks) / max(len(toks), 1),
-        "unk_rate": sum(t == "<unk>" for t in toks) / max(len(toks), 1),
-    }
-
-
-def threshold_accuracy(train: list[tuple[float, int]], test: list[tuple[float, int]]) -> float:
-    """Test accuracy of the best single threshold (and direction) on the train split."""
-    best = (0.0, 0.0, 1)
-    values = sorted({v for v, _ in train})
-    cands = [values[0] - 1] + [(a + b) / 2 for a, b in zip(values, values[1:])] + [values[-1] + 1]
-    for thr in cands:
-        for sign in (1, -1):
-            acc = sum((sign * (v - thr) > 0) == bool(y) for v, y in train) / len(train)
-            if acc > best[0]:
-                best = (acc, thr, sign)
-    _, thr, sign = best
-    return sum((sign * (v - thr) > 0) == bool(y) for v, y in test) / len(test)
-
-
 def rows(path: Path, split: str) -> list[dict]:
     return [json.loads(line) for line in (path / f"{split}.jsonl").read_text().splitlines()]
-
-
-def separability(train_rows, test_rows, vocab_words) -> dict[str, float]:
-    out = {}
-    tr = [(features(r["text"], vocab_words), r["label"]) for r in train_rows]
-    te = [(features(r["text"], vocab_words), r["label"]) for r in test_rows]
-    for name in tr[0][0]:
-        out[name] = threshold_accuracy([(f[name], y) for f, y in tr], [(f[name], y) for f, y in te])
-    # Every non-label, non-metadata column other than the text (the id's number, for one).
-    for col in train_rows[0]:
-        if col in ("text", "label", "label_name") or col.startswith("meta_"):
-            continue
-        num = (lambda r: float(str(r[col]).rsplit("-", 1)[-1])) if col == "id" else (lambda r: float(hash(r[col]) % 997))
-        out[f"column:{col}"] = threshold_accuracy([(num(r), r["label"]) for r in train_rows],
-                                                  [(num(r), r["label"]) for r in test_rows])
-    return out
 
 
 def test_no_simple_feature_separates_the_classes(ckpt, tmp_path):
@@ -118,9 +73,12 @@ def test_no_simple_feature_separates_the_classes(ckpt, tmp_path):
 
     ds = build_detection_dataset(real_file, [gen], tmp_path / "det", generator=ckpt, test_fraction=0.3, seed=0)
     train, test = rows(ds.path, "train"), rows(ds.path, "test")
-    bound = 0.5 + 3 * math.sqrt(0.25 / len(test))  # 3 standard deviations of a coin's accuracy
+    bound = chance_bound(len(test))  # 3 standard deviations of a coin's accuracy
     acc = separability(train, test, vocab_words)
     assert all(a <= bound for a in acc.values()), (bound, acc)
+    checked = check_shortcuts(ds.path)  # the library's check on the folder (no vocabulary: stored <unk> rate)
+    assert checked["passed"] and checked["held_out"] == ["validation", "test"] and "unk_rate" in checked["accuracy"], checked
+    assert checked["n_test"] > len(test) and checked["bound"] == chance_bound(checked["n_test"])
     assert set(train[0]) == {"id", "text", "label", "label_name", "meta_source"}
 
     meta = json.loads((ds.path / "detection.json").read_text())
@@ -202,3 +160,93 @@ def test_auto_drops_unk_when_the_generator_never_writes_it(tmp_path):
     assert c["oov"] == "drop" and c["oov_auto"]["choice"] == "drop"
     assert c["oov_auto"]["generated_texts_with_unk"] == 0 and c["oov_auto"]["real_texts_with_unk"] > 0.2
     assert c["real"]["dropped_oov"] == n_rare and c["generated"]["dropped_oov"] == 0
+
+
+def write_split(folder: Path, split: str, rows_: list[dict]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{split}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows_))
+
+
+def test_check_shortcuts_sees_a_planted_shortcut_and_the_cli_exits_1(tmp_path):
+    """Real rows end with a space, generated ones do not: the folder check flags exactly that feature;
+    the same rows without the space pass. The command exits 1 on a shortcut, 0 without, 2 on a bad folder."""
+    import subprocess
+    import sys
+
+    rng = random.Random(0)
+
+    def make(n, trailing):
+        out = []
+        for i in range(n):
+            label = i % 2
+            words = " ".join(rng.choice(WORDS) for _ in range(rng.randint(3, 9)))
+            out.append({"id": f"x-{rng.randrange(10**6)}", "text": words + (" " if trailing and label == 0 else ""),
+                        "label": label, "label_name": "generated" if label else "real", "meta_source": "src"})
+        return out
+
+    for trailing, expect in ((True, 1), (False, 0)):
+        folder = tmp_path / f"ds{int(trailing)}"
+        write_split(folder, "train", make(400, trailing))
+        write_split(folder, "test", make(200, trailing))
+        result = check_shortcuts(folder)
+        assert result["shortcuts"] == (["trailing_whitespace"] if trailing else []), result["accuracy"]
+        assert ("**shortcut**" in format_shortcuts(result)) == trailing
+        proc = subprocess.run([sys.executable, "-m", "textgan", "corpus", "shortcuts", str(folder)],
+                              capture_output=True, text=True)
+        assert proc.returncode == expect, proc.stderr
+    proc = subprocess.run([sys.executable, "-m", "textgan", "corpus", "shortcuts", str(tmp_path / "nothing")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and "not a detection dataset folder" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_match_length_removes_a_length_shortcut(ckpt, tmp_path):
+    """Real texts of 30-40 words against a generator that writes at most 10: length alone tells the
+    classes apart (the words come from the same generator). --match-length cuts each real text to a generated
+    text's length; the check then passes."""
+    gen = tmp_path / "gen.jsonl"
+    sample(ckpt, gen, 1200, seed=1)
+    # real texts from the same generator (same words), but each several of its texts run together: 30+ words
+    pieces = iter(sample(ckpt, tmp_path / "real_src.jsonl", 12000, seed=2))
+    real_texts = []
+    while len(real_texts) < 1200:
+        words: list[str] = []
+        while len(words) < 30:
+            words += next(pieces).split()
+        real_texts.append(" ".join(words))
+    real_file = tmp_path / "real.jsonl"
+    real_file.write_text("".join(json.dumps({"text": t}) + "\n" for t in real_texts))
+    plain = build_detection_dataset(real_file, [gen], tmp_path / "plain", generator=ckpt, test_fraction=0.3, seed=0,
+                                    oov="unk")  # both sides hold <unk> alike (same generator): keep every text
+    assert "tokens" in check_shortcuts(plain.path)["shortcuts"]
+    matched = build_detection_dataset(real_file, [gen], tmp_path / "matched", generator=ckpt, test_fraction=0.3,
+                                      seed=0, oov="unk", match_length=True)
+    result = check_shortcuts(matched.path)
+    assert result["passed"], result["accuracy"]
+    meta = json.loads((matched.path / "detection.json").read_text())
+    info = meta["length_matching"]
+    assert meta["settings"]["match_length"] and info["real_cut"] > 1000 and info["real_before"]["min"] >= 30 and info["generated"]["max"] <= 10
+    assert info["real_after"]["max"] <= info["generated"]["max"]
+    assert "Lengths matched (--match-length)" in (matched.path / "README.md").read_text()
+    assert "Lengths: not matched" in (plain.path / "README.md").read_text()
+
+
+def test_threshold_accuracy_equals_trying_every_threshold():
+    """The one-pass threshold search against the plain search over every candidate and direction."""
+    def brute(train, test):
+        best = (-1.0, 0.0, 1)
+        values = sorted({v for v, _ in train})
+        cands = [values[0] - 1] + [(a + b) / 2 for a, b in zip(values, values[1:])] + [values[-1] + 1]
+        for thr in cands:
+            for sign in (1, -1):
+                acc = sum((sign * (v - thr) > 0) == bool(y) for v, y in train) / len(train)
+                if acc > best[0]:
+                    best = (acc, thr, sign)
+        _, thr, sign = best
+        return sum((sign * (v - thr) > 0) == bool(y) for v, y in test) / len(test)
+
+    rng = random.Random(0)
+    for k in range(200):
+        train = [(float(rng.randint(0, 6)) + (rng.random() if k % 2 else 0.0), rng.randint(0, 1))
+                 for _ in range(rng.randint(1, 40))]
+        test = [(float(rng.randint(-1, 7)), rng.randint(0, 1)) for _ in range(rng.randint(1, 30))]
+        assert threshold_accuracy(train, test) == brute(train, test)

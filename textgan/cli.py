@@ -173,6 +173,12 @@ def _cmd_corpus(args: argparse.Namespace) -> int:
         return _corpus_augment(args)
     if args.corpus_cmd == "grid":
         return _corpus_grid(args)
+    if args.corpus_cmd == "shortcuts":
+        from .detection.shortcuts import check_shortcuts, format_shortcuts
+
+        result = check_shortcuts(args.dataset)
+        print(format_shortcuts(result), end="")
+        return 0 if result["passed"] else 1
     print(corpus.format_card(corpus.corpus_info(args.name)))
     return 0
 
@@ -190,7 +196,8 @@ def _corpus_detection(args: argparse.Namespace) -> int:
                                  test_fraction=args.test_fraction, max_per_class=args.max_per_class, seed=args.seed,
                                  generator=args.generator, oov=args.oov, generator_train=args.generator_train,
                                  split_by=args.split_by, group_column=args.real_group_column,
-                                 near_dup_threshold=args.near_dup_threshold, near_dup_shingle=args.near_dup_shingle)
+                                 near_dup_threshold=args.near_dup_threshold, near_dup_shingle=args.near_dup_shingle,
+                                 match_length=args.match_length)
     shown = ", ".join(f"{s} {c['real']}+{c['generated']}" for s, c in ds.counts.items())
     print(f"wrote {ds.path} (real+generated per split: {shown}); removed: "
           + ", ".join(f"{k} {v}" for k, v in ds.removed.items()))
@@ -573,6 +580,8 @@ def build_parser() -> argparse.ArgumentParser:
     cd.add_argument("--real-group-column", default=None, metavar="NAME",
                     help="the real corpus's column for --split-by source|date|topic (default: source, date, subject; "
                          "e.g. platform for FakeNewsNet v1's BuzzFeed/PolitiFact)")
+    cd.add_argument("--match-length", action="store_true",
+                    help="cut each real text to a length drawn from the generated texts' lengths (no length shortcut)")
     cd.add_argument("--near-dup-threshold", default="0.8", metavar="J|none",
                     help="drop validation/test texts whose word-shingle Jaccard with a train (or validation) text of "
                          "their class is >= J (MinHash LSH; 0 or none: off)")
@@ -600,6 +609,9 @@ def build_parser() -> argparse.ArgumentParser:
     cd.add_argument("--device", default="auto", help=f"detector device (--report): {_DEVICE_HELP}")
     cd.add_argument("--threads", type=int, default=None, help=_THREADS_HELP)
     cd.add_argument("--quiet", action="store_true", help="no progress bars")
+    csh = command(csub, "shortcuts", "check a detection dataset for one-feature shortcuts between the classes "
+                  "(exit 1 when one is found)")
+    csh.add_argument("dataset", help="a folder written by `textgan corpus detection` (train.jsonl, test.jsonl)")
     cg = command(csub, "grid", "generate over temperature x top-p x top-k, detect each setting, name the hardest")
     cg.add_argument("checkpoint", metavar="RUN_OR_CHECKPOINT", help="the generator's run or checkpoint folder")
     cg.add_argument("--real", required=True, help="real texts: corpus NAME (every local split), NAME:SPLIT or a file")

@@ -344,6 +344,7 @@ class PipelineConfig:
     split_by: Literal["run", "random", "source", "date", "topic"] = "run"  # see docs/fake_news.md section 2, Splits
     group_column: str | None = None  # the real corpus's column for source/date/topic (None: source, date, subject)
     near_dup_threshold: float | None = 0.8  # Jaccard of word 3-gram shingles; 0 or null: no near-duplicate removal
+    match_length: bool = False  # real texts cut to lengths drawn from the generated ones' (no length shortcut)
     detector: DetectorConfig = field(default_factory=DetectorConfig)
     augmentation: AugmentationConfig | None = None  # then: the augmentation experiment (a conditional generator)
 

@@ -17,7 +17,7 @@ detectors read ``text`` only.
 
 Modules: :mod:`.dataset` (real texts, building and writing the dataset folder), :mod:`.card`
 (the dataset card), :mod:`.augment` (does labelled synthetic data help a classifier?), :mod:`.grid` (the decoding grid: one detection dataset and report per sampling setting), :mod:`.neardup` (MinHash near-duplicate removal across splits), :mod:`.detector` (the baseline CNN detector), :mod:`.report` (the
-detectability report) and :mod:`.pipeline` (a recipe's generate / dataset / report stages).
+detectability report), :mod:`.shortcuts` (does one simple feature separate the classes?) and :mod:`.pipeline` (a recipe's generate / dataset / report stages).
 """
 
 from .augment import AUGMENTATION_FORMAT, augmentation_experiment, format_augmentation, run_augmentation
@@ -30,11 +30,12 @@ from .grid import GridResult, decoding_grid, format_grid
 from .neardup import NearDupIndex, exact_near_duplicate_pairs, near_duplicate_pairs
 from .pipeline import run_pipeline
 from .report import detectability_report, format_report
+from .shortcuts import check_shortcuts, format_shortcuts
 
 __all__ = [
     "AUGMENTATION_FORMAT", "augmentation_experiment", "format_augmentation", "run_augmentation",
     "Canonicalizer", "GridResult", "decoding_grid", "format_grid", "META_GROUP", "META_SOURCE", "NearDupIndex", "SPLIT_BY", "assign_groups", "exact_near_duplicate_pairs",
     "near_duplicate_pairs", "parse_date", "make_canonicalizer", "DETECTION_FORMAT", "LABEL_NAMES", "SPLITS", "DetectionDataset", "build_detection_dataset", "dataset_card",
     "describe_generated", "detectability_report", "format_report", "load_real_texts", "run_pipeline",
-    "train_detector",
+    "train_detector", "check_shortcuts", "format_shortcuts",
 ]

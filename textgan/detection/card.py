@@ -52,6 +52,21 @@ def _split_lines(meta: dict) -> list[str]:
     return lines
 
 
+def _length_lines(meta: dict) -> list[str]:
+    info = meta.get("length_matching")
+    if not info:
+        return ["- Lengths: not matched (real texts keep their length up to the token budget; "
+                "`textgan corpus shortcuts` tells whether length separates the classes)"]
+
+    def dist(d: dict) -> str:
+        return f"{d['mean']} +- {d['std']} (min {d['min']}, median {d['median']}, max {d['max']})"
+
+    return [f"- Lengths matched (--match-length): each real text cut to a whitespace-token length drawn from the "
+            f"generated texts' lengths; {info['real_cut']} real texts cut, {info['real_shorter_than_draw']} shorter than "
+            f"their draw (kept whole), {info['duplicates_after_cut']} dropped as duplicates after the cut. Tokens: "
+            f"generated {dist(info['generated'])}; real before {dist(info['real_before'])}, after {dist(info['real_after'])}"]
+
+
 def _near_dup_lines(meta: dict) -> list[str]:
     """The near-duplicate removal (``detection.json``'s ``near_duplicates``; absent before format /3)."""
     near = meta.get("near_duplicates")
@@ -146,7 +161,7 @@ def dataset_card(meta: dict) -> str:
               + (f"; at most {s['max_per_class']} texts per class" if s.get("max_per_class") else ""),
               "- Texts are compared in their stored (canonical) form. Removed: "
               + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in removed.items()),
-              "- No generated text is identical to a real text of any split."] + _near_dup_lines(meta) + ["",
+              "- No generated text is identical to a real text of any split."] + _near_dup_lines(meta) + _length_lines(meta) + ["",
               "## Columns", "",
               "`text` is the only feature; `label` (0 real, 1 generated) and `label_name` the label; `meta_source` "
               "is provenance metadata (the real corpus or the generated file): it reveals the label by construction, "

@@ -333,6 +333,53 @@ def _near_dup_filter(selected: dict[str, dict[str, list]], reserves: dict[str, d
     return removed
 
 
+def _length_stats(lengths: Sequence[int]) -> dict:
+    xs = sorted(lengths)
+    n = len(xs)
+    mean = sum(xs) / n
+    return {"n": n, "mean": round(mean, 1), "std": round((sum((x - mean) ** 2 for x in xs) / n) ** 0.5, 1),
+            "min": xs[0], "median": xs[n // 2], "max": xs[-1]}
+
+
+def _match_lengths(real_norm: dict, real_pool: list, class_of: dict, runs: list, seed: int):
+    """Cut every real text to a whitespace-token length drawn from the generated texts' lengths.
+
+    Returns the new ``real_norm`` (canonical text -> group), ``real_pool`` (same order), ``class_of``
+    (real keys renamed) and a description for the card (both length distributions, texts cut,
+    texts shorter than their draw, duplicates the cut created, which are dropped).
+    """
+    gen_lengths = [len(t.split()) for run in runs for t, _ in run]
+    if not gen_lengths:
+        raise TextganError("--match-length needs generated texts to take the lengths from")
+    rng = random.Random(f"match-length-{seed}")
+    before = [len(t.split()) for t in real_pool]
+    new_norm: dict[str, Any] = {}
+    new_pool: list[str] = []
+    new_class = {k: v for k, v in class_of.items() if k[0] == 1}
+    generated = {t for run in runs for t, _ in run}
+    cut = shorter = dup = 0
+    for t in real_pool:
+        words = t.split()
+        target = rng.choice(gen_lengths)
+        if len(words) > target:
+            key = " ".join(words[:target])
+            cut += 1
+        else:
+            key = t
+            shorter += len(words) < target
+        if key in new_norm or key in generated:  # the cut made it a duplicate (or a generated text's copy)
+            dup += 1
+            continue
+        new_norm[key] = real_norm[t]
+        new_pool.append(key)
+        if (0, t) in class_of:
+            new_class[(0, key)] = class_of[(0, t)]
+    info = {"generated": _length_stats(gen_lengths), "real_before": _length_stats(before),
+            "real_after": _length_stats([len(t.split()) for t in new_pool]), "real_cut": cut,
+            "real_shorter_than_draw": shorter, "duplicates_after_cut": dup}
+    return new_norm, new_pool, new_class, info
+
+
 def build_detection_dataset(real: str | Path, generated: Sequence[str | Path], out: str | Path, *,
                             real_labels: Sequence[str] | None = None, real_max_tokens: int | None = None,
                             text_column: str | None = None, mix_runs: bool = False,
@@ -342,7 +389,7 @@ def build_detection_dataset(real: str | Path, generated: Sequence[str | Path], o
                             generator_train: str | None = None, split_by: str = "run",
                             group_column: str | None = None, near_dup_threshold: float | str | None = DEFAULT_THRESHOLD,
                             near_dup_shingle: int = DEFAULT_SHINGLE,
-                            near_dup_num_perm: int = DEFAULT_NUM_PERM) -> DetectionDataset:
+                            near_dup_num_perm: int = DEFAULT_NUM_PERM, match_length: bool = False) -> DetectionDataset:
     """Build a balanced real-versus-generated dataset with train / validation / test splits.
 
     Construction: every text, real or generated, goes through the same
@@ -405,6 +452,10 @@ def build_detection_dataset(real: str | Path, generated: Sequence[str | Path], o
         near_dup_threshold: Jaccard threshold of the near-duplicate removal (None, 0 or "none": off).
         near_dup_shingle: words per shingle.
         near_dup_num_perm: MinHash permutations.
+        match_length: cut each real text to a length drawn (seeded) from the generated texts'
+            whitespace-token lengths, so that length does not tell the classes apart (real
+            articles cut to a fixed budget are all about that long; generated ones stop anywhere).
+            A real text shorter than its draw stays whole; the card gives both distributions.
 
     Returns:
         A :class:`DetectionDataset`.
@@ -522,6 +573,11 @@ def build_detection_dataset(real: str | Path, generated: Sequence[str | Path], o
             raise TextganError(f"no {'real' if not real_norm else 'generated'} text is left once texts holding <unk> "
                                f"are dropped ({canon.auto['why']}): pass --oov unk to keep them, or use a generator "
                                "whose vocabulary covers the real texts")
+
+    length_info = None
+    if match_length:  # real texts cut to lengths drawn from the generated texts' lengths (no length shortcut)
+        real_norm, real_pool, class_of, length_info = _match_lengths(real_norm, real_pool, class_of, runs, seed)
+        removed["duplicate_real"] += length_info["duplicates_after_cut"]
 
     # ---- real texts per split (group splits) and the split description
     split_info: dict[str, Any] = {"by": split_by if not (split_by == "run" and pooled) else "random",
@@ -707,7 +763,8 @@ def build_detection_dataset(real: str | Path, generated: Sequence[str | Path], o
             "generated": [describe_generated(p, recs) for p, recs in zip(gen_paths, gen_records)],
             "counts": counts, "removed": removed, "assignment": assignment,
             "split": split_info, "near_duplicates": near, "classes": class_mix,
-            "settings": {"mix_runs": mix_runs, "split_by": split_by, "group_column": column,
+            "length_matching": length_info,
+            "settings": {"mix_runs": mix_runs, "split_by": split_by, "group_column": column, "match_length": match_length,
                          "validation_fraction": validation_fraction,
                          "test_fraction": test_fraction, "max_per_class": max_per_class, "seed": seed,
                          "real_labels": real_info["labels"], "real_max_tokens": real_max_tokens,

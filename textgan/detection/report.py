@@ -14,6 +14,7 @@ import torch
 from ..errors import TextganError
 from ..io import atomic_open, write_json
 from .dataset import SPLITS, _load_split
+from .shortcuts import check_shortcuts, format_shortcuts
 from .detector import _classification, _predict, _scores, train_detector
 
 
@@ -195,6 +196,7 @@ def detectability_report(dataset: str | Path, *, embed_dim: int = 64,
         "real_text": {k: v for k, v in real_len.items()},
         "generator": meta.get("generated", []),
         "real_source": meta.get("real", {}),
+        "shortcuts": check_shortcuts(path),
         "seconds": round(time.perf_counter() - start, 1),
     }
     if curves:
@@ -257,4 +259,6 @@ def format_report(report: dict) -> str:
                 f"{k} {v['mean']:.3f} +- {v['std']:.3f}" for k, v in spread.items())]
         if report.get("roc_plot"):
             lines += ["", "ROC curves: `roc.png`."]
+    if report.get("shortcuts"):
+        lines += ["", "## Shortcut check", "", format_shortcuts(report["shortcuts"]).rstrip("\n")]
     return "\n".join(lines) + "\n"

@@ -1,0 +1,156 @@
+"""Does a simple feature of the stored rows tell the classes of a detection dataset apart?
+
+A detection benchmark is only as good as its absence of shortcuts: if real texts end with a space
+and generated ones do not, or real articles are all 256 tokens long and generated ones stop
+anywhere, a detector scores well without reading the text. The check here fits, for each simple
+feature of a row (surface features of the stored text, and every column that is neither the text,
+the label nor ``meta_*`` provenance), the best single threshold and direction on the train split,
+and scores it on the test split. A feature whose test accuracy exceeds a coin's by more than three
+binomial standard deviations (``0.5 + 3 * sqrt(0.25 / n_test)``) is a shortcut.
+
+``textgan corpus shortcuts DATASET`` prints the table; the detectability report carries it
+(``report.json`` ``shortcuts``, a section of ``report.md``); ``tests/test_detection_shortcuts.py``
+builds datasets with and without the known shortcuts and checks that this check sees them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from ..errors import TextganError
+
+SHORTCUTS_FORMAT = "textgan.detection.shortcuts/1"
+
+
+def text_features(text: str, vocab_words: set[str] | None = None) -> dict[str, float]:
+    """Surface features of one stored text; ``oov_rate`` (whitespace tokens outside ``vocab_words``) when given."""
+    toks = text.split()
+    out = {
+        "trailing_whitespace": float(text != text.rstrip()),
+        "leading_whitespace": float(text != text.lstrip()),
+        "double_space": float("  " in text),
+        "chars": float(len(text)),
+        "tokens": float(len(toks)),
+        "distinct_chars": float(len(set(text))),
+        "non_lowercase_alnum_chars": float(sum(not (c.islower() or c.isdigit() or c == " ") for c in text)),
+        "uppercase_chars": float(sum(c.isupper() for c in text)),
+        "unk_rate": sum(t == "<unk>" for t in toks) / max(len(toks), 1),
+    }
+    if vocab_words is not None:
+        out["oov_rate"] = sum(t not in vocab_words for t in toks) / max(len(toks), 1)
+    return out
+
+
+def threshold_accuracy(train: Sequence[tuple[float, int]], test: Sequence[tuple[float, int]]) -> float:
+    """Test accuracy of the single threshold and direction that are best on ``train`` ((value, label) pairs).
+
+    Candidate thresholds are the midpoints between consecutive distinct train values (and one beyond
+    each end); ties keep the first best, so the result does not depend on the order of the rows.
+    """
+    if not train or not test:
+        raise ValueError("threshold_accuracy needs train and test pairs")
+    values = sorted({v for v, _ in train})
+    cands = [values[0] - 1.0] + [(a + b) / 2 for a, b in zip(values, values[1:])] + [values[-1] + 1.0]
+    # One pass over the sorted train values: positives and negatives above each candidate.
+    pairs = sorted(train)
+    n, pos = len(pairs), sum(y for _, y in pairs)
+    best_acc, best_thr, best_sign = -1.0, cands[0], 1
+    i = above_pos = 0
+    above_pos, above_neg = pos, n - pos
+    for thr in cands:
+        while i < n and pairs[i][0] <= thr:
+            if pairs[i][1]:
+                above_pos -= 1
+            else:
+                above_neg -= 1
+            i += 1
+        below_neg = (n - pos) - above_neg
+        below_pos = pos - above_pos
+        for sign, correct in ((1, above_pos + below_neg), (-1, below_pos + above_neg)):
+            if correct / n > best_acc:
+                best_acc, best_thr, best_sign = correct / n, thr, sign
+    return sum((best_sign * (v - best_thr) > 0) == bool(y) for v, y in test) / len(test)
+
+
+def _column_value(col: str, value) -> float:
+    if isinstance(value, bool):
+        return float(value)
+    if isinstance(value, (int, float)):
+        return float(value)
+    text = str(value)
+    if col == "id":  # "real-17" / "gen-3": the number is what could leak (an ordering by class)
+        tail = text.rsplit("-", 1)[-1]
+        try:
+            return float(tail)
+        except ValueError:
+            pass
+    return float(sum(map(ord, text)) % 997)  # a stable stand-in for a category (no hash randomisation)
+
+
+def separability(train_rows: Sequence[dict], test_rows: Sequence[dict],
+                 vocab_words: set[str] | None = None) -> dict[str, float]:
+    """Test accuracy of the best one-feature threshold, per text feature and per non-metadata column."""
+    tr = [(text_features(r["text"], vocab_words), int(r["label"])) for r in train_rows]
+    te = [(text_features(r["text"], vocab_words), int(r["label"])) for r in test_rows]
+    out = {name: threshold_accuracy([(f[name], y) for f, y in tr], [(f[name], y) for f, y in te]) for name in tr[0][0]}
+    for col in train_rows[0]:
+        if col in ("text", "label", "label_name") or col.startswith("meta_"):
+            continue
+        out[f"column:{col}"] = threshold_accuracy([(_column_value(col, r[col]), int(r["label"])) for r in train_rows],
+                                                  [(_column_value(col, r[col]), int(r["label"])) for r in test_rows])
+    return out
+
+
+def chance_bound(n_test: int) -> float:
+    """A coin's accuracy plus three binomial standard deviations on ``n_test`` texts."""
+    return 0.5 + 3 * math.sqrt(0.25 / n_test)
+
+
+def _read_rows(path: Path) -> list[dict]:
+    with open(path, encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def check_shortcuts(dataset: str | Path, *, train_split: str = "train",
+                    held_out: Sequence[str] = ("validation", "test"), vocab_words: Iterable[str] | None = None) -> dict:
+    """Run the one-feature check on a detection dataset folder: thresholds fitted on ``train.jsonl``,
+    scored on the held-out splits that exist (validation and test together: more texts, more power).
+
+    Returns:
+        ``{"format", "dataset", "held_out", "n_train", "n_test", "bound", "accuracy": {feature: held-out
+        accuracy}, "shortcuts": [features above the bound], "passed": bool}``.
+    """
+    folder = Path(dataset)
+    train_path = folder / f"{train_split}.jsonl"
+    held = [s for s in held_out if (folder / f"{s}.jsonl").is_file()]
+    if not train_path.is_file() or not held:
+        raise TextganError(f"{folder} is not a detection dataset folder (no {train_path.name} or no "
+                           f"{' / '.join(f'{s}.jsonl' for s in held_out)}): give the folder `textgan corpus detection` wrote")
+    train = _read_rows(train_path)
+    test = [r for s in held for r in _read_rows(folder / f"{s}.jsonl")]
+    if not test or {int(r["label"]) for r in train} != {0, 1}:
+        raise TextganError(f"{folder}: the {train_split} split needs texts of both classes and the held-out splits some texts")
+    words = None if vocab_words is None else set(vocab_words)
+    acc = separability(train, test, words)
+    bound = chance_bound(len(test))
+    flagged = sorted(name for name, a in acc.items() if a > bound)
+    return {"format": SHORTCUTS_FORMAT, "dataset": str(folder), "held_out": held, "n_train": len(train),
+            "n_test": len(test), "bound": bound, "accuracy": acc, "shortcuts": flagged, "passed": not flagged}
+
+
+def format_shortcuts(result: dict) -> str:
+    """:func:`check_shortcuts`'s result as Markdown: one row per feature, shortcuts marked."""
+    r = result
+    lines = [f"One-feature shortcut check on `{r['dataset']}`: best threshold on train ({r['n_train']} texts), "
+             f"accuracy on {' + '.join(r['held_out'])} ({r['n_test']} texts); chance + 3 sd = {r['bound']:.3f} "
+             f"(fewer held-out texts, less power: a weaker shortcut goes unseen).", "",
+             "| feature | held-out accuracy | |", "|---|---:|---|"]
+    for name, a in sorted(r["accuracy"].items(), key=lambda kv: -kv[1]):
+        lines.append(f"| {name} | {a:.3f} | {'**shortcut**' if name in r['shortcuts'] else ''} |")
+    lines += ["", "No simple feature separates the classes beyond chance." if r["passed"] else
+              f"**{len(r['shortcuts'])} feature(s) separate the classes beyond chance: "
+              f"{', '.join(r['shortcuts'])}.** A detector can score on them without reading the text."]
+    return "\n".join(lines) + "\n"
