@@ -151,6 +151,8 @@ def test_cpu_recipe_smoke_run(tmp_path):
     assert 0.0 <= report["test"]["accuracy"] <= 1.0 and report["counts"]["test"]["real"] == report["counts"]["test"]["generated"]
     summary = json.loads((result.path / "run.json").read_text())["pipeline"]
     assert summary["generated"]["num"] == 300
+    assert summary["shortcuts"]["passed"] == (not summary["shortcuts"]["shortcuts"]) and "## Shortcut check" in (
+        det / "report.md").read_text()
 
 
 @pytest.mark.slow
