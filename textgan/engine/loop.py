@@ -293,6 +293,7 @@ class Engine:
         tensors, meta = self.state.capture()
         meta["engine"] = flatten("__engine__", self._engine_state(), tensors)
         self.dist.barrier()
+        self.run.check_owned()
         save_state(self.state_folder(), tensors, meta)
         self.dist.barrier()
 

@@ -9,6 +9,7 @@ import os
 import platform
 import subprocess
 import sys
+import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -100,6 +101,28 @@ class RunDir:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
+        # The run's identity (``run_id`` in run.json, written by :meth:`create`): every write checks
+        # that the folder still holds this run, so a process whose folder was deleted, or deleted and
+        # taken by a new run at the same path, writes nothing there (it would otherwise recreate a
+        # half folder, or leave its training state where the new run's ``--resume`` would read it).
+        self._run_id = self._read_run_id()
+
+    def _read_run_id(self) -> str | None:
+        try:
+            return json.loads((self.path / "run.json").read_text(encoding="utf-8")).get("run_id")
+        except (OSError, ValueError):
+            return None
+
+    def owned(self) -> bool:
+        """True unless this run's folder was removed or replaced by another run since it was opened."""
+        return self._run_id is None or self._read_run_id() == self._run_id
+
+    def check_owned(self) -> None:
+        """Raise when :meth:`owned` is false (before any write to the folder)."""
+        if not self.owned():
+            raise TextganError(f"run folder {str(self.path)!r} was removed or taken by another run while this one was "
+                               "writing to it: this run stops and writes nothing more there (use another --out for "
+                               "a new run, and wait for a stopped run to exit before deleting its folder)")
 
     @staticmethod
     def holds_run(path: str | Path) -> bool:
@@ -115,26 +138,29 @@ class RunDir:
             raise TextganError(f"run folder {str(path)!r} already holds a run: continue it with "
                                f"`textgan run --resume {path}`, or pass another --out")
         path.mkdir(parents=True, exist_ok=True)
-        run = cls(path)
         with atomic_open(path / "recipe.yaml") as f:
             yaml.safe_dump(recipe_dict, f, sort_keys=False)
-        write_json(path / "run.json", {**env, "status": "running"})
+        write_json(path / "run.json", {**env, "run_id": uuid.uuid4().hex, "status": "running"})
         with atomic_open(path / "metrics.jsonl") as f:
             pass
-        return run
+        return cls(path)
 
     @property
     def checkpoints(self) -> Path:
+        """The models' folder; asking for it checks that the run still owns its folder (it is asked before a save)."""
+        self.check_owned()
         return self.path / "checkpoints"
 
     @property
     def state(self) -> Path:
-        """The full training state's folder (see :mod:`textgan.engine.state`)."""
+        """The full training state's folder (see :mod:`textgan.engine.state`); checked as :attr:`checkpoints`."""
+        self.check_owned()
         return self.path / "state"
 
     def log_metrics(self, record: dict) -> None:
         """Append one record to ``metrics.jsonl`` (a whole line per write, flushed)."""
         line = json.dumps(record, default=float) + "\n"
+        self.check_owned()
         with open(self.path / "metrics.jsonl", "a", encoding="utf-8") as f:
             f.write(line)
             f.flush()
@@ -158,6 +184,7 @@ class RunDir:
     def write_samples(self, name: str, texts: list[str]) -> Path:
         """Write generated texts, one per line, to ``samples/<name>.txt``."""
         out = self.path / "samples" / f"{name}.txt"
+        self.check_owned()
         with atomic_open(out) as f:
             for t in texts:
                 f.write(t.replace("\n", " ") + "\n")
@@ -169,6 +196,7 @@ class RunDir:
 
     def update_info(self, **fields) -> None:
         """Add or replace fields of ``run.json`` (atomically)."""
+        self.check_owned()
         env = self.info()
         env.update(fields)
         write_json(self.path / "run.json", env)
