@@ -240,11 +240,10 @@ def _execute(recipe: Recipe, device: torch.device, out: Path, make_run, progress
             run.update_info(status="interrupted", elapsed_s=round(engine.elapsed(), 1))
         raise
     except BaseException as e:
-        if not run.owned():  # whatever failed (a write into a vanished folder...), the cause is that
-            try:
-                run.check_owned()
-            except TextganError as lost:
-                raise lost from e
+        try:  # a run whose folder was taken: whatever failed (a write into a vanished folder...), that is the cause
+            run.check_owned()
+        except TextganError as lost:
+            raise lost from e
         if dist.is_main:
             status = "interrupted" if isinstance(e, KeyboardInterrupt) else "failed"
             run.update_info(status=status, error=f"{type(e).__name__}: {e}"[:500],
