@@ -182,10 +182,7 @@ def bench_rollout(batch_size: int = 64, seq_len: int = 20, vocab_size: int = 500
         mle_times = {}
         # the fused output layer + loss (default), the same with bfloat16 products, then the plain loss
         for key, chunk, dtype in (("fused", fused_rows, "float32"), ("bf16", fused_rows, "bfloat16"), ("plain", 0, "float32")):
-            generator.nll_chunk_rows, generator.compute_dtype = chunk, dtype
-            start = time.perf_counter()
-            mle_epoch(generator, data, optimizer, 64, 5.0, torch.Generator().manual_seed(seed))
-            mle_times[key] = time.perf_counter() - start
+            mle_times[key] = _timed_mle_epoch(generator, data, optimizer, chunk, dtype, 64, seed)
         generator.nll_chunk_rows, generator.compute_dtype = fused_rows, fused_dtype
         mle_s, mle_bf16_s, mle_plain_s = mle_times["fused"], mle_times["bf16"], mle_times["plain"]
         anchor_s = None if anchor is None else time_anchor_mle_epoch(anchor, data, vocab_size, embed_dim, hidden_dim, seed)
@@ -249,6 +246,15 @@ def format_rollout_bench(result: dict) -> str:
     return "\n".join(lines)
 
 
+def _timed_mle_epoch(generator: LSTMGenerator, data: torch.Tensor, optimizer, chunk_rows: int, dtype: str,
+                     batch_size: int, seed: int) -> float:
+    """Seconds of one MLE epoch (clip 5) with the loss fused in ``chunk_rows`` (0: plain) and ``dtype`` products."""
+    generator.nll_chunk_rows, generator.compute_dtype = chunk_rows, dtype
+    start = time.perf_counter()
+    mle_epoch(generator, data, optimizer, batch_size, 5.0, torch.Generator().manual_seed(seed))
+    return time.perf_counter() - start
+
+
 MLE_VARIANTS = (("fused", "float32"), ("fused", "bfloat16"), ("plain", "float32"))
 
 
@@ -285,10 +291,7 @@ def bench_mle_epoch(*, vocab_size: int = 5000, seq_len: int = 20, embed_dim: int
         optimizer = adam(generator.parameters(), lr=0.01)
 
         def epoch(kind: str, dtype: str) -> float:
-            generator.nll_chunk_rows, generator.compute_dtype = (rows if kind == "fused" else 0), dtype
-            start = time.perf_counter()
-            mle_epoch(generator, data, optimizer, batch_size, 5.0, torch.Generator().manual_seed(seed))
-            return time.perf_counter() - start
+            return _timed_mle_epoch(generator, data, optimizer, rows if kind == "fused" else 0, dtype, batch_size, seed)
 
         epoch("fused", "float32")  # warm-up: allocator, oneDNN kernel selection
         names = [f"{kind} {dtype}" for kind, dtype in MLE_VARIANTS] + (["TextGAN-PyTorch"] if anchor is not None else [])

@@ -14,7 +14,7 @@ import torch
 from ..errors import TextganError
 from ..io import atomic_open, write_json
 from .dataset import SPLITS, _load_split
-from .shortcuts import check_shortcuts, format_shortcuts
+from .shortcuts import format_shortcuts, shortcut_check
 from .detector import _classification, _predict, _scores, train_detector
 
 
@@ -196,7 +196,7 @@ def detectability_report(dataset: str | Path, *, embed_dim: int = 64,
         "real_text": {k: v for k, v in real_len.items()},
         "generator": meta.get("generated", []),
         "real_source": meta.get("real", {}),
-        "shortcuts": check_shortcuts(path),
+        "shortcuts": shortcut_check(rows["train"], rows["validation"] + rows["test"], ("validation", "test"), path),
         "seconds": round(time.perf_counter() - start, 1),
     }
     if curves:

@@ -15,12 +15,12 @@ builds datasets with and without the known shortcuts and checks that this check 
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Iterable, Sequence
 
 from ..errors import TextganError
+from .dataset import _load_split
 
 SHORTCUTS_FORMAT = "textgan.detection.shortcuts/1"
 
@@ -109,11 +109,6 @@ def chance_bound(n_test: int) -> float:
     return 0.5 + 3 * math.sqrt(0.25 / n_test)
 
 
-def _read_rows(path: Path) -> list[dict]:
-    with open(path, encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
-
-
 def check_shortcuts(dataset: str | Path, *, train_split: str = "train",
                     held_out: Sequence[str] = ("validation", "test"), vocab_words: Iterable[str] | None = None) -> dict:
     """Run the one-feature check on a detection dataset folder: thresholds fitted on ``train.jsonl``,
@@ -129,16 +124,22 @@ def check_shortcuts(dataset: str | Path, *, train_split: str = "train",
     if not train_path.is_file() or not held:
         raise TextganError(f"{folder} is not a detection dataset folder (no {train_path.name} or no "
                            f"{' / '.join(f'{s}.jsonl' for s in held_out)}): give the folder `textgan corpus detection` wrote")
-    train = _read_rows(train_path)
-    test = [r for s in held for r in _read_rows(folder / f"{s}.jsonl")]
-    if not test or {int(r["label"]) for r in train} != {0, 1}:
-        raise TextganError(f"{folder}: the {train_split} split needs texts of both classes and the held-out splits some texts")
+    train = _load_split(folder, train_split)
+    test = [r for s in held for r in _load_split(folder, s)]
+    return shortcut_check(train, test, held, folder, vocab_words)
+
+
+def shortcut_check(train: Sequence[dict], held_out_rows: Sequence[dict], held_out: Sequence[str], dataset: str | Path,
+                   vocab_words: Iterable[str] | None = None) -> dict:
+    """:func:`check_shortcuts` on rows already read (the detectability report has them in memory)."""
+    if not held_out_rows or {int(r["label"]) for r in train} != {0, 1}:
+        raise TextganError(f"{dataset}: the train split needs texts of both classes and the held-out splits some texts")
     words = None if vocab_words is None else set(vocab_words)
-    acc = separability(train, test, words)
-    bound = chance_bound(len(test))
+    acc = separability(train, held_out_rows, words)
+    bound = chance_bound(len(held_out_rows))
     flagged = sorted(name for name, a in acc.items() if a > bound)
-    return {"format": SHORTCUTS_FORMAT, "dataset": str(folder), "held_out": held, "n_train": len(train),
-            "n_test": len(test), "bound": bound, "accuracy": acc, "shortcuts": flagged, "passed": not flagged}
+    return {"format": SHORTCUTS_FORMAT, "dataset": str(dataset), "held_out": list(held_out), "n_train": len(train),
+            "n_test": len(held_out_rows), "bound": bound, "accuracy": acc, "shortcuts": flagged, "passed": not flagged}
 
 
 def format_shortcuts(result: dict) -> str:
