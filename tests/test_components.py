@@ -92,6 +92,26 @@ def test_generator_contract(name, tmp_path):
     assert torch.equal(loaded(tokens), g(tokens))
 
 
+@pytest.mark.parametrize("name", table("generator").names())
+def test_every_generator_samples_without_a_banned_id(name):
+    """`banning` (``textgan generate --ban-unk``) reaches every sampling path of every generator: the
+    fused plain sampler and the filtered one; the id comes back once the block ends."""
+    g, _ = build(name)
+    g.eval()
+    unk = 3  # Vocab's <unk>
+    for settings in ({}, {"temperature": 0.9, "top_k": 6}):
+        free = g.sample(300, generator=torch.Generator().manual_seed(0), **settings)
+        assert bool((free == unk).any()), f"{name}: the test needs a model that writes the id unbanned"
+        with g.banning((unk,)):
+            banned = g.sample(300, generator=torch.Generator().manual_seed(0), **settings)
+        assert not bool((banned == unk).any()), f"{name} {settings}: a banned id was drawn"
+        assert not bool(((banned == 0) & (torch.arange(T) == 0)).any())  # padding stays banned too
+    assert g.banned_ids() == (0, 1)
+    with g.banning((unk,)):
+        logits = g.ban_specials(torch.zeros(2, V))
+        assert torch.isinf(logits[:, [0, 1, unk]]).all() and torch.isfinite(logits[:, 4:]).all()
+
+
 @pytest.mark.parametrize("name", table("discriminator").names())
 def test_discriminator_contract(name, tmp_path):
     _, d = build("lstm", discriminator=name)

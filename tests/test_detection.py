@@ -188,3 +188,25 @@ def test_pipeline_section_validates(tmp_path):
         load_recipe(bad)
     with pytest.raises(TextganError, match="did you mean 'pipeline.num_generate'"):
         load_recipe(ROOT / "recipes" / "fake_news" / "emnlp_news_leakgan_cpu.yaml", ["pipeline.num_generated=5"])
+
+
+@pytest.mark.parametrize("ban", [False, True])
+def test_pipeline_generates_with_the_recipes_sampling_settings(tmp_path, monkeypatch, ban):
+    """`pipeline.ban_unk` (and the other sampling keys) reach the generation stage."""
+    from textgan import generation
+    from textgan.config import load_recipe
+    from textgan.detection.pipeline import run_pipeline
+
+    seen = {}
+
+    def fake_generate(run_path, num, out, sampling, **kwargs):
+        seen.update(num=num, sampling=sampling)
+        raise KeyboardInterrupt  # stop before the later stages
+
+    monkeypatch.setattr(generation, "generate_texts", fake_generate)
+    recipe = load_recipe(ROOT / "recipes" / "fake_news" / "emnlp_news_lstm_cpu.yaml",
+                         [f"pipeline.ban_unk={str(ban).lower()}", "pipeline.temperature=0.9", "pipeline.top_p=0.95"])
+    with pytest.raises(KeyboardInterrupt):
+        run_pipeline(recipe, tmp_path)
+    s = seen["sampling"]
+    assert (s.ban_unk, s.temperature, s.top_p, s.seed, seen["num"]) == (ban, 0.9, 0.95, recipe.seed, 10_000)

@@ -203,6 +203,27 @@ def test_bad_inputs_give_one_line_errors(ckpt, tmp_path, capsys):
     assert capsys.readouterr().err.strip().count("\n") == 0
 
 
+def test_ban_unk_writes_no_unk_records_it_and_refuses_a_model_without_one(ckpt, tmp_path, capsys):
+    free = generate_texts(ckpt, 300, tmp_path / "free.jsonl", sampling=SamplingSettings(seed=1))
+    assert any("<unk>" in r["text"].split() for r in lines(free.path)), "the model must write <unk> unbanned"
+    ban = generate_texts(ckpt, 300, tmp_path / "ban.jsonl", sampling=SamplingSettings(seed=1, ban_unk=True))
+    rows = lines(ban.path)
+    assert len(rows) == 300 and not any("<unk>" in r["text"].split() for r in rows)
+    assert rows[0]["sampling"]["ban_unk"] is True and "ban_unk" not in lines(free.path)[0]["sampling"]
+    # The same through the command line; resuming an output with the other setting is refused.
+    assert main(["generate", str(ckpt), "-n", "50", "--ban-unk", "--quiet", "--out", str(tmp_path / "c.jsonl")]) == 0
+    assert not any("<unk>" in r["text"].split() for r in lines(tmp_path / "c.jsonl"))
+    assert main(["generate", str(ckpt), "-n", "300", "--seed", "1", "--quiet", "--out", str(ban.path)]) == 2
+    assert "other settings" in capsys.readouterr().err
+    # A vocabulary without specials (the synthetic oracle's) has no <unk> to ban.
+    plain = Vocab([str(i) for i in range(6)], specials=False)
+    model = LSTMGenerator(6, 4, 4, max_len=4, start_token=0, pad_id=None, eos_id=None)
+    oracle_like = save_checkpoint(tmp_path / "oracle", model, "lstm", plain, None, {"recipe": "tiny"})
+    with pytest.raises(TextganError, match="no <unk>.*drop --ban-unk"):
+        generate_texts(oracle_like, 5, tmp_path / "o.jsonl", sampling=SamplingSettings(ban_unk=True))
+    assert not (tmp_path / "o.jsonl").exists() and not parts_dir(tmp_path / "o.jsonl").exists()
+
+
 def test_drop_train_copies_reads_the_runs_recipe(ckpt, tmp_path):
     # In a run folder the recipe's data section gives the training texts.
     plain = [r["text"] for r in lines(generate_texts(ckpt, 20, tmp_path / "p.jsonl", shard_size=20).path)]

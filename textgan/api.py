@@ -70,7 +70,7 @@ def generate(checkpoint: str | Path, num: int, out: str | Path, *, temperature: 
              format: str | None = None, shard_size: int = 10_000, batch_size: int = 1000,
              drop_duplicates: bool = False, drop_train_copies: bool = False, train: str | Path | None = None,
              device: str = "auto", progress: bool = False, fixed_shards: bool = False, label: str | None = None,
-             labels: str | None = None):
+             labels: str | None = None, ban_unk: bool = False):
     """Sample ``num`` texts from a run or checkpoint into JSONL, Parquet or a ``datasets`` folder.
 
     Written in resumable shards: the same call after an interrupt (Ctrl-C, kill -9) finishes the
@@ -85,7 +85,7 @@ def generate(checkpoint: str | Path, num: int, out: str | Path, *, temperature: 
     from .generation import SamplingSettings, generate_texts
 
     sampling = SamplingSettings(temperature=temperature, top_k=top_k, top_p=top_p, min_len=min_len,
-                                max_len=max_len, seed=seed)
+                                max_len=max_len, seed=seed, ban_unk=ban_unk)
     return generate_texts(checkpoint, num, out, sampling=sampling, format=format, shard_size=shard_size,
                           batch_size=batch_size, drop_duplicates=drop_duplicates,
                           drop_train_copies=drop_train_copies, train=train, device=device, progress=progress,

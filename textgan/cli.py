@@ -136,7 +136,8 @@ def _cmd_generate(args: argparse.Namespace) -> int:
                               format=args.format, shard_size=args.shard_size, batch_size=args.batch_size,
                               drop_duplicates=args.dedupe, drop_train_copies=args.drop_train_copies,
                               train=args.train, device=args.device, progress=not args.quiet,
-                              fixed_shards=args.fixed_shards, label=args.label, labels=args.labels)
+                              fixed_shards=args.fixed_shards, label=args.label, labels=args.labels,
+                              ban_unk=args.ban_unk)
     except KeyboardInterrupt:
         if is_stdout(args.out):
             print("interrupted: standard output cannot be resumed; rerun the command", file=sys.stderr)
@@ -536,6 +537,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--min-len", type=int, default=1, help="drop (and count) texts with fewer tokens (1: no empty text)")
     g.add_argument("--max-len", type=int, default=None, help="tokens drawn per text (default: the model's)")
     g.add_argument("--seed", type=int, default=0, help="random seed (the same seed gives the same texts)")
+    g.add_argument("--ban-unk", action="store_true",
+                   help="never write <unk> (the word a run's vocabulary maps rare words to); recorded in each text's sampling")
     g.add_argument("--dedupe", action="store_true", help="drop exact duplicate texts (counted)")
     g.add_argument("--drop-train-copies", action="store_true", help="drop texts equal to a training text (counted)")
     g.add_argument("--train", default=None, help="training texts for --drop-train-copies (default: the run's recipe)")

@@ -330,6 +330,7 @@ class PipelineConfig:
     top_k: int = 0
     top_p: float = 1.0
     min_len: int = 1  # shorter texts are dropped (and counted)
+    ban_unk: bool = False  # never generate <unk> (textgan generate --ban-unk)
     seed: int | None = None  # None: the recipe's seed
     shard_size: int = 10_000
     batch_size: int = 1000

@@ -51,6 +51,10 @@ class SamplingSettings:
             distribution conditioned on length >= min_len).
         max_len: tokens drawn per text (None: the model's ``max_len``).
         seed: the run's seed; shard ``i`` uses ``shard_seed(seed, i)``.
+        ban_unk: never draw ``<unk>`` (its probability goes to the other tokens, as padding's
+            does): a generator trained on texts with rare words mapped to ``<unk>`` otherwise writes
+            the literal string. The kept texts follow the model's distribution conditioned on no
+            ``<unk>`` at any step.
     """
 
     temperature: float = 1.0
@@ -59,6 +63,7 @@ class SamplingSettings:
     min_len: int = 1
     max_len: int | None = None
     seed: int = 0
+    ban_unk: bool = False
 
     def __post_init__(self) -> None:
         checks = [
@@ -412,6 +417,10 @@ def _generate(checkpoint, num, out, fmt, sampling, shard_size, batch_size, drop_
     check_max_len(max_len, model.max_len, batch_size)
     sampling_rec = {"temperature": sampling.temperature, "top_k": sampling.top_k, "top_p": sampling.top_p,
                     "min_len": sampling.min_len, "max_len": max_len, "seed": sampling.seed}
+    if sampling.ban_unk:  # only when set: outputs written before the option resume unchanged
+        if vocab.unk_id is None:
+            raise TextganError("--ban-unk: this model's vocabulary has no <unk>, so it never writes one: drop --ban-unk")
+        sampling_rec["ban_unk"] = True
     settings = {"checkpoint_sha256": loaded.sha256, "num": num, "sampling": sampling_rec, "format": fmt,
                 "shard_size": shard_size, "batch_size": batch_size, "drop_duplicates": drop_duplicates,
                 "drop_train_copies": drop_train_copies, "train": None if train is None else str(train),
@@ -548,8 +557,9 @@ def _draw_shard(loaded, draw: int, rng: torch.Generator, sampling: SamplingSetti
             weights = torch.tensor([mix.get(name, 0.0) for name in model.label_names], device=rng.device)
             cond = {"labels": torch.multinomial(weights, n, replacement=True, generator=rng)}
             classes = cond["labels"].tolist()
-        ids = model.sample(n, max_len, temperature=sampling.temperature, top_k=sampling.top_k,
-                           top_p=sampling.top_p, generator=rng, batch_size=n, **cond)
+        with model.banning((vocab.unk_id,) if sampling.ban_unk else ()):
+            ids = model.sample(n, max_len, temperature=sampling.temperature, top_k=sampling.top_k,
+                               top_p=sampling.top_p, generator=rng, batch_size=n, **cond)
         before = len(lines)
         for row, cls in zip(ids.tolist(), classes):
             if limit is not None and len(lines) >= limit:  # texts past the last one needed are not examined

@@ -34,7 +34,7 @@ def run_pipeline(recipe: Any, run_path: str | Path, device: str = "auto", progre
     timings = {}
     t0 = time.perf_counter()
     sampling = SamplingSettings(temperature=cfg.temperature, top_k=cfg.top_k, top_p=cfg.top_p, min_len=cfg.min_len,
-                                seed=recipe.seed if cfg.seed is None else cfg.seed)
+                                seed=recipe.seed if cfg.seed is None else cfg.seed, ban_unk=cfg.ban_unk)
     gen = generate_texts(run_path, cfg.num_generate, run_path / "generated" / "generated.jsonl", sampling=sampling,
                          shard_size=cfg.shard_size, batch_size=cfg.batch_size, drop_duplicates=cfg.drop_duplicates,
                          drop_train_copies=cfg.drop_train_copies, device=device, progress=progress)

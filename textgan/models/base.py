@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Literal, get_args
 
 import torch
@@ -10,7 +12,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .linear_nll import linear_nll
-from .sampling import ban_special_logits, pad_after_eos, token_log_probs
+from .sampling import ban_logits, banned_tokens, pad_after_eos, token_log_probs
 
 # What a generator's ``forward`` returns (see :meth:`TokenGenerator.outputs`).
 GeneratorOutput = Literal["logits", "log_prob", "nll"]
@@ -85,9 +87,27 @@ class TokenGenerator(nn.Module):
         """(n,) start tokens."""
         return torch.full((n,), self.start_token, dtype=torch.long, device=device)
 
+    def banned_ids(self) -> tuple[int, ...]:
+        """The ids sampling never draws: padding and the start token (see
+        :func:`textgan.models.sampling.ban_special_logits`), and the ids :meth:`banning` adds."""
+        return banned_tokens(self.pad_id, self.start_token) + getattr(self, "_extra_banned", ())
+
+    @contextmanager
+    def banning(self, ids: tuple[int, ...]) -> Iterator[None]:
+        """Inside the block, sampling (``sample``, ``step_sample``, :meth:`ban_specials`) also never
+        draws ``ids`` (``textgan generate --ban-unk`` bans ``<unk>`` so); training and scoring are
+        unchanged. Not saved with the model."""
+        before = getattr(self, "_extra_banned", ())
+        self._extra_banned = tuple(dict.fromkeys(before + tuple(int(i) for i in ids)))
+        try:
+            yield
+        finally:
+            self._extra_banned = before
+
     def ban_specials(self, logits: Tensor) -> Tensor:
-        """(B, V) logits with padding and the start token banned (see :func:`ban_special_logits`)."""
-        return ban_special_logits(logits, self.pad_id, self.start_token)
+        """(B, V) logits with :meth:`banned_ids` at -inf: padding, the start token, and any id
+        :meth:`banning` adds."""
+        return ban_logits(logits, self.banned_ids())
 
     def finish(self, tokens: Tensor) -> Tensor:
         """Replace everything after the first end-of-sequence token by padding (text only)."""

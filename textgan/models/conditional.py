@@ -18,7 +18,7 @@ from torch import Tensor, nn
 from .base import GeneratorOutput, TokenGenerator
 from .cnn_discriminator import CNNDiscriminator, CNNDiscriminatorConfig
 from .lstm_generator import SAMPLE_ROWS
-from .sampling import banned_tokens, filter_logits, sample_categorical, sample_linear_softmax
+from .sampling import banned_bias, filter_logits, sample_categorical, sample_linear_softmax
 
 State = tuple[Tensor, Tensor, Tensor]  # (h, c) each (1, B, H), labels (B,) int64
 
@@ -156,11 +156,7 @@ class ConditionalLSTMGenerator(TokenGenerator):
                     generator: torch.Generator | None = None) -> tuple[Tensor, State]:
         """One step of plain sampling (specials banned), fused as ``LSTMGenerator.step_sample``."""
         hidden, state = self._run(tokens, state)
-        bias = self.output.bias
-        banned = list(banned_tokens(self.pad_id, self.start_token))
-        if banned:
-            bias = bias.clone()
-            bias[banned] = float("-inf")
+        bias = banned_bias(self.output.bias, self.banned_ids())
         return sample_linear_softmax(hidden, self.output.weight, bias, generator, rows=SAMPLE_ROWS), state
 
     @torch.no_grad()

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .base import TokenGenerator
-from .sampling import banned_tokens, filter_logits, sample_categorical, sample_linear, token_log_probs
+from .sampling import filter_logits, sample_categorical, sample_linear, token_log_probs
 
 
 class SharedModule:
@@ -557,7 +557,7 @@ class LeakGANGenerator(TokenGenerator):
         hidden, w, state = self._read(tokens, state, length)
         weight = self.worker_matrix() if state.worker_weight is None else state.worker_weight
         return sample_linear(self.worker_inputs(hidden, w), weight, generator, temperature=temperature,
-                             banned=banned_tokens(self.pad_id, self.start_token)), state
+                             banned=self.banned_ids()), state
 
     def _read(self, tokens: Tensor, state: LeakGANState | None, length: int | None) -> tuple[Tensor, Tensor, LeakGANState]:
         """The state change of :meth:`step`: the Worker's output h_t (B, H), w_t (B, K) and the new state."""

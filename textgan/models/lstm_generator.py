@@ -10,7 +10,7 @@ from torch import Tensor, nn
 
 from .base import GeneratorOutput, TokenGenerator
 from .linear_nll import DEFAULT_CHUNK_ROWS
-from .sampling import banned_tokens, filter_logits, sample_categorical, sample_linear_softmax
+from .sampling import banned_bias, filter_logits, sample_categorical, sample_linear_softmax
 
 State = tuple[Tensor, Tensor]  # (h, c), each (1, B, H)
 
@@ -151,11 +151,7 @@ class LSTMGenerator(TokenGenerator):
         LSTM output lies in (-1, 1), so :func:`sample_linear_softmax` needs no row maximum.
         """
         hidden, state = self.lstm(self.embedding(tokens).unsqueeze(1), state)
-        bias = self.output.bias
-        banned = list(banned_tokens(self.pad_id, self.start_token))
-        if banned:
-            bias = bias.clone()
-            bias[banned] = float("-inf")
+        bias = banned_bias(self.output.bias, self.banned_ids())
         tok = sample_linear_softmax(hidden.squeeze(1), self.output.weight, bias, generator, rows=SAMPLE_ROWS)
         return tok, state
 

@@ -215,12 +215,26 @@ def ban_special_logits(logits: Tensor, pad_id: int | None, start_token: int) -> 
     Returns:
         (B, V) logits (a copy when anything is banned).
     """
-    banned = list(banned_tokens(pad_id, start_token))
+    return ban_logits(logits, banned_tokens(pad_id, start_token))
+
+
+def ban_logits(logits: Tensor, banned: tuple[int, ...]) -> Tensor:
+    """(B, V) ``logits`` with the ids ``banned`` at -inf (a copy when any is banned)."""
     if not banned:
         return logits
     logits = logits.clone()
-    logits[:, banned] = float("-inf")
+    logits[:, list(banned)] = float("-inf")
     return logits
+
+
+def banned_bias(bias: Tensor, banned: tuple[int, ...]) -> Tensor:
+    """An output layer's bias (V,) with the ids ``banned`` at -inf (a copy when any is banned): the
+    fused samplers' form of :func:`ban_logits`."""
+    if not banned:
+        return bias
+    bias = bias.clone()
+    bias[list(banned)] = float("-inf")
+    return bias
 
 
 def pad_after_eos(tokens: Tensor, eos_id: int | None, pad_id: int | None) -> Tensor:
