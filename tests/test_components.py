@@ -112,6 +112,41 @@ def test_every_generator_samples_without_a_banned_id(name):
         assert torch.isinf(logits[:, [0, 1, unk]]).all() and torch.isfinite(logits[:, 4:]).all()
 
 
+@pytest.mark.parametrize("name", table("generator").names())
+def test_prefix_logits_flag_says_whether_a_cut_row_scores_as_the_whole_row(name, tmp_path):
+    """A generator with ``prefix_logits`` gives the logits of tokens[:, :L] equal to the whole row's
+    first L positions (zero-shot scoring then cuts a batch's padding off); one without keeps its
+    rows whole. Zero-shot scores equal a float64 whole-row log-softmax computation either way."""
+    from textgan.detection.baselines import zero_shot_scores
+
+    g, _ = build(name)
+    g.eval()
+    tokens = g.sample(40, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        whole = g(tokens, output="logits")
+        gaps = [float((g(tokens[:, :L], output="logits") - whole[:, :L]).abs().max()) for L in range(1, T)]
+    if g.prefix_logits:
+        assert max(gaps) < 1e-5, f"{name} says prefix_logits but a cut row scores differently: {gaps}"
+    # The scores against a plain float64 computation on whole rows.
+    v = vocab()
+    save_checkpoint(tmp_path / "ckpt", g, name, v)
+    texts = [" ".join(v.itos[i] for i in row if i not in (0, 1, 2)) for row in tokens.tolist()]
+    scores = zero_shot_scores(tmp_path / "ckpt", texts, batch_size=7)
+    from textgan.data.encode import encode_texts
+    from textgan.data.tokenizers import build_tokenizer
+
+    ids, _ = encode_texts(texts, build_tokenizer("whitespace"), v, T)
+    with torch.no_grad():
+        logp = torch.log_softmax(g(ids, output="logits").double(), -1)
+    tok = logp.gather(-1, ids.unsqueeze(-1))
+    rank = (logp > tok).sum(-1).double() + 1
+    m = (ids != 0).double()
+    n = m.sum(-1)
+    assert torch.allclose(torch.from_numpy(scores["loglik"]), (tok.squeeze(-1) * m).sum(-1) / n, atol=1e-5)
+    assert torch.allclose(torch.from_numpy(scores["logrank"]), -(rank.log() * m).sum(-1) / n, atol=1e-9)
+    assert torch.allclose(torch.from_numpy(scores["top10"]), ((rank <= 10).double() * m).sum(-1) / n, atol=1e-9)
+
+
 @pytest.mark.parametrize("name", table("discriminator").names())
 def test_discriminator_contract(name, tmp_path):
     _, d = build("lstm", discriminator=name)

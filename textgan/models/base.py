@@ -30,6 +30,9 @@ class TokenGenerator(nn.Module):
     start_token: int
     pad_id: int | None
     eos_id: int | None
+    # The logits of tokens[:, :L] equal the first L positions of the whole row's (a causal model);
+    # scorers then cut the padding off a batch (see textgan.detection.baselines.zero_shot_scores).
+    prefix_logits: bool = True
 
     def shift_right(self, tokens: Tensor) -> Tensor:
         """(B, T) targets -> (B, T) inputs: the start token, then tokens[:, :-1]."""

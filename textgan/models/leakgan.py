@@ -330,6 +330,10 @@ class LeakGANGenerator(TokenGenerator):
             accumulation and softmax); bfloat16 is about twice as fast on CPUs with bf16 dot products.
     """
 
+    # The leaked features read the prefix padded to the full row, so the logits of a row cut short
+    # differ from the first positions of the whole row's: callers keep the full length.
+    prefix_logits = False
+
     def __init__(self, vocab_size: int, embed_dim: int = 32, hidden_dim: int = 32, max_len: int = 20,
                  start_token: int = 0, pad_id: int | None = None, eos_id: int | None = None,
                  goal_out_size: int = 1720, goal_size: int = 16, step_size: int = 4, init_std: float = 0.1,
