@@ -24,10 +24,16 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from .config import load_recipe, recipe_to_dict
     from .engine.loop import RunInterrupted
 
+    if args.parallel is not None and args.parallel < 1:
+        raise TextganError(f"--parallel must be a positive number of processes, got {args.parallel}: e.g. --parallel 2")
+    seeds_folder = any(p is not None and (Path(p) / "seeds.json").is_file() for p in (args.resume, args.fork))
+    if args.parallel is not None and args.seeds is None and not seeds_folder:
+        raise TextganError("--parallel N trains seeds side by side: it goes with --seeds (or --resume / --fork of a "
+                           "--seeds folder); drop it for a single run")
     if args.resume is not None and (Path(args.resume) / "seeds.json").is_file():
         from .multiseed import resume_seeds
 
-        if args.recipe is not None or args.out is not None or args.set or args.seeds:
+        if args.recipe is not None or args.out is not None or args.set or args.seeds is not None:
             raise TextganError("--resume of a --seeds folder takes no recipe, --out, --set or --seeds")
         summary = resume_seeds(args.resume, progress=not args.quiet, parallel=args.parallel)
         print(f"seeds folder: {args.resume} (summary.md, summary.json, learning_curve.png)")
@@ -35,7 +41,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.at is not None and args.fork is None:
         raise TextganError("--at PHASE goes with --fork RUN_DIR: the phase of RUN_DIR to start the new run from")
     if args.fork is not None:
-        if args.recipe is not None or args.resume is not None or args.seeds or args.dry_run:
+        if args.recipe is not None or args.resume is not None or args.seeds is not None or args.dry_run:
             raise TextganError("--fork RUN_DIR starts from another run's saved state with its recipe: drop the recipe, "
                                "--resume, --seeds and --dry-run (use --set for allowed changes, --out for the folder)")
         if args.at is None:
@@ -54,9 +60,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
         run_dir = args.out if args.out is not None or not parent_recipe.is_file() else str(
             api.default_run_dir(load_recipe(parent_recipe)))
     elif args.resume is not None:
-        if args.recipe is not None or args.out is not None or args.dry_run:
-            raise TextganError("--resume RUN_DIR continues a run with its own recipe and folder: "
-                               "drop the recipe, --out and --dry-run (use --set for allowed changes)")
+        if args.recipe is not None or args.out is not None or args.dry_run or args.seeds is not None:
+            raise TextganError("--resume RUN_DIR continues a run with its own recipe, folder and seed: "
+                               "drop the recipe, --out, --seeds and --dry-run (use --set for allowed changes)")
         run_dir = args.resume
     else:
         if args.recipe is None:
@@ -74,7 +80,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             raise TextganError("run --out is a run folder, not a stream: pass a folder name (default runs/<name>/<timestamp>)")
         # A file, link, device or someone else's non-empty folder is never written into.
         check_output(run_dir, folder=True, own=("run.json", "metrics.jsonl", "state", "recipe.yaml", "seeds.json"))
-        if args.seeds:
+        if args.seeds is not None:
             from .multiseed import parse_seeds, run_seeds
 
             summary = run_seeds(recipe, parse_seeds(args.seeds), run_dir, parallel=args.parallel,

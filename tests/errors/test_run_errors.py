@@ -187,3 +187,25 @@ def test_fork_into_a_folder_that_is_not_empty(tmp_path, work, fails):
 
 def test_at_without_fork(tmp_path, work, fails):
     assert "--at PHASE goes with --fork" in fails(["run", QUICK, "--at", "adversarial"], tmp_path)
+
+
+SEED_FLAGS = {
+    "empty_seed_list": ([QUICK, "--seeds", ""], "--seeds needs at least two distinct seeds, got ''"),
+    "parallel_zero": ([QUICK, "--seeds", "0,1", "--parallel", "0"], "--parallel must be a positive number"),
+    "parallel_without_seeds": ([QUICK, "--parallel", "2"], "--parallel N trains seeds side by side"),
+    "seeds_with_resume_of_one_run": (["--resume", "{run}", "--seeds", "0,1"], "drop the recipe, --out, --seeds"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(SEED_FLAGS))
+def test_seed_flags_that_would_be_ignored_or_misread(case, tmp_path, work, fails):
+    """Before, an empty --seeds ran one seed, --parallel 0 or --parallel without --seeds was ignored, and
+    --seeds beside --resume of a single run was dropped: each now stops with one line."""
+    argv, words = SEED_FLAGS[case]
+    run = tmp_path / "one_run"
+    run.mkdir()
+    (run / "run.json").write_text("{}")
+    argv = [str(run) if a == "{run}" else a for a in argv]
+    extra = ["--out", work / "run"] if argv[0] == QUICK else []
+    line = fails(["run", *argv, *extra, *TINY], tmp_path)
+    assert words in line, line
