@@ -156,12 +156,17 @@ def test_adm_run_with_every_baseline_writes_three_tables(tiny_corpus, tiny_bert,
     assert summary["probe"] == probe["table"] and summary["clustering"] == clustering["table"]
 
 
-def test_evaluations_can_be_turned_off(tiny_corpus, tmp_path):
+def test_evaluations_can_be_turned_off(tiny_corpus, tmp_path, caplog):
     recipe = load_recipe(api.find_recipe("adm/newsgroups20"),
                          [f"data.corpus={tiny_corpus}", *TINY, "adm.baselines=[tfidf]", "adm.evaluations=[retrieval]"])
     run = api.train(recipe, out_dir=tmp_path / "run", progress=False).path
     assert (run / "retrieval.json").is_file() and not (run / "probe.json").exists()
     assert not (run / "clustering.json").exists()
+    # 60 database documents: recall 0.0001 ... 0.002 retrieve none, so their 0 is no measurement, and says so.
+    saved = json.loads((run / "retrieval.json").read_text())
+    assert saved["database_size"] == 60 and saved["no_document_recalls"] == ["0.0001", "0.0002", "0.0005", "0.002"]
+    assert "0.0001, 0.0002, 0.0005, 0.002: no document of 60 is retrieved" in (run / "retrieval.md").read_text()
+    assert "recall 0.0001, 0.0002, 0.0005, 0.002 retrieve no document of 60" in caplog.text
 
 
 def test_single_file_corpus_queries_are_the_validation_documents(tiny_corpus, tmp_path):

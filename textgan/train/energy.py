@@ -395,12 +395,21 @@ class AdmRun:
         if data.test is not None:
             self._validation_table(recalls)
         best_steps = {n: p.best_step for n, p in self.energy_phases.items()}
+        size = int(database_counts.shape[0])
+        unmeasured = [_fmt_recall(r) for r in recalls if retrieved_count(size, r) == 0]
+        if unmeasured:
+            log.warning("recall %s retrieve no document of %d: their precision is written as 0 (the reference's "
+                        "convention), not measured; read the other recall levels, or use a larger corpus",
+                        ", ".join(unmeasured), size)
         write_json(run.path / "retrieval.json", {"queries": where, "num_queries": len(queries_split),
-                                                 "database_size": int(database_counts.shape[0]), "table": table,
-                                                 "best_steps": best_steps})
+                                                 "database_size": size, "table": table,
+                                                 "best_steps": best_steps, "no_document_recalls": unmeasured})
         with atomic_open(run.path / "retrieval.md") as f:
-            f.write(f"Precision of {where} queries against {database_counts.shape[0]} documents, by recall fraction.\n\n")
+            f.write(f"Precision of {where} queries against {size} documents, by recall fraction.\n\n")
             f.write(format_retrieval_table(table))
+            if unmeasured:
+                f.write(f"\nRecall {', '.join(unmeasured)}: no document of {size} is retrieved (int(r N + 0.5) = 0); "
+                        "the 0 there is the reference's convention, not a measurement.\n")
         plot_precision_recall(table, run.path / "precision_recall.png", f"{recipe.name}: {where} retrieval")
         if cfg.embedding_map != "none":
             adm_queries, map_labels = vectors["adm"][0], queries_split.labels
