@@ -338,6 +338,12 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 def _cmd_embed(args: argparse.Namespace) -> int:
     from . import api
 
+    if args.model is None and args.model_arg is None:
+        raise TextganError("embed needs the ADM run or checkpoint folder: `textgan embed RUN --input ... --out ...` "
+                           "(or --model RUN)")
+    if args.model is not None and args.model_arg is not None and args.model != args.model_arg:
+        raise TextganError(f"two models given ({args.model_arg!r} and --model {args.model!r}): pass one")
+    args.model = args.model or args.model_arg
     report = api.embed_to_file(args.model, args.input, args.out, split=args.split, text_column=args.text_column,
                                batch_size=args.batch_size, device=args.device, progress=not args.quiet,
                                format=args.format, shard_size=args.shard_size)
@@ -736,7 +742,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.set_defaults(func=_cmd_evaluate)
 
     em = command(sub, "embed", "document vectors from a trained ADM (.npy, .parquet, .jsonl or a datasets folder)")
-    em.add_argument("--model", required=True, help="ADM run folder or checkpoint folder")
+    em.add_argument("model_arg", nargs="?", default=None, metavar="MODEL",
+                    help="ADM run folder or checkpoint folder (as `textgan generate RUN`; or --model)")
+    em.add_argument("--model", default=None, help="ADM run folder or checkpoint folder (or give it first, as MODEL)")
     em.add_argument("--input", required=True, help="corpus name (with --split) or a .txt/.jsonl/.csv/.tsv file")
     em.add_argument("--out", required=True, help="output file: .npy (+ .ids.txt), .parquet or .jsonl (+ .meta.json)")
     em.add_argument("--split", default="test", help="split of a named corpus")

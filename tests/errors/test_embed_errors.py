@@ -74,3 +74,19 @@ def test_vectors_to_standard_output(inputs, work, capsys):
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert len(rows) == 40 and len(rows[0]["embedding"]) == 3
     assert not list(work.iterdir())
+
+
+def test_the_model_goes_first_as_in_generate_or_after_model(inputs, tmp_path, work, fails, capsys):
+    """`textgan embed RUN ...` as `textgan generate RUN ...`; --model still works; none or two differing
+    models are one-line errors."""
+    import numpy as np
+
+    from textgan.cli import main
+
+    doc, texts = str(inputs["doc"]), str(inputs["texts"])
+    assert main(["embed", doc, "--input", texts, "--out", str(work / "a.npy"), "--quiet"]) == 0
+    assert main(["embed", "--model", doc, "--input", texts, "--out", str(work / "b.npy"), "--quiet"]) == 0
+    assert np.array_equal(np.load(work / "a.npy"), np.load(work / "b.npy"))
+    assert "needs the ADM run or checkpoint folder" in fails(["embed", "--input", texts, "--out", work / "c.npy"], tmp_path)
+    assert "two models given" in fails(["embed", doc, "--model", str(tmp_path), "--input", texts,
+                                        "--out", work / "c.npy"], tmp_path)
