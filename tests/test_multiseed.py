@@ -35,6 +35,14 @@ def test_seeds_run_in_their_folders_and_the_summary_is_their_statistics(tmp_path
                 if "nll_oracle" in r) for s in (0, 1, 2)]
     assert summary["best"]["nll_oracle"]["mean"] == pytest.approx(statistics.fmean(best))
     assert summary["per_step"]["adversarial:3"]["nll_oracle"]["n"] == 3
+    # every metric at the evaluation each seed's `best` checkpoint keeps (the recipe's best_metric)
+    at = []
+    for s in (0, 1, 2):
+        recs = [r for r in map(json.loads, (out / f"seed{s}" / "metrics.jsonl").read_text().splitlines())
+                if r.get("phase") == "adversarial" and "nll_oracle" in r]
+        at.append(min(recs, key=lambda r: r["nll_oracle"])["nll_test"])
+    assert summary["at_best"]["metric"] == "nll_oracle"
+    assert summary["at_best"]["values"]["nll_test"]["mean"] == pytest.approx(statistics.fmean(at))
     assert (out / "learning_curve.png").stat().st_size > 0 and "+-" in (out / "summary.md").read_text()
     # seed 1 equals a single run with seed 1
     single = tmp_path / "single"

@@ -8,7 +8,10 @@ kernel launches and one card holds several). Then the parent gets:
 
 * ``summary.json``: for every metric, mean, standard deviation (sample, n - 1), min and max of
   the final value and of the best value over the run, and the same per evaluation step;
-* ``summary.md``: the final and best tables;
+* ``at_best``: where the recipe names ``adversarial.best_metric`` (the evaluation its ``best``
+  checkpoint keeps), every metric at that evaluation, so NLL-test stands beside the best
+  NLL-oracle it came with (the ``best`` column takes each metric's own best, at different steps);
+* ``summary.md``: the final, best and at-the-best tables;
 * ``learning_curve.png``: the mean of every metric against the step, with a +- std band.
 
 ``seeds.json`` in the parent records the recipe and the seeds; ``textgan run --resume PARENT``
@@ -177,10 +180,27 @@ EVALUATION_TABLES = ("retrieval", "probe", "clustering", "validation_retrieval")
 """Tables a run's ``run.json`` may carry (an ADM run: evaluation -> method -> column -> value)."""
 
 
+def best_record(folder: Path, records: list[dict]) -> tuple[str | None, dict | None]:
+    """The evaluation a run's ``best`` checkpoint keeps: ``(metric, record)`` for the recipe's
+    ``adversarial.best_metric`` over the adversarial phase (the first of equal values, as the
+    tracker keeps), or ``(None, None)`` when the recipe names none or no evaluation carries it."""
+    recipe_file = folder / "recipe.yaml"
+    recipe = yaml.safe_load(recipe_file.read_text(encoding="utf-8")) if recipe_file.is_file() else None
+    metric = ((recipe or {}).get("adversarial") or {}).get("best_metric")
+    mode = _best_mode(metric) if metric else None
+    candidates = [r for r in records if r.get("phase") == "adversarial" and isinstance(r.get(metric), (int, float))
+                  and math.isfinite(r[metric])] if mode else []
+    if not candidates:
+        return None, None
+    pick = min if mode == "min" else max
+    return metric, pick(candidates, key=lambda r: r[metric])
+
+
 def summarize(runs: dict[int, Path]) -> dict:
-    """Statistics over seeds of the final metrics, the best metrics, every evaluation step and the
-    evaluation tables (``tables``: evaluation -> method -> column -> statistics)."""
-    finals, bests, steps, prints, tables = {}, {}, {}, {}, {}
+    """Statistics over seeds of the final metrics, the best metrics, every metric at the evaluation
+    of the best checkpoint (``at_best``), every evaluation step and the evaluation tables
+    (``tables``: evaluation -> method -> column -> statistics)."""
+    finals, bests, steps, prints, tables, at_best, at_metric = {}, {}, {}, {}, {}, {}, set()
     for seed, folder in runs.items():
         info = json.loads((folder / "run.json").read_text(encoding="utf-8"))
         for evaluation in EVALUATION_TABLES:
@@ -210,8 +230,16 @@ def summarize(runs: dict[int, Path]) -> dict:
                     run_best[k] = v if old is None else (min(old, v) if mode == "min" else max(old, v))
         for k, v in run_best.items():
             bests.setdefault(k, []).append(v)
+        metric, record = best_record(folder, records)
+        if record is not None:
+            at_metric.add(metric)
+            for k, v in record.items():
+                if k not in ("phase", "epoch", "batch", "time", "model") and isinstance(v, (int, float)):
+                    at_best.setdefault(k, []).append(v)
     return {"seeds": sorted(runs), "fingerprints": prints, "final": {k: _stats(v) for k, v in finals.items()},
             "best": {k: _stats(v) for k, v in bests.items()},
+            "at_best": ({"metric": at_metric.pop(), "values": {k: _stats(v) for k, v in at_best.items()}}
+                        if len(at_metric) == 1 else None),
             "tables": {e: {m: {c: _stats(v) for c, v in row.items()} for m, row in methods.items()}
                        for e, methods in tables.items()},
             "per_step": {key: {k: _stats(v) for k, v in metrics.items()} for key, metrics in steps.items()}}
@@ -249,6 +277,12 @@ def write_summary(parent: str | Path, seeds: list[int]) -> dict:
              "| metric | final | best over the run |", "|---|---|---|"]
     for k in sorted(set(summary["final"]) | set(summary["best"])):
         lines.append(f"| {k} | {_fmt(summary['final'].get(k, {}))} | {_fmt(summary['best'].get(k, {}))} |")
+    if summary["at_best"]:
+        metric, values = summary["at_best"]["metric"], summary["at_best"]["values"]
+        n = values.get(metric, {}).get("n", 0)
+        lines += ["", f"At the evaluation with the best {metric} of each seed (the `best` checkpoint; "
+                      f"{n} of {len(seeds)} seeds):", "", "| metric | at the best |", "|---|---|"]
+        lines += [f"| {k} | {_fmt(values[k])} |" for k in sorted(values)]
     lines += ["", fingerprint_note(summary["fingerprints"])]
     lines += _evaluation_tables(summary, parent)
     with atomic_open(parent / "summary.md") as f:
@@ -355,9 +389,17 @@ def compare(a: str | Path, b: str | Path) -> dict:
         raise TextganError(f"{str(a)!r} (seeds {sorted(runs_a)}) and {str(b)!r} (seeds {sorted(runs_b)}) share no seed: "
                            "compare runs of the same seeds")
     per_seed = {side: {s: summarize({s: runs[s]}) for s in common} for side, runs in (("a", runs_a), ("b", runs_b))}
+    for side in "ab":  # every metric at the evaluation of the best checkpoint, as a third kind of row
+        for s in common:
+            at = per_seed[side][s]["at_best"]
+            per_seed[side][s]["at best " + at["metric"] if at else "at best"] = at["values"] if at else {}
+    kinds = ["final", "best"]
+    names = {k for side in "ab" for s in common for k in per_seed[side][s] if k.startswith("at best ")}
+    if len(names) == 1:
+        kinds.append(names.pop())
     rows = []
-    for kind in ("final", "best"):
-        metrics = sorted(set.intersection(*(set(per_seed[side][s][kind]) for side in "ab" for s in common)))
+    for kind in kinds:
+        metrics = sorted(set.intersection(*(set(per_seed[side][s].get(kind, {})) for side in "ab" for s in common)))
         for m in metrics:
             va = [per_seed["a"][s][kind][m].get("mean") for s in common]
             vb = [per_seed["b"][s][kind][m].get("mean") for s in common]

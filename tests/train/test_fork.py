@@ -124,3 +124,43 @@ def test_compare_pairs_the_seeds_of_two_settings(tmp_path, capsys):
     assert "B - A (paired)" in capsys.readouterr().out
     assert main(["compare", str(a), str(tmp_path)]) != 0
     assert "neither a run folder nor a --seeds folder" in capsys.readouterr().err
+
+
+def test_summary_and_compare_give_every_metric_at_the_best_checkpoints_evaluation(tmp_path, capsys):
+    """NLL-test beside the best NLL-oracle it came with: the evaluation the `best` checkpoint keeps
+    (the recipe's adversarial.best_metric over the adversarial phase; the first of equal values),
+    not each metric's own best (the MLE phase's lower NLL-oracle here must not count)."""
+    from textgan.multiseed import compare, write_summary
+
+    records = {  # seed -> (phase, nll_oracle, nll_test) per evaluation
+        0: [("mle", 8.0, 7.0), ("adversarial", 9.0, 8.0), ("adversarial", 8.5, 8.4), ("adversarial", 8.5, 8.9),
+            ("adversarial", 8.7, 8.1)],
+        1: [("mle", 8.1, 7.1), ("adversarial", 9.2, 8.2), ("adversarial", 8.9, 8.3), ("adversarial", 8.6, 8.6)],
+    }
+    folders = {}
+    for name, shift in (("a", 0.0), ("b", -0.1)):
+        folder = tmp_path / name
+        for seed, rows in records.items():
+            run = folder / f"seed{seed}"
+            run.mkdir(parents=True)
+            (run / "recipe.yaml").write_text("adversarial:\n  best_metric: nll_oracle\n")
+            (run / "run.json").write_text(json.dumps({"seed": seed, "status": "finished",
+                                                      "final_metrics": {"nll_oracle": rows[-1][1] + shift}}))
+            (run / "metrics.jsonl").write_text("".join(
+                json.dumps({"phase": p, "step": i, "nll_oracle": o + shift, "nll_test": t}) + "\n"
+                for i, (p, o, t) in enumerate(rows)))
+        (folder / "seeds.json").write_text(json.dumps({"seeds": [0, 1], "recipe": {}}))
+        folders[name] = folder
+    summary = write_summary(folders["a"], [0, 1])
+    at = summary["at_best"]
+    assert at["metric"] == "nll_oracle"
+    assert at["values"]["nll_oracle"]["mean"] == pytest.approx((8.5 + 8.6) / 2)
+    assert at["values"]["nll_test"]["mean"] == pytest.approx((8.4 + 8.6) / 2)  # the first 8.5 of seed 0, not the second
+    assert at["values"]["step"]["mean"] == pytest.approx((2 + 3) / 2)
+    assert summary["best"]["nll_oracle"]["mean"] == pytest.approx(8.05)  # each metric's own best: the MLE phase's
+    assert "At the evaluation with the best nll_oracle of each seed" in (folders["a"] / "summary.md").read_text()
+    result = compare(folders["a"], folders["b"])
+    row = next(r for r in result["rows"] if r["kind"] == "at best nll_oracle" and r["metric"] == "nll_test")
+    assert row["b_minus_a"]["mean"] == pytest.approx(0.0)  # the same evaluations are the best on both sides
+    assert main(["compare", str(folders["a"]), str(folders["b"])]) == 0
+    assert "| at best nll_oracle nll_test |" in capsys.readouterr().out
