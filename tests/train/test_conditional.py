@@ -204,6 +204,7 @@ def records(run: Path) -> list[dict]:
     return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
 
 
+@pytest.mark.slow  # 40 s: a recipe smoke test, like the other recipes' (`pytest -m slow`); the parts have fast tests above
 @requires_corpora
 def test_the_liar_recipe_runs_end_to_end_shrunk(tmp_path):
     out = tmp_path / "run"
