@@ -392,7 +392,8 @@ def compare(a: str | Path, b: str | Path) -> dict:
     for side in "ab":  # every metric at the evaluation of the best checkpoint, as a third kind of row
         for s in common:
             at = per_seed[side][s]["at_best"]
-            per_seed[side][s]["at best " + at["metric"] if at else "at best"] = at["values"] if at else {}
+            if at:
+                per_seed[side][s]["at best " + at["metric"]] = at["values"]
     kinds = ["final", "best"]
     names = {k for side in "ab" for s in common for k in per_seed[side][s] if k.startswith("at best ")}
     if len(names) == 1:
