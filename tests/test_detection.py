@@ -151,6 +151,8 @@ def test_cpu_recipe_smoke_run(tmp_path):
     assert 0.0 <= report["test"]["accuracy"] <= 1.0 and report["counts"]["test"]["real"] == report["counts"]["test"]["generated"]
     summary = json.loads((result.path / "run.json").read_text())["pipeline"]
     assert summary["generated"]["num"] == 300
+    assert summary["detectors"]["cnn"]["auroc"] == report["detectors"]["cnn"]["auroc"]
+    assert set(summary["detectors"]) == set(report["detectors"])
     assert summary["shortcuts"]["passed"] == (not summary["shortcuts"]["shortcuts"]) and "## Shortcut check" in (
         det / "report.md").read_text()
 
@@ -186,6 +188,10 @@ def test_pipeline_section_validates(tmp_path):
     bad.write_text("pipeline:\n  num_generate: 10\n")
     with pytest.raises(TextganError, match="pipeline section needs a text corpus"):
         load_recipe(bad)
+    assert load_recipe(ROOT / "recipes" / "fake_news" / "emnlp_news_lstm_cpu.yaml",
+                       ["pipeline.detector.cnn_seeds=3"]).pipeline.detector.cnn_seeds == 3
+    with pytest.raises(TextganError, match="cnn_seeds is 0: use a whole number >= 1"):
+        load_recipe(ROOT / "recipes" / "fake_news" / "emnlp_news_lstm_cpu.yaml", ["pipeline.detector.cnn_seeds=0"])
     with pytest.raises(TextganError, match="did you mean 'pipeline.num_generate'"):
         load_recipe(ROOT / "recipes" / "fake_news" / "emnlp_news_leakgan_cpu.yaml", ["pipeline.num_generated=5"])
 

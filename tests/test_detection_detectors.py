@@ -14,6 +14,7 @@ from textgan.data.tokenizers import build_tokenizer
 from textgan.data.vocab import Vocab
 from textgan.detection import build_detection_dataset, detectability_report
 from textgan.detection.metrics import best_threshold, bootstrap_ci, point_metrics, tpr_at_fpr
+from textgan.detection.report import TABLE_METRICS, detector_table
 from textgan.generation import SamplingSettings, generate_texts
 from textgan.models.lstm_generator import LSTMGenerator
 from textgan.train.checkpoint import save_checkpoint
@@ -109,12 +110,16 @@ def test_cli_report_with_the_generator(world, tmp_path, capsys):
 def test_cnn_over_several_seeds(world, tmp_path):
     ckpt, gen, real = world
     ds = build_detection_dataset(real, [gen], tmp_path / "det", generator=ckpt)
-    cnn = detectability_report(ds.path, baselines=False, cnn_seeds=3, **TINY)["detectors"]["cnn"]
+    report = detectability_report(ds.path, baselines=False, cnn_seeds=3, **TINY)
+    cnn = report["detectors"]["cnn"]
     assert [r["seed"] for r in cnn["seeds"]] == [0, 1, 2]
     assert cnn["seeds"][0]["auroc"] == pytest.approx(cnn["auroc"])
     spread = cnn["over_seeds"]["auroc"]
     assert spread["mean"] == pytest.approx(np.mean([r["auroc"] for r in cnn["seeds"]])) and spread["std"] >= 0
     assert "CNN over 3 seeds" in (ds.path / "report.md").read_text()
+    table = detector_table(report)  # what run.json keeps and seed summaries average
+    assert table["cnn"] == {k: cnn[k] for k in TABLE_METRICS}
+    assert table["cnn_seed_mean"]["auroc"] == pytest.approx(spread["mean"])
 
 
 def test_transformer_detector_small_and_from_a_local_folder(world, tmp_path):

@@ -121,7 +121,11 @@ def test_input_is_streamed_not_loaded(tmp_path):
         next(items)
     txt = tmp_path / "docs.txt"
     txt.write_text("one\n\n two \r\nthree")
-    assert list(iter_corpus(txt)) == [(0, "one"), (1, " two "), (2, "three")]
+    # ids without an id field are 0-based line numbers: a blank line gets no item but keeps its number
+    assert list(iter_corpus(txt)) == [(0, "one"), (2, " two "), (3, "three")]
+    lines = tmp_path / "gaps.jsonl"
+    lines.write_text('{"text": "a"}\n\n{"text": " "}\n{"text": "b"}\n')
+    assert list(iter_corpus(lines)) == [(0, "a"), (3, "b")]
     assert [t for _, t in iter_corpus(txt)] == load_corpus(txt)["text"]
 
 

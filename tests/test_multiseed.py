@@ -91,3 +91,32 @@ def test_adm_seeds_summarise_every_evaluation_table_per_method(tmp_path):
     assert "## retrieval: mean +- std over 2 seeds" in text and "## probe" in text and "## clustering" in text
     for png in ("precision_recall.png", "probe.png", "clustering.png"):
         assert (out / png).stat().st_size > 0
+
+
+def test_pipeline_seeds_summarise_each_detector_and_the_shortcut_checks(tmp_path):
+    """A fake-news recipe run with --seeds: each seed's run.json keeps its detectors' test metrics
+    (`pipeline.detectors`), and the summary averages them per detector and lists each shortcut check."""
+    from textgan.multiseed import write_summary
+
+    rows = {0: {"cnn": {"accuracy": 0.70, "auroc": 0.78}, "tfidf_logreg": {"accuracy": 0.81, "auroc": 0.90}},
+            1: {"cnn": {"accuracy": 0.64, "auroc": 0.74}, "tfidf_logreg": {"accuracy": 0.79, "auroc": 0.88}},
+            2: {"cnn": {"accuracy": 0.67, "auroc": 0.70}, "tfidf_logreg": {"accuracy": 0.80, "auroc": 0.86}}}
+    checks = {0: [], 1: [], 2: ["trailing_whitespace"]}
+    for seed, table in rows.items():
+        folder = tmp_path / f"seed{seed}"
+        folder.mkdir()
+        (folder / "metrics.jsonl").write_text(json.dumps({"phase": "mle", "step": 1, "nll_test": 5.0 + seed}) + "\n")
+        (folder / "run.json").write_text(json.dumps({"seed": seed, "final_metrics": {"nll_test": 5.0 + seed},
+                                                     "pipeline": {"detectors": table, "shortcuts": {
+                                                         "passed": not checks[seed], "shortcuts": checks[seed]}}}))
+    summary = write_summary(tmp_path, [0, 1, 2])
+    for detector in ("cnn", "tfidf_logreg"):
+        for metric in ("accuracy", "auroc"):
+            values = [rows[s][detector][metric] for s in (0, 1, 2)]
+            got = summary["tables"]["detection"][detector][metric]
+            assert got["n"] == 3 and got["mean"] == pytest.approx(statistics.fmean(values))
+            assert got["std"] == pytest.approx(statistics.stdev(values))
+    text = (tmp_path / "summary.md").read_text()
+    assert "## detection: mean +- std over 3 seeds" in text and "| tfidf_logreg | 0.8000 +- 0.0100 | 0.8800 +- 0.0200 |" in text
+    assert "seed 0: passed; seed 1: passed; seed 2: FAILED (trailing_whitespace)" in text
+    assert (tmp_path / "detection.png").stat().st_size > 0

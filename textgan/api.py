@@ -142,8 +142,9 @@ def embed_to_file(model: str | Path, input: str | Path, out: str | Path, *, spli
     The format follows ``out``'s extension: ``.npy`` (+ ``.ids.txt``), ``.parquet`` or ``.jsonl``, or
     ``format="hf"`` for a ``datasets`` folder; every format also writes its meta file
     (``<stem>.meta.json``, or ``textgan_meta.json`` inside the folder) with the document and
-    empty-document counts. Ids are the source's ``id`` field, else the row number (blank texts are
-    dropped). ``.txt`` and ``.jsonl`` inputs are read line by line and embedded in shards of
+    empty-document counts. Ids are the source's ``id`` field, else, for ``.txt`` / ``.jsonl`` input,
+    the 0-based line number (blank lines get no vector but keep their number), and for other
+    sources the position among the non-blank texts. ``.txt`` and ``.jsonl`` inputs are read line by line and embedded in shards of
     ``shard_size`` documents (constant memory, resumable, split over torchrun ranks:
     :func:`textgan.embedding.embed_stream`); standard output gets JSONL batch by batch.
     """

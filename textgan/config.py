@@ -283,10 +283,13 @@ class DetectorConfig:
     compute_dtype: Literal["float32", "bfloat16", "auto"] = "float32"
     max_eval_samples: int = 2000  # generated / real test texts scored by BLEU and Self-BLEU
     transformer: str | None = None  # also fine-tune a transformer detector: "small" (BERT from a config) or a local folder
+    cnn_seeds: int = 1  # train the CNN with this many seeds (seed, seed + 1, ...): mean and std in the report
 
     def __post_init__(self) -> None:
         if len(self.filter_sizes) != len(self.num_filters) or not self.filter_sizes:
             raise TextganError("pipeline.detector.filter_sizes and num_filters must be non-empty lists of equal length")
+        if isinstance(self.cnn_seeds, bool) or not isinstance(self.cnn_seeds, int) or self.cnn_seeds < 1:
+            raise TextganError(f"pipeline.detector.cnn_seeds is {self.cnn_seeds!r}: use a whole number >= 1")
 
 
 @dataclass(frozen=True)

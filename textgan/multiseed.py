@@ -180,6 +180,16 @@ EVALUATION_TABLES = ("retrieval", "probe", "clustering", "validation_retrieval")
 """Tables a run's ``run.json`` may carry (an ADM run: evaluation -> method -> column -> value)."""
 
 
+def run_tables(info: dict) -> dict[str, dict]:
+    """The evaluation tables of one run's ``run.json`` (evaluation -> method -> column -> value): an ADM
+    run's :data:`EVALUATION_TABLES`, and a pipeline run's detectors (``detection``: detector -> test metric)."""
+    tables = {e: info[e] for e in EVALUATION_TABLES if info.get(e)}
+    detectors = (info.get("pipeline") or {}).get("detectors")
+    if detectors:
+        tables["detection"] = detectors
+    return tables
+
+
 def best_record(folder: Path, records: list[dict]) -> tuple[str | None, dict | None]:
     """The evaluation a run's ``best`` checkpoint keeps: ``(metric, record)`` for the recipe's
     ``adversarial.best_metric`` over the adversarial phase (the first of equal values, as the
@@ -199,12 +209,16 @@ def best_record(folder: Path, records: list[dict]) -> tuple[str | None, dict | N
 def summarize(runs: dict[int, Path]) -> dict:
     """Statistics over seeds of the final metrics, the best metrics, every metric at the evaluation
     of the best checkpoint (``at_best``), every evaluation step and the evaluation tables
-    (``tables``: evaluation -> method -> column -> statistics)."""
-    finals, bests, steps, prints, tables, at_best, at_metric = {}, {}, {}, {}, {}, {}, set()
+    (``tables``: evaluation -> method -> column -> statistics, :func:`run_tables`); a pipeline
+    run's shortcut check by seed (``shortcut_checks``)."""
+    finals, bests, steps, prints, tables, at_best, at_metric, checks = {}, {}, {}, {}, {}, {}, set(), {}
     for seed, folder in runs.items():
         info = json.loads((folder / "run.json").read_text(encoding="utf-8"))
-        for evaluation in EVALUATION_TABLES:
-            for method, row in (info.get(evaluation) or {}).items():
+        shortcuts = (info.get("pipeline") or {}).get("shortcuts")
+        if shortcuts is not None:
+            checks[seed] = {"passed": shortcuts.get("passed"), "shortcuts": shortcuts.get("shortcuts")}
+        for evaluation, methods in run_tables(info).items():
+            for method, row in methods.items():
                 for column, v in row.items():
                     if isinstance(v, (int, float)) and column != "k":
                         tables.setdefault(evaluation, {}).setdefault(method, {}).setdefault(column, []).append(v)
@@ -242,6 +256,7 @@ def summarize(runs: dict[int, Path]) -> dict:
                         if len(at_metric) == 1 else None),
             "tables": {e: {m: {c: _stats(v) for c, v in row.items()} for m, row in methods.items()}
                        for e, methods in tables.items()},
+            "shortcut_checks": checks,
             "per_step": {key: {k: _stats(v) for k, v in metrics.items()} for key, metrics in steps.items()}}
 
 
@@ -284,6 +299,10 @@ def write_summary(parent: str | Path, seeds: list[int]) -> dict:
                       f"{n} of {len(seeds)} seeds):", "", "| metric | at the best |", "|---|---|"]
         lines += [f"| {k} | {_fmt(values[k])} |" for k in sorted(values)]
     lines += ["", fingerprint_note(summary["fingerprints"])]
+    if summary["shortcut_checks"]:
+        lines += ["", "Shortcut check of each seed's detection dataset (`textgan corpus shortcuts`): " + "; ".join(
+            f"seed {s}: " + ("passed" if c["passed"] else f"FAILED ({', '.join(map(str, c['shortcuts'] or []))})")
+            for s, c in summary["shortcut_checks"].items()) + "."]
     lines += _evaluation_tables(summary, parent)
     with atomic_open(parent / "summary.md") as f:
         f.write("\n".join(lines) + "\n")
@@ -313,7 +332,7 @@ def _evaluation_tables(summary: dict, parent: Path) -> list[str]:
             name = "precision_recall.png" if evaluation == "retrieval" else "validation_precision_recall.png"
             plot_precision_recall(means, parent / name, title, errors=stds)
         else:
-            shown = [c for c in ("accuracy", "nmi", "v_measure") if c in columns]
+            shown = [c for c in ("accuracy", "auroc", "nmi", "v_measure") if c in columns]
             plot_scores(means, shown, parent / f"{evaluation}.png", title, "score", errors=stds)
     return lines
 

@@ -646,7 +646,10 @@ def iter_corpus(spec: str | os.PathLike, split: str = "test", *, text_column: st
     line by line, so memory stays constant however many texts there are; other sources (CSV,
     TSV, saved datasets) are loaded with :func:`load_corpus` and iterated. The texts and their
     order are those of :func:`load_corpus`; the id is the record's ``id`` field when it has one,
-    else the text's position among the kept texts (as ``textgan embed`` numbers them).
+    else, for ``.txt`` / ``.jsonl`` sources, the 0-based line number (blank lines are skipped but
+    counted, so an id points back at its line; over a corpus stored in several files, the line
+    number in their concatenation), and for other sources the text's position among the kept
+    (non-blank) texts. ``textgan embed`` numbers its vectors so.
 
     Raises:
         TextganError: as :func:`load_corpus` (missing file, bad JSON line, missing text column,
@@ -675,8 +678,9 @@ def iter_corpus(spec: str | os.PathLike, split: str = "test", *, text_column: st
         for i in range(len(ds)):
             yield (ids[i] if ids is not None else i), ds[i]["text"]
         return
-    position = 0
+    lines_before = 0  # lines of the files already read: ids number the lines of the files joined
     for path, fmt in files:
+        lineno = 0
         for lineno, line in _stream_lines(path):
             if fmt == "txt":
                 record: dict[str, Any] = {"text": line}
@@ -697,8 +701,8 @@ def iter_corpus(spec: str | os.PathLike, split: str = "test", *, text_column: st
             text = record[field]
             if not isinstance(text, str) or not text.strip():
                 continue
-            yield record.get("id", position), text
-            position += 1
+            yield record.get("id", lines_before + lineno - 1), text
+        lines_before += lineno
 
 
 def _stream_lines(path: Path) -> Iterator[tuple[int, str]]:

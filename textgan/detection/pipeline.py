@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from .dataset import build_detection_dataset
-from .report import detectability_report
+from .report import detectability_report, detector_table
 
 
 def run_pipeline(recipe: Any, run_path: str | Path, device: str = "auto", progress: bool = False) -> dict:
@@ -71,12 +71,13 @@ def run_pipeline(recipe: Any, run_path: str | Path, device: str = "auto", progre
                                   compute_dtype=d.compute_dtype, novelty_texts=train_texts,
                                   novelty_source=f"the generator's training texts ({data.corpus}:{train_split})",
                                   max_eval_samples=d.max_eval_samples, seed=recipe.seed, device=device,
-                                  progress=progress, reference_lm=run_path, transformer=d.transformer)
+                                  progress=progress, reference_lm=run_path, transformer=d.transformer,
+                                  cnn_seeds=d.cnn_seeds)
     timings["report_s"] = round(time.perf_counter() - t0, 1)
     summary = {"generated": {"path": str(gen.path), "num": gen.num, "drawn": gen.drawn, "dropped": gen.dropped,
                              "texts_per_second": round(gen.texts_per_second, 1)},
                "detection": {"path": str(ds.path), "counts": ds.counts},
-               "detector_test": report["test"], "timings": timings,
+               "detector_test": report["test"], "detectors": detector_table(report), "timings": timings,
                "shortcuts": {k: report["shortcuts"][k] for k in ("passed", "shortcuts", "bound", "n_test")}}
     if cfg.augmentation is not None:  # real vs real + generated training data (a label-conditional generator)
         from .augment import run_augmentation

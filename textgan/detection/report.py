@@ -209,6 +209,22 @@ def detectability_report(dataset: str | Path, *, embed_dim: int = 64,
     return report
 
 
+TABLE_METRICS = ("accuracy", "f1", "auroc", "tpr_at_fpr_1pct", "tpr_at_fpr_5pct")
+"""The test metrics of each detector that a run's ``run.json`` keeps (``pipeline.detectors``)."""
+
+
+def detector_table(report: dict) -> dict:
+    """Each detector's test metrics (:data:`TABLE_METRICS`, no intervals) by detector name; with the CNN
+    trained on several seeds, one more row ``cnn_seed_mean`` holds their means. Seed summaries of a
+    pipeline recipe (``textgan run RECIPE --seeds ...``) average this table over the runs."""
+    table = {name: {k: d[k] for k in TABLE_METRICS if isinstance(d.get(k), (int, float))}
+             for name, d in report.get("detectors", {}).items()}
+    over = report.get("detectors", {}).get("cnn", {}).get("over_seeds")
+    if over:
+        table["cnn_seed_mean"] = {k: v["mean"] for k, v in over.items() if k in TABLE_METRICS}
+    return table
+
+
 def format_report(report: dict) -> str:
     """The report as one Markdown table (plus a short header)."""
     t, g, r = report["test"], report["generated_text"], report["real_text"]
