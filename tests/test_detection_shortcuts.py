@@ -250,3 +250,67 @@ def test_threshold_accuracy_equals_trying_every_threshold():
                  for _ in range(rng.randint(1, 40))]
         test = [(float(rng.randint(-1, 7)), rng.randint(0, 1)) for _ in range(rng.randint(1, 30))]
         assert threshold_accuracy(train, test) == brute(train, test)
+
+
+def test_match_length_sample_gives_each_split_one_length_distribution(ckpt, tmp_path):
+    """Real texts with another length distribution than the generator's (half of them shorter than its
+    10 tokens, as EMNLP News keeps only sentences of 20 words and more): token count is a shortcut. `match_length: sample` cuts
+    nothing and keeps, in every split, as many real as generated texts of each length: the lengths of
+    the two classes are then the same multiset in each split, and the check passes."""
+    from collections import Counter
+
+    gen = tmp_path / "gen.jsonl"
+    sample(ckpt, gen, 3000, seed=1)
+    pool = sample(ckpt, tmp_path / "real_src.jsonl", 12000, seed=2)  # the generator's texts: 94 % hit its 10 tokens
+    short = [t for t in pool if len(t.split()) < 10]
+    real_texts = short + [t for t in pool if len(t.split()) == 10][:len(short)]  # a corpus half of shorter texts
+    real_file = tmp_path / "real.jsonl"
+    real_file.write_text("".join(json.dumps({"text": t}) + "\n" for t in real_texts))
+    kw = dict(generator=ckpt, test_fraction=0.3, seed=0, oov="unk")
+    plain = build_detection_dataset(real_file, [gen], tmp_path / "plain", **kw)
+    assert "tokens" in check_shortcuts(plain.path)["shortcuts"]
+    matched = build_detection_dataset(real_file, [gen], tmp_path / "matched", match_length="sample", **kw)
+    for split in ("train", "validation", "test"):
+        lengths = [Counter(len(r["text"].split()) for r in rows(matched.path, split) if r["label"] == c) for c in (0, 1)]
+        assert lengths[0] == lengths[1] and sum(lengths[0].values()) > 0, split
+    result = check_shortcuts(matched.path)
+    assert result["passed"] and result["accuracy"]["tokens"] == 0.5, result["accuracy"]
+    info = json.loads((matched.path / "detection.json").read_text())["length_matching"]
+    assert info["mode"] == "sample" and info["generated_dropped"] > 1000 and info["after"]["max"] == 10
+    total = sum(c["real"] + c["generated"] for c in matched.counts.values())
+    # the texts a length keeps are spread over the splits: the second matching, within each split, drops few
+    assert sum(info["dropped_in_splits"].values()) < 0.1 * total, (info["dropped_in_splits"], total)
+    assert "Lengths matched (--match-length sample)" in (matched.path / "README.md").read_text()
+    with pytest.raises(TextganError, match="match_length is 'trim': use false, cut"):
+        build_detection_dataset(real_file, [gen], tmp_path / "bad", match_length="trim", **kw)
+    assert not (tmp_path / "bad").exists()
+
+
+def test_content_cues_are_reported_and_one_class_characters_are_a_shortcut(tmp_path):
+    """Capitals in every real row and in few generated ones: a content cue (what the texts say),
+    reported, the check passes. A character only real rows use: `foreign_chars`, a shortcut, the check fails."""
+    rng = random.Random(0)
+
+    def make(n, change, generated_too):
+        out = []
+        for i in range(n):
+            label = i % 2
+            words = [rng.choice(WORDS) for _ in range(rng.randint(3, 9))]
+            if label == 0:
+                words[0] = change(words[0])
+            elif generated_too and rng.random() < 0.15:  # the same characters, less often
+                words[-1] = change(words[-1])
+            out.append({"id": f"x-{rng.randrange(10**6)}", "text": " ".join(words), "label": label,
+                        "label_name": "generated" if label else "real", "meta_source": "src"})
+        return out
+
+    for name, change, generated_too in (("caps", str.upper, True), ("accent", lambda w: w + "\u00e9", False)):
+        folder = tmp_path / name
+        write_split(folder, "train", make(400, change, generated_too))
+        write_split(folder, "test", make(200, change, generated_too))
+        result = check_shortcuts(folder)
+        if name == "caps":
+            assert result["passed"] and "uppercase_chars" in result["content_cues"], result
+            assert "content cue" in format_shortcuts(result) and "**shortcut**" not in format_shortcuts(result)
+        else:
+            assert not result["passed"] and "foreign_chars" in result["shortcuts"], result

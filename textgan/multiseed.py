@@ -216,7 +216,8 @@ def summarize(runs: dict[int, Path]) -> dict:
         info = json.loads((folder / "run.json").read_text(encoding="utf-8"))
         shortcuts = (info.get("pipeline") or {}).get("shortcuts")
         if shortcuts is not None:
-            checks[seed] = {"passed": shortcuts.get("passed"), "shortcuts": shortcuts.get("shortcuts")}
+            checks[seed] = {"passed": shortcuts.get("passed"), "shortcuts": shortcuts.get("shortcuts"),
+                            "content_cues": shortcuts.get("content_cues") or []}
         for evaluation, methods in run_tables(info).items():
             for method, row in methods.items():
                 for column, v in row.items():
@@ -302,6 +303,7 @@ def write_summary(parent: str | Path, seeds: list[int]) -> dict:
     if summary["shortcut_checks"]:
         lines += ["", "Shortcut check of each seed's detection dataset (`textgan corpus shortcuts`): " + "; ".join(
             f"seed {s}: " + ("passed" if c["passed"] else f"FAILED ({', '.join(map(str, c['shortcuts'] or []))})")
+            + (f", content cues {', '.join(c['content_cues'])}" if c.get("content_cues") else "")
             for s, c in summary["shortcut_checks"].items()) + "."]
     lines += _evaluation_tables(summary, parent)
     with atomic_open(parent / "summary.md") as f:

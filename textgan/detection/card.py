@@ -61,6 +61,11 @@ def _length_lines(meta: dict) -> list[str]:
     def dist(d: dict) -> str:
         return f"{d['mean']} +- {d['std']} (min {d['min']}, median {d['median']}, max {d['max']})"
 
+    if info.get("mode") == "sample":
+        return [f"- Lengths matched (--match-length sample): no text cut; at every whitespace-token length as many real "
+                f"as generated texts kept ({info['real_dropped']} real and {info['generated_dropped']} generated texts "
+                f"dropped; then in each split again: {info.get('dropped_in_splits')}). Tokens before: generated {dist(info['generated_before'])}, real {dist(info['real_before'])}; "
+                f"after, both classes: {dist(info['after'])}"]
     return [f"- Lengths matched (--match-length): each real text cut to a whitespace-token length drawn from the "
             f"generated texts' lengths; {info['real_cut']} real texts cut, {info['real_shorter_than_draw']} shorter than "
             f"their draw (kept whole), {info['duplicates_after_cut']} dropped as duplicates after the cut. Tokens: "

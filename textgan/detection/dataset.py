@@ -374,10 +374,100 @@ def _match_lengths(real_norm: dict, real_pool: list, class_of: dict, runs: list,
         new_pool.append(key)
         if (0, t) in class_of:
             new_class[(0, key)] = class_of[(0, t)]
-    info = {"generated": _length_stats(gen_lengths), "real_before": _length_stats(before),
+    info = {"mode": "cut", "generated": _length_stats(gen_lengths), "real_before": _length_stats(before),
             "real_after": _length_stats([len(t.split()) for t in new_pool]), "real_cut": cut,
             "real_shorter_than_draw": shorter, "duplicates_after_cut": dup}
     return new_norm, new_pool, new_class, info
+
+
+def _sample_lengths(real_norm: dict, real_pool: list, class_of: dict, runs: list, seed: int):
+    """Keep, for every whitespace-token length, as many real as generated texts (the smaller count of the
+    two): both classes then have one length distribution, and no text is cut (sentence corpora, whose
+    real texts passed a length filter that the generator never saw). ``real_pool`` and each run are
+    already shuffled, so the texts kept at a length are a random choice among those of that length.
+
+    Returns the new ``real_norm``, ``real_pool``, ``class_of``, ``runs`` and a description for the card.
+    """
+    from collections import Counter
+
+    real_len = Counter(len(t.split()) for t in real_pool)
+    gen_len = Counter(len(t.split()) for run in runs for t, _ in run)
+    quota = {n: min(real_len[n], gen_len[n]) for n in real_len.keys() | gen_len.keys()}
+    if not any(quota.values()):
+        raise TextganError("match_length sample: no real text has the length of a generated one (real "
+                           f"{min(real_len)}-{max(real_len)} tokens, generated {min(gen_len)}-{max(gen_len)}): "
+                           "use match_length cut, or a generator trained on texts like the real ones")
+    left = dict(quota)
+    new_pool = []
+    for t in real_pool:
+        n = len(t.split())
+        if left[n] > 0:
+            left[n] -= 1
+            new_pool.append(t)
+    left = dict(quota)
+    new_runs = []
+    order = sorted(((i, j) for i, run in enumerate(runs) for j in range(len(run))),
+                   key=lambda ij: (ij[1] * len(runs) + ij[0]))  # the runs interleaved: each keeps its share
+    keep: set[tuple[int, int]] = set()
+    for i, j in order:
+        n = len(runs[i][j][0].split())
+        if left[n] > 0:
+            left[n] -= 1
+            keep.add((i, j))
+    new_runs = [[item for j, item in enumerate(run) if (i, j) in keep] for i, run in enumerate(runs)]
+    # the texts kept at a length are the first ones of the pool: shuffle again, or the splits taken in
+    # pool order (train first) would hold the lengths whose quota ran out early more than the others
+    rng = random.Random(f"sample-lengths-{seed}")
+    rng.shuffle(new_pool)
+    for run in new_runs:
+        rng.shuffle(run)
+    kept_real = set(new_pool)
+    kept_gen = {t for run in new_runs for t, _ in run}
+    new_class = {k: v for k, v in class_of.items() if (k[1] in kept_real if k[0] == 0 else k[1] in kept_gen)}
+    info = {"mode": "sample", "generated_before": _length_stats(list(gen_len.elements())),
+            "real_before": _length_stats(list(real_len.elements())),
+            "after": _length_stats([len(t.split()) for t in new_pool]),
+            "real_dropped": len(real_pool) - len(new_pool),
+            "generated_dropped": sum(len(r) for r in runs) - len(kept_gen)}
+    return {t: real_norm[t] for t in new_pool}, new_pool, new_class, new_runs, info
+
+
+def _match_split_lengths(selected: dict[str, dict[str, list]]) -> dict[str, int]:
+    """In every split, keep at each whitespace-token length the first ``min(real, generated)`` texts of
+    each class (``selected`` is changed in place); returns the texts dropped per split (both classes)."""
+    from collections import Counter
+
+    dropped = {}
+    for s, classes in selected.items():
+        counts = {c: Counter(len(item[0].split()) for item in rows) for c, rows in classes.items()}
+        before = sum(len(rows) for rows in classes.values())
+        for c, rows in classes.items():
+            left = {n: min(counts["real"][n], counts["generated"][n]) for n in counts[c]}
+            kept = []
+            for item in rows:
+                n = len(item[0].split())
+                if left[n] > 0:
+                    left[n] -= 1
+                    kept.append(item)
+            classes[c] = kept
+        dropped[s] = before - sum(len(rows) for rows in classes.values())
+    return dropped
+
+
+MATCH_LENGTH_MODES = ("cut", "sample")
+
+
+def match_length_mode(value: bool | str | None) -> str | None:
+    """``match_length`` as a mode: None (off), ``"cut"`` (``True``: real texts cut to generated lengths)
+    or ``"sample"`` (texts kept so both classes have one length distribution)."""
+    if value is None or value is False or (isinstance(value, str) and value.lower() in ("none", "false", "off")):
+        return None
+    if value is True or (isinstance(value, str) and value.lower() in ("true", "cut")):
+        return "cut"
+    if isinstance(value, str) and value.lower() == "sample":
+        return "sample"
+    raise TextganError(f"match_length is {value!r}: use false, cut (true: real texts cut to generated lengths; "
+                       "articles) or sample (as many real as generated texts at every length; sentences)")
 
 
 def build_detection_dataset(real: str | Path, generated: Sequence[str | Path], out: str | Path, *,
@@ -389,7 +479,8 @@ def build_detection_dataset(real: str | Path, generated: Sequence[str | Path], o
                             generator_train: str | None = None, split_by: str = "run",
                             group_column: str | None = None, near_dup_threshold: float | str | None = DEFAULT_THRESHOLD,
                             near_dup_shingle: int = DEFAULT_SHINGLE,
-                            near_dup_num_perm: int = DEFAULT_NUM_PERM, match_length: bool = False) -> DetectionDataset:
+                            near_dup_num_perm: int = DEFAULT_NUM_PERM,
+                            match_length: bool | str | None = False) -> DetectionDataset:
     """Build a balanced real-versus-generated dataset with train / validation / test splits.
 
     Construction: every text, real or generated, goes through the same
@@ -452,10 +543,12 @@ def build_detection_dataset(real: str | Path, generated: Sequence[str | Path], o
         near_dup_threshold: Jaccard threshold of the near-duplicate removal (None, 0 or "none": off).
         near_dup_shingle: words per shingle.
         near_dup_num_perm: MinHash permutations.
-        match_length: cut each real text to a length drawn (seeded) from the generated texts'
-            whitespace-token lengths, so that length does not tell the classes apart (real
-            articles cut to a fixed budget are all about that long; generated ones stop anywhere).
-            A real text shorter than its draw stays whole; the card gives both distributions.
+        match_length: ``"cut"`` (or ``True``): cut each real text to a length drawn (seeded) from the
+            generated texts' whitespace-token lengths, so that length does not tell the classes
+            apart (real articles cut to a fixed budget are all about that long; generated ones stop
+            anywhere); a real text shorter than its draw stays whole. ``"sample"``: cut nothing, keep
+            at every length as many real as generated texts (sentence corpora whose real texts passed
+            a length filter, e.g. EMNLP News' 20 words and more). The card gives the distributions.
 
     Returns:
         A :class:`DetectionDataset`.
@@ -480,6 +573,7 @@ def build_detection_dataset(real: str | Path, generated: Sequence[str | Path], o
                            f"not {split_by}: drop it or pick a group split")
     column = (group_column or DEFAULT_GROUP_COLUMN[split_by]) if grouped else None
     threshold = check_threshold(near_dup_threshold)
+    match_length = match_length_mode(match_length)
     if near_dup_shingle < 1 or near_dup_num_perm < 2:
         raise TextganError(f"--near-dup-shingle must be >= 1 word (got {near_dup_shingle}) and the MinHash permutations "
                            f">= 2 (got {near_dup_num_perm})")
@@ -575,9 +669,13 @@ def build_detection_dataset(real: str | Path, generated: Sequence[str | Path], o
                                "whose vocabulary covers the real texts")
 
     length_info = None
-    if match_length:  # real texts cut to lengths drawn from the generated texts' lengths (no length shortcut)
+    if match_length == "cut":  # real texts cut to lengths drawn from the generated texts' lengths (no length shortcut)
         real_norm, real_pool, class_of, length_info = _match_lengths(real_norm, real_pool, class_of, runs, seed)
         removed["duplicate_real"] += length_info["duplicates_after_cut"]
+    elif match_length == "sample":  # as many real as generated texts at every length
+        real_norm, real_pool, class_of, runs, length_info = _sample_lengths(real_norm, real_pool, class_of, runs, seed)
+        removed["real_length_unmatched"] = length_info["real_dropped"]
+        removed["generated_length_unmatched"] = length_info["generated_dropped"]
 
     # ---- real texts per split (group splits) and the split description
     split_info: dict[str, Any] = {"by": split_by if not (split_by == "run" and pooled) else "random",
@@ -719,6 +817,9 @@ def build_detection_dataset(real: str | Path, generated: Sequence[str | Path], o
     else:
         near_removed = {s: dict.fromkeys(LABEL_NAMES, 0) for s in ("validation", "test")}
         near.update(removed=near_removed, removed_total=dict.fromkeys(LABEL_NAMES, 0))
+    if match_length == "sample":  # again within each split: a split with more real than generated texts of a
+        # length would leave the others with fewer, which a length threshold fitted on train reads backwards
+        length_info["dropped_in_splits"] = _match_split_lengths(selected)
     sizes = {s: len(selected[s]["real"]) for s in SPLITS}
     for s in SPLITS:
         if sizes[s] == 0 and (s != "validation" or validation_fraction > 0):

@@ -78,7 +78,7 @@ def run_pipeline(recipe: Any, run_path: str | Path, device: str = "auto", progre
                              "texts_per_second": round(gen.texts_per_second, 1)},
                "detection": {"path": str(ds.path), "counts": ds.counts},
                "detector_test": report["test"], "detectors": detector_table(report), "timings": timings,
-               "shortcuts": {k: report["shortcuts"][k] for k in ("passed", "shortcuts", "bound", "n_test")}}
+               "shortcuts": {k: report["shortcuts"][k] for k in ("passed", "shortcuts", "content_cues", "bound", "n_test")}}
     if cfg.augmentation is not None:  # real vs real + generated training data (a label-conditional generator)
         from .augment import run_augmentation
 
