@@ -627,7 +627,8 @@ def build_parser() -> argparse.ArgumentParser:
     cd.add_argument("--threads", type=int, default=None, help=_THREADS_HELP)
     cd.add_argument("--quiet", action="store_true", help="no progress bars")
     csh = command(csub, "shortcuts", "check a detection dataset for one-feature shortcuts between the classes "
-                  "(exit 1 when one is found)")
+                  "(form: white space, length, <unk>/OOV rate, characters of one class, columns; exit 1 when one is "
+                  "found) and report content cues (casing, punctuation, character variety)")
     csh.add_argument("dataset", help="a folder written by `textgan corpus detection` (train.jsonl, test.jsonl)")
     cg = command(csub, "grid", "generate over temperature x top-p x top-k, detect each setting, name the hardest")
     cg.add_argument("checkpoint", metavar="RUN_OR_CHECKPOINT", help="the generator's run or checkpoint folder")
