@@ -59,7 +59,9 @@ PIPELINE = ["mle.epochs=2", "data.max_vocab=200", "data.max_len=12", "generator.
             "pipeline.shard_size=60", "pipeline.detector.embed_dim=8", "pipeline.detector.filter_sizes=[1,2]",
             "pipeline.detector.num_filters=[8,8]", "pipeline.detector.epochs=2", "pipeline.detector.batch_size=16",
             "pipeline.detector.max_eval_samples=40", "pipeline.detector.compute_dtype=bfloat16", "threads=1",
-            "device=cpu", "eval.save_samples=5", "generator.nll_chunk_rows=0"]  # pinned, as in SEQGAN
+            "device=cpu", "eval.save_samples=5", "generator.nll_chunk_rows=0",
+            # the dataset and detector of the recorded numbers (the recipe now matches lengths and trains 3 CNNs)
+            "pipeline.match_length=false", "pipeline.detector.cnn_seeds=1"]  # pinned, as in SEQGAN
 
 TOPICS = {0: "apple banana cherry grape melon fruit juice", 1: "car engine wheel road drive speed motor",
           2: "god church faith pray bible belief soul"}
