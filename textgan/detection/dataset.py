@@ -9,10 +9,11 @@ import json
 import random
 import shutil
 import tempfile
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 from ..errors import TextganError
 from ..io import atomic_open, check_output, is_stdout, replace_dir, write_json
@@ -380,6 +381,18 @@ def _match_lengths(real_norm: dict, real_pool: list, class_of: dict, runs: list,
     return new_norm, new_pool, new_class, info
 
 
+def _first_per_length(items: Iterable, quota: dict[int, int], text: Callable[[Any], str]) -> list:
+    """The items in order, keeping at each whitespace-token length of ``text(item)`` the first ``quota[n]``."""
+    left = dict(quota)
+    kept = []
+    for item in items:
+        n = len(text(item).split())
+        if left.get(n, 0) > 0:
+            left[n] -= 1
+            kept.append(item)
+    return kept
+
+
 def _sample_lengths(real_norm: dict, real_pool: list, class_of: dict, runs: list, seed: int):
     """Keep, for every whitespace-token length, as many real as generated texts (the smaller count of the
     two): both classes then have one length distribution, and no text is cut (sentence corpora, whose
@@ -388,8 +401,6 @@ def _sample_lengths(real_norm: dict, real_pool: list, class_of: dict, runs: list
 
     Returns the new ``real_norm``, ``real_pool``, ``class_of``, ``runs`` and a description for the card.
     """
-    from collections import Counter
-
     real_len = Counter(len(t.split()) for t in real_pool)
     gen_len = Counter(len(t.split()) for run in runs for t, _ in run)
     quota = {n: min(real_len[n], gen_len[n]) for n in real_len.keys() | gen_len.keys()}
@@ -397,23 +408,10 @@ def _sample_lengths(real_norm: dict, real_pool: list, class_of: dict, runs: list
         raise TextganError("match_length sample: no real text has the length of a generated one (real "
                            f"{min(real_len)}-{max(real_len)} tokens, generated {min(gen_len)}-{max(gen_len)}): "
                            "use match_length cut, or a generator trained on texts like the real ones")
-    left = dict(quota)
-    new_pool = []
-    for t in real_pool:
-        n = len(t.split())
-        if left[n] > 0:
-            left[n] -= 1
-            new_pool.append(t)
-    left = dict(quota)
-    new_runs = []
+    new_pool = _first_per_length(real_pool, quota, lambda t: t)
     order = sorted(((i, j) for i, run in enumerate(runs) for j in range(len(run))),
                    key=lambda ij: (ij[1] * len(runs) + ij[0]))  # the runs interleaved: each keeps its share
-    keep: set[tuple[int, int]] = set()
-    for i, j in order:
-        n = len(runs[i][j][0].split())
-        if left[n] > 0:
-            left[n] -= 1
-            keep.add((i, j))
+    keep = set(_first_per_length(order, quota, lambda ij: runs[ij[0]][ij[1]][0]))
     new_runs = [[item for j, item in enumerate(run) if (i, j) in keep] for i, run in enumerate(runs)]
     # the texts kept at a length are the first ones of the pool: shuffle again, or the splits taken in
     # pool order (train first) would hold the lengths whose quota ran out early more than the others
@@ -435,26 +433,15 @@ def _sample_lengths(real_norm: dict, real_pool: list, class_of: dict, runs: list
 def _match_split_lengths(selected: dict[str, dict[str, list]]) -> dict[str, int]:
     """In every split, keep at each whitespace-token length the first ``min(real, generated)`` texts of
     each class (``selected`` is changed in place); returns the texts dropped per split (both classes)."""
-    from collections import Counter
-
     dropped = {}
     for s, classes in selected.items():
         counts = {c: Counter(len(item[0].split()) for item in rows) for c, rows in classes.items()}
+        quota = {n: min(counts["real"][n], counts["generated"][n]) for n in counts["real"] | counts["generated"]}
         before = sum(len(rows) for rows in classes.values())
         for c, rows in classes.items():
-            left = {n: min(counts["real"][n], counts["generated"][n]) for n in counts[c]}
-            kept = []
-            for item in rows:
-                n = len(item[0].split())
-                if left[n] > 0:
-                    left[n] -= 1
-                    kept.append(item)
-            classes[c] = kept
+            classes[c] = _first_per_length(rows, quota, lambda item: item[0])
         dropped[s] = before - sum(len(rows) for rows in classes.values())
     return dropped
-
-
-MATCH_LENGTH_MODES = ("cut", "sample")
 
 
 def match_length_mode(value: bool | str | None) -> str | None:
