@@ -18,6 +18,7 @@ With one process nothing here changes anything: ``Dist()`` is rank 0 of 1.
 
 from __future__ import annotations
 
+import atexit
 import os
 from dataclasses import dataclass
 
@@ -110,6 +111,13 @@ class Dist:
 _DIST: Dist | None = None
 
 
+def _leave_group() -> None:
+    import torch.distributed as td
+
+    if td.is_initialized():
+        td.destroy_process_group()
+
+
 def setup(device_type: str = "cpu") -> Dist:
     """Join torchrun's process group when ``WORLD_SIZE`` > 1 (once per process); returns this process's place."""
     global _DIST
@@ -122,6 +130,9 @@ def setup(device_type: str = "cpu") -> Dist:
         if not td.is_initialized():
             backend = "nccl" if device_type == "cuda" and torch.cuda.is_available() else "gloo"
             td.init_process_group(backend=backend)
+            # leave the group before the interpreter exits: a gloo group still alive at exit can abort the
+            # process ("terminate called without an active exception", SIGABRT) after its work is done
+            atexit.register(_leave_group)
         _DIST = Dist(td.get_rank(), td.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
         if device_type == "cuda" and torch.cuda.is_available():
             torch.cuda.set_device(_DIST.local_rank)
