@@ -18,6 +18,10 @@ from .shortcuts import format_shortcuts, shortcut_check
 from .detector import _classification, _predict, _scores, train_detector
 
 
+TABLE_METRICS = ("accuracy", "f1", "auroc", "tpr_at_fpr_1pct", "tpr_at_fpr_5pct")
+"""The test metrics of each detector that a run's ``run.json`` keeps (``pipeline.detectors``) and the CNN reports over its seeds."""
+
+
 def _all_detectors(rows: dict, model, encoded: dict, dev, baselines: bool, reference_lm, n_bootstrap: int,
                    seed: int, transformer: str | None = None) -> tuple[dict, dict]:
     """Scores and metrics of every detector on the test split (the text column only), and ROC inputs."""
@@ -164,7 +168,7 @@ def detectability_report(dataset: str | Path, *, embed_dim: int = 64,
         detectors["cnn"]["seeds"] = per_seed
         detectors["cnn"]["over_seeds"] = {
             k: {"mean": float(np.mean([r[k] for r in per_seed])), "std": float(np.std([r[k] for r in per_seed], ddof=1))}
-            for k in ("accuracy", "f1", "auroc", "tpr_at_fpr_1pct", "tpr_at_fpr_5pct")}
+            for k in TABLE_METRICS}
 
     rng = random.Random(seed)
     gen_test = [r["text"] for r in rows["test"] if r["label"] == 1]
@@ -207,10 +211,6 @@ def detectability_report(dataset: str | Path, *, embed_dim: int = 64,
     with atomic_open(path / "report.md") as f:
         f.write(format_report(report))
     return report
-
-
-TABLE_METRICS = ("accuracy", "f1", "auroc", "tpr_at_fpr_1pct", "tpr_at_fpr_5pct")
-"""The test metrics of each detector that a run's ``run.json`` keeps (``pipeline.detectors``)."""
 
 
 def detector_table(report: dict) -> dict:

@@ -161,10 +161,11 @@ def shortcut_check(train: Sequence[dict], held_out_rows: Sequence[dict], held_ou
     acc = separability(train, held_out_rows, words)
     bound = chance_bound(len(held_out_rows))
     above = sorted(name for name, a in acc.items() if a > bound)
-    flagged = [name for name in above if name not in CONTENT_FEATURES]
+    cues = [name for name in above if name in CONTENT_FEATURES]
+    flagged = [name for name in above if name not in cues]
     return {"format": SHORTCUTS_FORMAT, "dataset": str(dataset), "held_out": list(held_out), "n_train": len(train),
             "n_test": len(held_out_rows), "bound": bound, "accuracy": acc, "shortcuts": flagged,
-            "content_cues": [name for name in above if name in CONTENT_FEATURES], "passed": not flagged}
+            "content_cues": cues, "passed": not flagged}
 
 
 def format_shortcuts(result: dict) -> str:
