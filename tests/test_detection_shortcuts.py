@@ -224,10 +224,45 @@ def test_match_length_removes_a_length_shortcut(ckpt, tmp_path):
     assert result["passed"], result["accuracy"]
     meta = json.loads((matched.path / "detection.json").read_text())
     info = meta["length_matching"]
-    assert meta["settings"]["match_length"] and info["real_cut"] > 1000 and info["real_before"]["min"] >= 30 and info["generated"]["max"] <= 10
-    assert info["real_after"]["max"] <= info["generated"]["max"]
-    assert "Lengths matched (--match-length)" in (matched.path / "README.md").read_text()
+    assert meta["settings"]["match_length"] and info["real_cut"] > 1000 and info["real_before"]["min"] >= 30
+    assert info["generated_before"]["max"] <= 10 and info["after"]["max"] <= 10
+    assert "Lengths matched (--match-length cut)" in (matched.path / "README.md").read_text()
     assert "Lengths: not matched" in (plain.path / "README.md").read_text()
+
+
+def test_match_length_cut_gives_both_classes_one_length_multiset_when_real_texts_are_shorter(ckpt, tmp_path):
+    """Real texts of which half are shorter than the generated ones (FA-KES on 2026-12-02: real articles
+    178.5 tokens against 207.4 generated after the cut, a token-count shortcut of 0.661). Each generated
+    text takes a real text at least as long, cut to its length: the classes' length multisets are equal
+    over the dataset (up to the few texts that balancing and near-duplicate replacement swap), and the
+    check passes. The former cut (a drawn length; a real text shorter than its
+    draw kept whole) failed this test."""
+    from collections import Counter
+
+    gen = tmp_path / "gen.jsonl"
+    sample(ckpt, gen, 3000, seed=1)
+    pieces = iter(sample(ckpt, tmp_path / "real_src.jsonl", 12000, seed=2))
+    rng = random.Random(0)
+    real_texts = []
+    while len(real_texts) < 2400:
+        words: list[str] = []
+        while len(words) < 12:
+            words += next(pieces).split()
+        real_texts.append(" ".join(words[:rng.randint(2, 6)] if len(real_texts) % 2 else words))
+    real_file = tmp_path / "real.jsonl"
+    real_file.write_text("".join(json.dumps({"text": t}) + "\n" for t in real_texts))
+    matched = build_detection_dataset(real_file, [gen], tmp_path / "matched", generator=ckpt, test_fraction=0.3,
+                                      seed=0, oov="unk", match_length="cut")
+    every = [r for split in ("train", "validation", "test") for r in rows(matched.path, split)]
+    lengths = [Counter(len(r["text"].split()) for r in every if r["label"] == c) for c in (0, 1)]
+    total = sum(lengths[0].values())
+    apart = sum(abs(lengths[0][n] - lengths[1][n]) for n in lengths[0] | lengths[1]) / 2
+    assert total > 1000 and apart <= 0.01 * total, (lengths, apart)  # (balancing and near-duplicate swaps move a few)
+    result = check_shortcuts(matched.path)
+    assert result["passed"], result["accuracy"]
+    info = json.loads((matched.path / "detection.json").read_text())["length_matching"]
+    assert info["mode"] == "cut" and info["real_dropped"] > 500 and info["generated_dropped"] > 0
+    assert "Lengths matched (--match-length cut)" in (matched.path / "README.md").read_text()
 
 
 def test_threshold_accuracy_equals_trying_every_threshold():

@@ -596,8 +596,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="the real corpus's column for --split-by source|date|topic (default: source, date, subject; "
                          "e.g. platform for FakeNewsNet v1's BuzzFeed/PolitiFact)")
     cd.add_argument("--match-length", nargs="?", const="cut", default=None, choices=["cut", "sample"],
-                    help="no length shortcut: cut (the default when given alone) cuts each real text to a length drawn "
-                         "from the generated texts' lengths (articles); sample keeps as many real as generated texts "
+                    help="no length shortcut: cut (the default when given alone) pairs each generated text with a real "
+                         "text at least as long and cuts the real one to its length (articles); sample keeps as many real as generated texts "
                          "at every length and cuts nothing (sentences)")
     cd.add_argument("--near-dup-threshold", default="0.8", metavar="J|none",
                     help="drop validation/test texts whose word-shingle Jaccard with a train (or validation) text of "

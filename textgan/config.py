@@ -348,7 +348,8 @@ class PipelineConfig:
     split_by: Literal["run", "random", "source", "date", "topic"] = "run"  # see docs/fake_news.md section 2, Splits
     group_column: str | None = None  # the real corpus's column for source/date/topic (None: source, date, subject)
     near_dup_threshold: float | None = 0.8  # Jaccard of word 3-gram shingles; 0 or null: no near-duplicate removal
-    # no length shortcut: "cut" (true) cuts real texts to lengths drawn from the generated ones' (articles);
+    # no length shortcut: "cut" (true) pairs each generated text with a real one at least as long and cuts the
+    # real one to its length (articles);
     # "sample" keeps as many real as generated texts at every length, cutting nothing (sentences)
     match_length: bool | Literal["cut", "sample"] = False
     detector: DetectorConfig = field(default_factory=DetectorConfig)

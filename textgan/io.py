@@ -17,7 +17,7 @@ import stat
 import sys
 import tempfile
 from pathlib import Path
-from typing import IO, Any, Iterator, TypeVar
+from typing import IO, Any, Callable, Iterator, TypeVar
 
 from .errors import TextganError
 
@@ -162,7 +162,8 @@ def _mkstemp_beside(path: Path) -> tuple[int, str]:
 
 
 @contextlib.contextmanager
-def atomic_open(path: str | os.PathLike, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[IO]:
+def atomic_open(path: str | os.PathLike, mode: str = "w", encoding: str | None = "utf-8",
+                check: Callable[[], None] | None = None) -> Iterator[IO]:
     """Open ``path`` for writing so that readers never see a half-written file.
 
     The data goes to a temporary file beside ``path``; on success it is fsynced and renamed
@@ -172,6 +173,8 @@ def atomic_open(path: str | os.PathLike, mode: str = "w", encoding: str | None =
         path: destination file.
         mode: ``"w"`` (text) or ``"wb"`` (binary).
         encoding: text encoding (ignored for binary mode).
+        check: called once the data is written, just before the rename; an exception from it
+            leaves ``path`` untouched (a run checks that its folder is still its own).
 
     Standard output (``-``, ``/dev/stdout``) is written directly. A ``path`` that is a symbolic
     link, device, pipe, socket or folder is refused (`check_output`), never replaced.
@@ -189,6 +192,8 @@ def atomic_open(path: str | os.PathLike, mode: str = "w", encoding: str | None =
             yield f
             f.flush()
             os.fsync(f.fileno())
+        if check is not None:
+            check()
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -217,9 +222,9 @@ def make_tmp_dir(dest: str | os.PathLike) -> Path:
     return apply_umask(Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent)))
 
 
-def write_json(path: str | os.PathLike, obj: Any) -> None:
-    """Write ``obj`` as indented JSON, atomically."""
-    with atomic_open(path, "w") as f:
+def write_json(path: str | os.PathLike, obj: Any, check: Callable[[], None] | None = None) -> None:
+    """Write ``obj`` as indented JSON, atomically (``check`` as in `atomic_open`)."""
+    with atomic_open(path, "w", check=check) as f:
         json.dump(obj, f, indent=2, sort_keys=False, default=str)
         f.write("\n")
 
@@ -233,7 +238,7 @@ def file_sha256(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
-def replace_dir(tmp: str | os.PathLike, dest: str | os.PathLike) -> None:
+def replace_dir(tmp: str | os.PathLike, dest: str | os.PathLike, check: Callable[[], None] | None = None) -> None:
     """Move the finished folder ``tmp`` to ``dest``, replacing any previous ``dest``.
 
     The old folder is first renamed aside, so ``dest`` is at every moment either the complete
@@ -241,11 +246,15 @@ def replace_dir(tmp: str | os.PathLike, dest: str | os.PathLike) -> None:
 
     Everything in ``tmp`` first gets the umask's modes (`apply_umask_tree`): a
     ``tempfile.mkdtemp`` folder is 0700, and some writers (safetensors) make 0600 files.
+    ``check`` (if given) is called just before the first rename; an exception from it leaves
+    ``dest`` untouched.
     """
     tmp, dest = Path(tmp), Path(dest)
     if dest.is_symlink() or (dest.exists() and not dest.is_dir()):
         check_output(dest, folder=True, flag="output")
     apply_umask_tree(tmp)
+    if check is not None:
+        check()
     if dest.exists():
         old = dest.with_name(f".{dest.name}.old")
         shutil.rmtree(old, ignore_errors=True)

@@ -85,3 +85,37 @@ def test_a_stopped_run_does_not_write_into_the_run_that_took_its_folder(tmp_path
     assert len(errors) == 1 and "removed or taken by another run" in errors[0] and "Traceback" not in err, err
     assert (out / "run.json").read_text() == foreign  # the new run's status and id untouched
     assert not (out / "state").exists() and (out / "metrics.jsonl").read_text() == ""
+
+
+@pytest.mark.parametrize("when", ["before", "during"])
+def test_a_state_being_saved_when_the_folder_is_taken_is_not_written_into_the_new_run(tmp_path, when):
+    """The race the end-to-end test once lost (CI, 2026-12-02): the process passed its ownership check,
+    was stopped while it wrote its training state, and its folder was taken by a new run before the
+    state's final rename. The check now runs again just before that rename."""
+    import torch
+
+    from textgan.engine.state import save_state
+
+    out = tmp_path / "run"
+    mine = RunDir.create(out, {"name": "mine"}, {"seed": 0})
+    folder = mine.state  # asked for (and checked) before the save, as the loop does
+
+    def take_folder() -> None:
+        out.rename(tmp_path / "gone")
+        shutil.rmtree(tmp_path / "gone")
+        RunDir.create(out, {"name": "new"}, {"seed": 7})
+
+    def taken_then_check() -> None:
+        take_folder()
+        mine.check_owned()
+
+    if when == "before":  # taken between the check and the save: the temporary folder lands in the new run's
+        take_folder()
+        check = mine.check_owned
+    else:  # taken after the state was written into the old folder's temporary folder
+        check = taken_then_check
+    with pytest.raises(TextganError, match="removed or taken by another run"):
+        with mine.guard():
+            save_state(folder, {"w": torch.zeros(3)}, {"format": 1}, check=check)
+    foreign = json.loads((out / "run.json").read_text())
+    assert foreign["seed"] == 7 and sorted(p.name for p in out.iterdir()) == ["metrics.jsonl", "recipe.yaml", "run.json"]

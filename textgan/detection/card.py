@@ -66,10 +66,17 @@ def _length_lines(meta: dict) -> list[str]:
                 f"as generated texts kept ({info['real_dropped']} real and {info['generated_dropped']} generated texts "
                 f"dropped; then in each split again: {info.get('dropped_in_splits')}). Tokens before: generated {dist(info['generated_before'])}, real {dist(info['real_before'])}; "
                 f"after, both classes: {dist(info['after'])}"]
-    return [f"- Lengths matched (--match-length): each real text cut to a whitespace-token length drawn from the "
-            f"generated texts' lengths; {info['real_cut']} real texts cut, {info['real_shorter_than_draw']} shorter than "
-            f"their draw (kept whole), {info['duplicates_after_cut']} dropped as duplicates after the cut. Tokens: "
-            f"generated {dist(info['generated'])}; real before {dist(info['real_before'])}, after {dist(info['real_after'])}"]
+    if "generated_before" not in info:  # format of 2026-12-02 and before: cut to a drawn length
+        return [f"- Lengths matched (--match-length): each real text cut to a whitespace-token length drawn from the "
+                f"generated texts' lengths; {info['real_cut']} real texts cut, {info['real_shorter_than_draw']} shorter than "
+                f"their draw (kept whole), {info['duplicates_after_cut']} dropped as duplicates after the cut. Tokens: "
+                f"generated {dist(info['generated'])}; real before {dist(info['real_before'])}, after {dist(info['real_after'])}"]
+    return [f"- Lengths matched (--match-length cut): each generated text paired with the shortest unused real text "
+            f"at least as long, the real text cut to its partner's whitespace-token length (both classes: one multiset "
+            f"of lengths); {info['real_cut']} real texts cut; dropped without a partner: {info['real_dropped']} real "
+            f"(of them {info['duplicates_after_cut']} duplicates after the cut) and {info['generated_dropped']} generated "
+            f"({info['generated_longer_than_every_real']} longer than every real text left). Tokens before: generated "
+            f"{dist(info['generated_before'])}, real {dist(info['real_before'])}; after, both classes: {dist(info['after'])}"]
 
 
 def _near_dup_lines(meta: dict) -> list[str]:

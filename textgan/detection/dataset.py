@@ -5,11 +5,12 @@ The folder layout and record format are described in :mod:`textgan.detection`.
 
 from __future__ import annotations
 
+import bisect
 import json
 import random
 import shutil
 import tempfile
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -343,42 +344,74 @@ def _length_stats(lengths: Sequence[int]) -> dict:
 
 
 def _match_lengths(real_norm: dict, real_pool: list, class_of: dict, runs: list, seed: int):
-    """Cut every real text to a whitespace-token length drawn from the generated texts' lengths.
+    """Pair every generated text with a distinct real text at least as long, and cut the real text to
+    its partner's whitespace-token length: both classes then have the same multiset of lengths.
 
-    Returns the new ``real_norm`` (canonical text -> group), ``real_pool`` (same order), ``class_of``
-    (real keys renamed) and a description for the card (both length distributions, texts cut,
-    texts shorter than their draw, duplicates the cut created, which are dropped).
+    The generated texts are taken in turn (the runs interleaved, each already shuffled, so each run
+    keeps its share); each takes the shortest unused real text that reaches its length (the first of
+    the shuffled pool among equals), so real texts lose as few words as they can and the long ones are
+    left for the long generated texts. A generated text that no unused real text reaches is dropped,
+    and so is every real text left without a partner. (Before 2026-12-03 each real text was cut to a
+    length drawn from the generated ones and kept whole when shorter than its draw, which left the real
+    side shorter: FA-KES, 178.5 against 207.4 tokens, and a token-count shortcut.)
+
+    Returns the new ``real_norm`` (canonical text -> group), ``real_pool`` (shuffled again),
+    ``class_of`` (real keys renamed), ``runs`` and a description for the card.
     """
     gen_lengths = [len(t.split()) for run in runs for t, _ in run]
     if not gen_lengths:
         raise TextganError("--match-length needs generated texts to take the lengths from")
-    rng = random.Random(f"match-length-{seed}")
     before = [len(t.split()) for t in real_pool]
+    by_length: dict[int, deque] = {}
+    for t, n in zip(real_pool, before):
+        by_length.setdefault(n, deque()).append(t)
+    open_lengths = sorted(by_length)
+    generated = {t for run in runs for t, _ in run}
+    order = sorted(((i, j) for i, run in enumerate(runs) for j in range(len(run))),
+                   key=lambda ij: (ij[1] * len(runs) + ij[0]))
     new_norm: dict[str, Any] = {}
     new_pool: list[str] = []
-    new_class = {k: v for k, v in class_of.items() if k[0] == 1}
-    generated = {t for run in runs for t, _ in run}
-    cut = shorter = dup = 0
-    for t in real_pool:
-        words = t.split()
-        target = rng.choice(gen_lengths)
-        if len(words) > target:
-            key = " ".join(words[:target])
-            cut += 1
-        else:
-            key = t
-            shorter += len(words) < target
+    new_class = {}
+    keep: set[tuple[int, int]] = set()
+    cut = dup = unreached = 0
+    for i, j in order:
+        if not open_lengths:
+            break
+        text = runs[i][j][0]
+        n = len(text.split())
+        k = bisect.bisect_left(open_lengths, n)
+        if k == len(open_lengths):  # longer than every real text left
+            unreached += 1
+            continue
+        queue = by_length[open_lengths[k]]
+        t = queue.popleft()
+        if not queue:
+            del by_length[open_lengths[k]]
+            open_lengths.pop(k)
+        key = " ".join(t.split()[:n]) if len(t.split()) > n else t
         if key in new_norm or key in generated:  # the cut made it a duplicate (or a generated text's copy)
             dup += 1
             continue
+        cut += key != t
         new_norm[key] = real_norm[t]
         new_pool.append(key)
+        keep.add((i, j))
         if (0, t) in class_of:
             new_class[(0, key)] = class_of[(0, t)]
-    info = {"mode": "cut", "generated": _length_stats(gen_lengths), "real_before": _length_stats(before),
-            "real_after": _length_stats([len(t.split()) for t in new_pool]), "real_cut": cut,
-            "real_shorter_than_draw": shorter, "duplicates_after_cut": dup}
-    return new_norm, new_pool, new_class, info
+    if not new_pool:
+        raise TextganError(f"match_length cut: no real text is as long as a generated one (real {min(before)}-{max(before)} "
+                           f"tokens, generated {min(gen_lengths)}-{max(gen_lengths)}): use match_length sample or false, "
+                           "or a generator trained on texts like the real ones")
+    new_runs = [[item for j, item in enumerate(run) if (i, j) in keep] for i, run in enumerate(runs)]
+    kept_gen = {t for run in new_runs for t, _ in run}
+    new_class.update({k: v for k, v in class_of.items() if k[0] == 1 and k[1] in kept_gen})
+    rng = random.Random(f"match-length-{seed}")
+    rng.shuffle(new_pool)  # taken in the generated texts' order: shuffle, as the pool was
+    info = {"mode": "cut", "generated_before": _length_stats(gen_lengths), "real_before": _length_stats(before),
+            "after": _length_stats([len(t.split()) for t in new_pool]), "real_cut": cut,
+            "real_dropped": len(real_pool) - len(new_pool), "generated_dropped": len(gen_lengths) - len(new_pool),
+            "generated_longer_than_every_real": unreached, "duplicates_after_cut": dup}
+    return new_norm, new_pool, new_class, new_runs, info
 
 
 def _first_per_length(items: Iterable, quota: dict[int, int], text: Callable[[Any], str]) -> list:
@@ -445,7 +478,7 @@ def _match_split_lengths(selected: dict[str, dict[str, list]]) -> dict[str, int]
 
 
 def match_length_mode(value: bool | str | None) -> str | None:
-    """``match_length`` as a mode: None (off), ``"cut"`` (``True``: real texts cut to generated lengths)
+    """``match_length`` as a mode: None (off), ``"cut"`` (``True``: real texts cut to generated partners' lengths)
     or ``"sample"`` (texts kept so both classes have one length distribution)."""
     if value is None or value is False or (isinstance(value, str) and value.lower() in ("none", "false", "off")):
         return None
@@ -453,7 +486,7 @@ def match_length_mode(value: bool | str | None) -> str | None:
         return "cut"
     if isinstance(value, str) and value.lower() == "sample":
         return "sample"
-    raise TextganError(f"match_length is {value!r}: use false, cut (true: real texts cut to generated lengths; "
+    raise TextganError(f"match_length is {value!r}: use false, cut (true: real texts cut to generated partners' lengths; "
                        "articles) or sample (as many real as generated texts at every length; sentences)")
 
 
@@ -530,10 +563,11 @@ def build_detection_dataset(real: str | Path, generated: Sequence[str | Path], o
         near_dup_threshold: Jaccard threshold of the near-duplicate removal (None, 0 or "none": off).
         near_dup_shingle: words per shingle.
         near_dup_num_perm: MinHash permutations.
-        match_length: ``"cut"`` (or ``True``): cut each real text to a length drawn (seeded) from the
-            generated texts' whitespace-token lengths, so that length does not tell the classes
-            apart (real articles cut to a fixed budget are all about that long; generated ones stop
-            anywhere); a real text shorter than its draw stays whole. ``"sample"``: cut nothing, keep
+        match_length: ``"cut"`` (or ``True``): pair every generated text with an unused real text at
+            least as long (the shortest such) and cut the real text to its partner's whitespace-token
+            length; texts left without a partner are dropped, so both classes have one multiset of
+            lengths (real articles cut to a fixed budget are all about that long; generated ones stop
+            anywhere). ``"sample"``: cut nothing, keep
             at every length as many real as generated texts (sentence corpora whose real texts passed
             a length filter, e.g. EMNLP News' 20 words and more). The card gives the distributions.
 
@@ -656,9 +690,11 @@ def build_detection_dataset(real: str | Path, generated: Sequence[str | Path], o
                                "whose vocabulary covers the real texts")
 
     length_info = None
-    if match_length == "cut":  # real texts cut to lengths drawn from the generated texts' lengths (no length shortcut)
-        real_norm, real_pool, class_of, length_info = _match_lengths(real_norm, real_pool, class_of, runs, seed)
+    if match_length == "cut":  # real texts cut to their generated partners' lengths (no length shortcut)
+        real_norm, real_pool, class_of, runs, length_info = _match_lengths(real_norm, real_pool, class_of, runs, seed)
         removed["duplicate_real"] += length_info["duplicates_after_cut"]
+        removed["real_length_unmatched"] = length_info["real_dropped"] - length_info["duplicates_after_cut"]
+        removed["generated_length_unmatched"] = length_info["generated_dropped"]
     elif match_length == "sample":  # as many real as generated texts at every length
         real_norm, real_pool, class_of, runs, length_info = _sample_lengths(real_norm, real_pool, class_of, runs, seed)
         removed["real_length_unmatched"] = length_info["real_dropped"]

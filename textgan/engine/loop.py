@@ -294,7 +294,8 @@ class Engine:
         meta["engine"] = flatten("__engine__", self._engine_state(), tensors)
         self.dist.barrier()
         self.run.check_owned()
-        save_state(self.state_folder(), tensors, meta)
+        with self.run.guard():
+            save_state(self.state_folder(), tensors, meta, check=self.run.check_owned)
         self.dist.barrier()
 
     def snapshot(self, name: str) -> None:
@@ -308,13 +309,15 @@ class Engine:
         if self.dist.is_main:
             parts += [self.run.path / sub for sub in SNAPSHOT_FOLDERS if (self.run.path / sub).is_dir()]
         for source in parts:
-            tmp = make_tmp_dir(target / source.name)
-            try:
-                shutil.copytree(source, tmp, dirs_exist_ok=True,
-                                copy_function=_link_or_copy if source.name != "samples" else shutil.copy2)
-                replace_dir(tmp, target / source.name)
-            finally:
-                shutil.rmtree(tmp, ignore_errors=True)
+            self.run.check_owned()
+            with self.run.guard():
+                tmp = make_tmp_dir(target / source.name)
+                try:
+                    shutil.copytree(source, tmp, dirs_exist_ok=True,
+                                    copy_function=_link_or_copy if source.name != "samples" else shutil.copy2)
+                    replace_dir(tmp, target / source.name, check=self.run.check_owned)
+                finally:
+                    shutil.rmtree(tmp, ignore_errors=True)
         self.dist.barrier()
 
     def resume(self) -> None:

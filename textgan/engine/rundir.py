@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -12,6 +13,7 @@ import sys
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Iterator
 
 import torch
 import yaml
@@ -124,6 +126,20 @@ class RunDir:
                                "writing to it: this run stops and writes nothing more there (use another --out for "
                                "a new run, and wait for a stopped run to exit before deleting its folder)")
 
+    @contextlib.contextmanager
+    def guard(self) -> Iterator[None]:
+        """Around a write into the folder: an ``OSError`` raised while the folder was removed or taken
+        by another run (a file written into the old folder that is gone) becomes that one-line error.
+
+        A write that takes time (a training state, a checkpoint) also passes :meth:`check_owned` as
+        the ``check`` of its final rename, so a folder replaced while it was written is never changed.
+        """
+        try:
+            yield
+        except OSError:
+            self.check_owned()
+            raise
+
     @staticmethod
     def holds_run(path: str | Path) -> bool:
         """True when ``path`` already holds a run (its recipe, log or state)."""
@@ -161,7 +177,7 @@ class RunDir:
         """Append one record to ``metrics.jsonl`` (a whole line per write, flushed)."""
         line = json.dumps(record, default=float) + "\n"
         self.check_owned()
-        with open(self.path / "metrics.jsonl", "a", encoding="utf-8") as f:
+        with self.guard(), open(self.path / "metrics.jsonl", "a", encoding="utf-8") as f:
             f.write(line)
             f.flush()
 
@@ -185,7 +201,7 @@ class RunDir:
         """Write generated texts, one per line, to ``samples/<name>.txt``."""
         out = self.path / "samples" / f"{name}.txt"
         self.check_owned()
-        with atomic_open(out) as f:
+        with self.guard(), atomic_open(out, check=self.check_owned) as f:
             for t in texts:
                 f.write(t.replace("\n", " ") + "\n")
         return out
@@ -199,7 +215,8 @@ class RunDir:
         self.check_owned()
         env = self.info()
         env.update(fields)
-        write_json(self.path / "run.json", env)
+        with self.guard():
+            write_json(self.path / "run.json", env, check=self.check_owned)
 
     def finish(self, summary: dict) -> None:
         """Record the end of the run and draw the learning curve."""

@@ -24,7 +24,7 @@ import json
 import random
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from torch import Tensor, nn
@@ -175,8 +175,12 @@ class TrainState:
         _set_global_rng_state(unflatten(meta["rng"], tensors))
 
 
-def save_state(folder: str | Path, tensors: dict[str, Tensor], meta: dict) -> Path:
-    """Write a captured state to ``folder`` atomically (the old state stays whole until the new one is)."""
+def save_state(folder: str | Path, tensors: dict[str, Tensor], meta: dict,
+               check: Callable[[], None] | None = None) -> Path:
+    """Write a captured state to ``folder`` atomically (the old state stays whole until the new one is).
+
+    ``check`` is called after the state is written and before it replaces the old one (see `replace_dir`).
+    """
     from safetensors.torch import save_file
 
     folder = Path(folder)
@@ -184,7 +188,7 @@ def save_state(folder: str | Path, tensors: dict[str, Tensor], meta: dict) -> Pa
     try:
         save_file(tensors, str(tmp / TENSORS))
         write_json(tmp / META, meta)
-        replace_dir(tmp, folder)
+        replace_dir(tmp, folder, check=check)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -7,7 +7,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from safetensors.torch import load_file, save_file
@@ -32,7 +32,8 @@ class LoadedGenerator:
 
 
 def save_checkpoint(path: str | Path, model: torch.nn.Module, kind: str, vocab: Any,
-                    tokenizer: Any | None = None, extra: dict | None = None) -> Path:
+                    tokenizer: Any | None = None, extra: dict | None = None,
+                    check: Callable[[], None] | None = None) -> Path:
     """Write a self-contained checkpoint folder atomically.
 
     Layout: ``model.safetensors``, ``config.json`` (kind, constructor arguments, extra),
@@ -45,6 +46,7 @@ def save_checkpoint(path: str | Path, model: torch.nn.Module, kind: str, vocab: 
         vocab: the Vocab the model's ids refer to.
         tokenizer: the tokenizer that produced the tokens, or None.
         extra: more JSON-able facts (epoch, metrics, recipe name).
+        check: called once the folder is written, before it replaces ``path`` (see `replace_dir`).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -62,7 +64,7 @@ def save_checkpoint(path: str | Path, model: torch.nn.Module, kind: str, vocab: 
             config["tokenizer"] = tokenizer.save(tmp / "tokenizer")
         write_json(tmp / "config.json", config)
         vocab.save(tmp / "vocab.json")
-        replace_dir(tmp, path)
+        replace_dir(tmp, path, check=check)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -574,14 +574,18 @@ def build_adm(recipe, device: torch.device, progress: bool = True) -> AdmRun:
                 return -torch.cat(energies).mean().item()
 
         def on_best(step: int, score: float, module=module, kind=kind, name=name) -> None:
-            save_checkpoint(adm.folder(name).checkpoints / "best", module, kind, encoder,
-                            extra={"recipe": recipe.name, "method": name, "step": step, "val_score": score,
-                                   "val_metric": f"precision@{select_recall:g}" if labelled else "-energy"})
+            with adm.run.guard():
+                save_checkpoint(adm.folder(name).checkpoints / "best", module, kind, encoder,
+                                extra={"recipe": recipe.name, "method": name, "step": step, "val_score": score,
+                                       "val_metric": f"precision@{select_recall:g}" if labelled else "-energy"},
+                                check=adm.run.check_owned)
 
         def on_end(module=module, kind=kind, name=name) -> None:
             folder = adm.folder(name)
-            save_checkpoint(folder.checkpoints / "last", module, kind, encoder,
-                            extra={"recipe": recipe.name, "method": name, "step": cfg.steps})
+            with adm.run.guard():
+                save_checkpoint(folder.checkpoints / "last", module, kind, encoder,
+                                extra={"recipe": recipe.name, "method": name, "step": cfg.steps},
+                                check=adm.run.check_owned)
             module.load_state_dict(adm.energy_phases[name].best_weights.weights)
             module.eval()
             if name != "adm":

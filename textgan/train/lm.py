@@ -68,8 +68,9 @@ class LanguageModelRun:
 
     def save(self, name: str, model: nn.Module, kind: str, extra: dict) -> None:
         if self.run is not None:
-            save_checkpoint(self.run.checkpoints / name, model, kind, self.data.vocab, self.data.tokenizer,
-                            {"recipe": self.recipe.name, **extra})
+            with self.run.guard():
+                save_checkpoint(self.run.checkpoints / name, model, kind, self.data.vocab, self.data.tokenizer,
+                                {"recipe": self.recipe.name, **extra}, check=self.run.check_owned)
 
     def summary(self, records: list[dict]) -> dict:
         """``final_metrics`` (the last evaluation), truncation count and training split, for ``run.json``."""
