@@ -605,10 +605,11 @@ def build_parser() -> argparse.ArgumentParser:
     cd.add_argument("--near-dup-shingle", type=int, default=3, metavar="N", help="words per shingle of the near-duplicate check")
     cd.add_argument("--generator", default=None, metavar="RUN_OR_CHECKPOINT",
                     help="the generator's run or checkpoint: both classes get its tokenizer, vocabulary and detokenization")
-    cd.add_argument("--oov", choices=["auto", "unk", "drop", "keep"], default=None,
+    cd.add_argument("--oov", choices=["auto", "unk", "drop", "keep", "delete"], default=None,
                     help="real tokens the generator cannot emit: auto (default with --generator: map to <unk>, and drop "
                          "every text holding <unk> on both sides when the sides hold it at different rates), unk, "
-                         "drop the text, keep")
+                         "drop the text, keep, delete (take them and every <unk> out of both sides: articles, which "
+                         "nearly all hold <unk>, at a rate the generator does not copy)")
     cd.add_argument("--generator-train", default=None, metavar="TEXT",
                     help="what the generator was trained on, for the card (e.g. emnlp_news:valid)")
     cd.add_argument("--validation-fraction", type=float, default=0.1, help="share of the texts in validation")
@@ -647,9 +648,10 @@ def build_parser() -> argparse.ArgumentParser:
     cg.add_argument("--real-label", action="append", default=None, metavar="LABEL",
                     help="keep only real rows with this label (repeatable)")
     cg.add_argument("--text-column", default=None, help="text column of a real user file (default: text)")
-    cg.add_argument("--oov", choices=["unk", "drop", "keep"], default=None,
+    cg.add_argument("--oov", choices=["unk", "drop", "keep", "delete"], default=None,
                     help="real tokens the generator cannot emit: unk (default; one rule for every cell), drop the "
-                         "text (use it when the generator never saw <unk>: grid.md warns), keep")
+                         "text (use it when the generator never saw <unk>: grid.md warns), keep, delete (them and "
+                         "every <unk>, from both sides)")
     cg.add_argument("--epochs", type=int, default=2, help="CNN detector epochs")
     cg.add_argument("--batch-size", type=int, default=1000, help="texts sampled together")
     cg.add_argument("--tokenizer", "--tokenize", dest="tokenize", choices=["whitespace", "nltk"], default="whitespace",

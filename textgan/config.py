@@ -352,6 +352,9 @@ class PipelineConfig:
     # real one to its length (articles);
     # "sample" keeps as many real as generated texts at every length, cutting nothing (sentences)
     match_length: bool | Literal["cut", "sample"] = False
+    # real tokens the generator cannot emit (textgan corpus detection --oov): auto, unk, drop, keep, or delete
+    # (those tokens and every <unk> taken out of both sides: articles, nearly all holding <unk> at unequal rates)
+    oov: Literal["auto", "unk", "drop", "keep", "delete"] = "auto"
     detector: DetectorConfig = field(default_factory=DetectorConfig)
     augmentation: AugmentationConfig | None = None  # then: the augmentation experiment (a conditional generator)
 

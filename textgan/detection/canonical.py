@@ -8,7 +8,9 @@ generator can never emit). :class:`Canonicalizer` puts every text, real or gener
    when no generator is given;
 2. the generator's vocabulary: a token outside it is mapped to ``<unk>`` (``oov="unk"``, what the
    generator itself saw in training), or the text is dropped (``oov="drop"``), or kept as it is
-   (``oov="keep"``, the only choice without a generator). ``oov="auto"`` (the default with a
+   (``oov="keep"``, the only choice without a generator), or deleted together with every ``<unk>``
+   of both sides (``oov="delete"``: no text holds ``<unk>``; for articles, which nearly all hold some
+   ``<unk>`` while the generator writes it at its own rate). ``oov="auto"`` (the default with a
    generator) maps to ``<unk>`` first and then, once both sides are read (:meth:`Canonicalizer.resolve`),
    keeps that only when the share of texts holding ``<unk>`` is the same on both sides; otherwise
    (e.g. a generator whose vocabulary held every training word never writes ``<unk>``, while
@@ -29,7 +31,7 @@ from typing import Any
 
 from ..errors import TextganError
 
-OOV_CHOICES: tuple[str, ...] = ("auto", "unk", "drop", "keep")
+OOV_CHOICES: tuple[str, ...] = ("auto", "unk", "drop", "keep", "delete")
 UNK = "<unk>"
 _SLOT = "xtextganunkx"  # a plain word that stands for <unk> while a tokenizer reads the text
 
@@ -47,6 +49,7 @@ class SideStats:
     dropped_oov: int = 0
     dropped_empty: int = 0
     truncated: int = 0
+    deleted_unk: int = 0  # oov="delete": out-of-vocabulary and <unk> tokens taken out
 
     def as_dict(self) -> dict[str, Any]:
         d = dict(self.__dict__)
@@ -111,6 +114,13 @@ class Canonicalizer:
                     return None
                 if self.oov in ("unk", "auto"):
                     toks = [UNK if t not in self.vocab else t for t in toks]
+            if self.oov == "delete":
+                kept_toks = [t for t in toks if t in self.vocab and t != UNK]
+                st.deleted_unk += len(toks) - len(kept_toks)
+                toks = kept_toks
+                if not toks:
+                    st.dropped_empty += 1
+                    return None
         st.unk_tokens += sum(t == UNK for t in toks)
         out = self.detokenize(toks)
         if not out.strip():
@@ -165,8 +175,9 @@ def make_canonicalizer(generator: str | Path | None = None, oov: str | None = No
     Args:
         generator: the run or checkpoint whose tokenizer and vocabulary define what it can emit.
         oov: "auto" (default with a generator: "unk" unless that leaves the sides with different
-            ``<unk>`` rates, then "drop"; see :meth:`Canonicalizer.resolve`), "unk", "drop", or "keep"
-            (the only choice without one).
+            ``<unk>`` rates, then "drop"; see :meth:`Canonicalizer.resolve`), "unk", "drop", "delete"
+            (out-of-vocabulary tokens and every ``<unk>`` taken out of both sides) or "keep" (the only
+            choice without one).
         max_tokens: cut texts to this many tokens (the generator's tokens when given).
     """
     if generator is None:

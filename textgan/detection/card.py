@@ -75,7 +75,7 @@ def _length_lines(meta: dict) -> list[str]:
             f"at least as long, the real text cut to its partner's whitespace-token length (both classes: one multiset "
             f"of lengths); {info['real_cut']} real texts cut; dropped without a partner: {info['real_dropped']} real "
             f"(of them {info['duplicates_after_cut']} duplicates after the cut) and {info['generated_dropped']} generated "
-            f"({info['generated_longer_than_every_real']} longer than every real text left). Tokens before: generated "
+            f"({info['generated_longer_than_every_real']} longer than every real text). Tokens before: generated "
             f"{dist(info['generated_before'])}, real {dist(info['real_before'])}; after, both classes: {dist(info['after'])}"]
 
 
@@ -160,11 +160,12 @@ def dataset_card(meta: dict) -> str:
                      f"{canon['oov_auto']['generated_texts_with_unk']:.2%} of the generated ones (tolerance "
                      f"{canon['oov_auto']['tolerance']:.2%}): {canon['oov_auto']['why']}"] if canon.get("oov_auto") else []),
                   "", "| side | texts read | kept | OOV tokens | OOV token rate | texts with OOV | dropped for OOV | "
-                  "<unk> token rate (stored) | cut to length | empty |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+                  "<unk> token rate (stored) | OOV and <unk> tokens deleted | cut to length | empty |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for side, d in (("real", r), ("generated", g)):
             lines.append(f"| {side} | {d['texts']} | {d['kept']} | {d['oov_tokens']} | {d['oov_token_rate']:.4f} | "
                          f"{d['texts_with_oov']} ({d['oov_text_rate']:.2%}) | {d['dropped_oov']} | "
-                         f"{d['unk_token_rate']:.4f} | {d['truncated']} | {d['dropped_empty']} |")
+                         f"{d['unk_token_rate']:.4f} | {d.get('deleted_unk', 0)} | {d['truncated']} | {d['dropped_empty']} |")
     lines += _class_lines(meta)
     lines += ["", "## Construction", ""] + _split_lines(meta) + [
               f"- Split by source run: {by_run}; "

@@ -373,7 +373,7 @@ def _match_lengths(real_norm: dict, real_pool: list, class_of: dict, runs: list,
     new_pool: list[str] = []
     new_class = {}
     keep: set[tuple[int, int]] = set()
-    cut = dup = unreached = 0
+    cut = dup = 0
     for i, j in order:
         if not open_lengths:
             break
@@ -381,7 +381,6 @@ def _match_lengths(real_norm: dict, real_pool: list, class_of: dict, runs: list,
         n = len(text.split())
         k = bisect.bisect_left(open_lengths, n)
         if k == len(open_lengths):  # longer than every real text left
-            unreached += 1
             continue
         queue = by_length[open_lengths[k]]
         t = queue.popleft()
@@ -399,7 +398,7 @@ def _match_lengths(real_norm: dict, real_pool: list, class_of: dict, runs: list,
         if (0, t) in class_of:
             new_class[(0, key)] = class_of[(0, t)]
     if not new_pool:
-        raise TextganError(f"match_length cut: no real text is as long as a generated one (real {min(before)}-{max(before)} "
+        raise TextganError(f"match_length cut: no real text is as long as a generated one (real {min(before, default=0)}-{max(before, default=0)} "
                            f"tokens, generated {min(gen_lengths)}-{max(gen_lengths)}): use match_length sample or false, "
                            "or a generator trained on texts like the real ones")
     new_runs = [[item for j, item in enumerate(run) if (i, j) in keep] for i, run in enumerate(runs)]
@@ -410,7 +409,7 @@ def _match_lengths(real_norm: dict, real_pool: list, class_of: dict, runs: list,
     info = {"mode": "cut", "generated_before": _length_stats(gen_lengths), "real_before": _length_stats(before),
             "after": _length_stats([len(t.split()) for t in new_pool]), "real_cut": cut,
             "real_dropped": len(real_pool) - len(new_pool), "generated_dropped": len(gen_lengths) - len(new_pool),
-            "generated_longer_than_every_real": unreached, "duplicates_after_cut": dup}
+            "generated_longer_than_every_real": sum(n > max(before, default=0) for n in gen_lengths), "duplicates_after_cut": dup}
     return new_norm, new_pool, new_class, new_runs, info
 
 
@@ -555,8 +554,10 @@ def build_detection_dataset(real: str | Path, generated: Sequence[str | Path], o
         generator: the run or checkpoint folder of the generator: its tokenizer and vocabulary
             define what it can emit (strongly advised: without it real texts may hold words the
             generator can never write).
-        oov: real tokens outside the generator's vocabulary: "unk" (map to ``<unk>``, default),
-            "drop" (drop the text) or "keep".
+        oov: real tokens outside the generator's vocabulary: "auto" (the default with a generator:
+            ``<unk>``, or "drop" when the sides hold it at different rates), "unk" (map to ``<unk>``),
+            "drop" (drop the text), "delete" (take them, and every ``<unk>`` of both sides, out) or
+            "keep" (see :mod:`textgan.detection.canonical`).
         generator_train: what the generator was trained on (for the card), e.g. "emnlp_news:valid".
         split_by: "run", "random", "source", "date" or "topic" (see above).
         group_column: the real corpus's column for "source", "date" and "topic".

@@ -56,7 +56,7 @@ def run_pipeline(recipe: Any, run_path: str | Path, device: str = "auto", progre
                                  max_per_class=cfg.max_per_class, seed=recipe.seed, generator=run_path,
                                  generator_train=generator_train, split_by=cfg.split_by,
                                  group_column=cfg.group_column, near_dup_threshold=cfg.near_dup_threshold,
-                                 match_length=cfg.match_length)
+                                 match_length=cfg.match_length, oov=cfg.oov)
     timings["dataset_s"] = round(time.perf_counter() - t0, 1)
 
     t0 = time.perf_counter()
