@@ -128,7 +128,7 @@ def test_card_says_a_single_run_is_split_at_random(ckpt, tmp_path):
 
 def test_oov_delete_takes_unk_out_of_both_sides(ckpt, tmp_path):
     """Articles nearly all hold <unk>, the real ones at another token rate than the generator writes it
-    (FA-KES, 2026-12-03: 3.1 % against 2.4 %, the <unk> rate separated the classes at 0.639 against a
+    (FA-KES, 2026-12-02: 3.1 % against 2.4 %, the <unk> rate separated the classes at 0.639 against a
     bound of 0.616), so neither "unk" nor dropping the texts that hold it helps. `oov="delete"` takes
     every out-of-vocabulary real token and every <unk> of both sides out: no row holds <unk>, and the
     card counts what was deleted per side."""

@@ -351,7 +351,7 @@ def _match_lengths(real_norm: dict, real_pool: list, class_of: dict, runs: list,
     keeps its share); each takes the shortest unused real text that reaches its length (the first of
     the shuffled pool among equals), so real texts lose as few words as they can and the long ones are
     left for the long generated texts. A generated text that no unused real text reaches is dropped,
-    and so is every real text left without a partner. (Before 2026-12-03 each real text was cut to a
+    and so is every real text left without a partner. (Until 2026-12-02 each real text was cut to a
     length drawn from the generated ones and kept whole when shorter than its draw, which left the real
     side shorter: FA-KES, 178.5 against 207.4 tokens, and a token-count shortcut.)
 
