@@ -291,6 +291,15 @@ def test_match_length_cut_gives_both_classes_one_length_multiset_when_real_texts
     assert info["mode"] == "cut" and info["real_dropped"] > 500 and info["generated_dropped"] > 0
     assert "Lengths matched (--match-length cut)" in (matched.path / "README.md").read_text()
 
+    short_file = tmp_path / "short.jsonl"  # every real text shorter than every generated one: nothing to pair
+    short_file.write_text("".join(json.dumps({"text": w}) + "\n" for w in WORDS * 20))
+    long_gen = tmp_path / "long_gen.jsonl"
+    long_gen.write_text("".join(json.dumps({"text": " ".join(rng.choice(WORDS) for _ in range(5))}) + "\n"
+                                for _ in range(400)))
+    with pytest.raises(TextganError, match="match_length cut: no real text is as long as a generated one"):
+        build_detection_dataset(short_file, [long_gen], tmp_path / "none", seed=0, match_length="cut")
+    assert not (tmp_path / "none").exists()
+
 
 def test_threshold_accuracy_equals_trying_every_threshold():
     """The one-pass threshold search against the plain search over every candidate and direction."""
