@@ -343,6 +343,13 @@ def _length_stats(lengths: Sequence[int]) -> dict:
             "min": xs[0], "median": xs[n // 2], "max": xs[-1]}
 
 
+def _interleaved(runs: list) -> list[tuple[int, int]]:
+    """Every (run, position) of ``runs``, the runs interleaved (first texts of each run, then the
+    second ones...), so a step that keeps a prefix of the order keeps each run's share."""
+    return sorted(((i, j) for i, run in enumerate(runs) for j in range(len(run))),
+                  key=lambda ij: (ij[1] * len(runs) + ij[0]))
+
+
 def _match_lengths(real_norm: dict, real_pool: list, class_of: dict, runs: list, seed: int):
     """Pair every generated text with a distinct real text at least as long, and cut the real text to
     its partner's whitespace-token length: both classes then have the same multiset of lengths.
@@ -367,8 +374,7 @@ def _match_lengths(real_norm: dict, real_pool: list, class_of: dict, runs: list,
         by_length.setdefault(n, deque()).append(t)
     open_lengths = sorted(by_length)
     generated = {t for run in runs for t, _ in run}
-    order = sorted(((i, j) for i, run in enumerate(runs) for j in range(len(run))),
-                   key=lambda ij: (ij[1] * len(runs) + ij[0]))
+    order = _interleaved(runs)
     new_norm: dict[str, Any] = {}
     new_pool: list[str] = []
     new_class = {}
@@ -382,12 +388,13 @@ def _match_lengths(real_norm: dict, real_pool: list, class_of: dict, runs: list,
         k = bisect.bisect_left(open_lengths, n)
         if k == len(open_lengths):  # longer than every real text left
             continue
-        queue = by_length[open_lengths[k]]
+        m = open_lengths[k]  # the partner's length
+        queue = by_length[m]
         t = queue.popleft()
         if not queue:
-            del by_length[open_lengths[k]]
+            del by_length[m]
             open_lengths.pop(k)
-        key = " ".join(t.split()[:n]) if len(t.split()) > n else t
+        key = " ".join(t.split()[:n]) if m > n else t
         if key in new_norm or key in generated:  # the cut made it a duplicate (or a generated text's copy)
             dup += 1
             continue
@@ -441,8 +448,7 @@ def _sample_lengths(real_norm: dict, real_pool: list, class_of: dict, runs: list
                            f"{min(real_len)}-{max(real_len)} tokens, generated {min(gen_len)}-{max(gen_len)}): "
                            "use match_length cut, or a generator trained on texts like the real ones")
     new_pool = _first_per_length(real_pool, quota, lambda t: t)
-    order = sorted(((i, j) for i, run in enumerate(runs) for j in range(len(run))),
-                   key=lambda ij: (ij[1] * len(runs) + ij[0]))  # the runs interleaved: each keeps its share
+    order = _interleaved(runs)
     keep = set(_first_per_length(order, quota, lambda ij: runs[ij[0]][ij[1]][0]))
     new_runs = [[item for j, item in enumerate(run) if (i, j) in keep] for i, run in enumerate(runs)]
     # the texts kept at a length are the first ones of the pool: shuffle again, or the splits taken in
